@@ -1,0 +1,172 @@
+"""Benchmark: how many signed certificates per second this machine issues.
+
+A certificate here is the whole path the web layer takes: content → SMART
+Health Card and VDS-NC → two QR codes → PDF page → PAdES B-B signature, each
+for a different person. The same run times pyHanko signing an already-rendered
+PDF with the same key (our kept-key signer, and pyHanko's stock SimpleSigner for
+reference), and prints how many signatures' worth a whole certificate costs.
+
+Run: ``python bench/certificates.py [--count N] [--workers W]``. It prints
+figures; it asserts nothing (CONVENTIONS: benchmarks are never timed tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from signing.examples import example_content
+from signing.issue import issue_certificate
+from signing.keys import KeyStore
+from signing.pades import PdfSigner
+from signing.pdf import PageCodes, render_certificate
+from signing.qr import byte_symbol, shc_symbol
+
+ISSUER_URL = "https://vrs.example.jp/issuer"
+PASSPHRASE = "benchmark"  # noqa: S105 - a throwaway key store in a temporary directory
+
+_worker: tuple[KeyStore, PdfSigner] | None = None
+
+
+def _init_worker(directory: str) -> None:
+    """Per process, as the web server does at start-up: load keys, build the signer, warm up."""
+    global _worker
+    store = KeyStore.load(directory, PASSPHRASE)
+    _worker = (store, PdfSigner.from_key_store(store))
+    _issue(10_000)
+
+
+def _issue(n: int, kind: str = "overseas") -> int:
+    assert _worker is not None
+    store, signer = _worker
+    issued = issue_certificate(
+        example_content(n, kind),  # type: ignore[arg-type]
+        store,
+        issuer_url=ISSUER_URL,
+        pdf_signer=signer,
+        issued_at=dt.datetime.now(dt.UTC),
+    )
+    return len(issued.pdf)
+
+
+def _per_item_ms(function, items) -> tuple[float, float]:
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        function(item)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.mean(times), statistics.median(times)
+
+
+def _stock_signer(store: KeyStore) -> signers.SimpleSigner:
+    der = store.pdf_signer.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    root = asn1_x509.Certificate.load(store.pdf_root.public_bytes(serialization.Encoding.DER))
+    return signers.SimpleSigner(
+        asn1_x509.Certificate.load(store.pdf_signer.certificate_der),
+        asn1_keys.PrivateKeyInfo.load(der),
+        SimpleCertificateStore.from_certs([root]),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=60, help="certificates per measurement")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes for the throughput run"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as directory:
+        keys = Path(directory) / "keys"
+        KeyStore.init(keys, PASSPHRASE)
+        _init_worker(str(keys))
+        assert _worker is not None
+        store, signer = _worker
+
+        people = range(args.count)
+        overseas_mean, overseas_median = _per_item_ms(lambda n: _issue(n, "overseas"), people)
+        domestic_mean, domestic_median = _per_item_ms(lambda n: _issue(n, "domestic"), people)
+
+        unsigned_pdf = _unsigned_page(store, signer)
+        sign_mean, sign_median = _per_item_ms(lambda _: signer.sign(unsigned_pdf), people)
+        stock = _stock_signer(store)
+        meta = signers.PdfSignatureMetadata(
+            field_name="Signature", md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES
+        )
+        stock_mean, stock_median = _per_item_ms(
+            lambda _: signers.sign_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(unsigned_pdf)), meta, signer=stock
+            ),
+            people,
+        )
+
+        rounds = []
+        with ProcessPoolExecutor(
+            args.workers, initializer=_init_worker, initargs=(str(keys),)
+        ) as pool:
+            list(pool.map(_issue, range(args.workers)))  # wait until every worker has warmed up
+            for _ in range(3):  # the machine may be shared: three rounds show the noise
+                start = time.perf_counter()
+                list(pool.map(_issue, range(args.count * 2), chunksize=4))
+                rounds.append(args.count * 2 / (time.perf_counter() - start))
+        throughput = statistics.median(rounds)
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load}; {args.count} certificates per run")
+    print(
+        f"overseas certificate (content → SHC + VDS-NC → 2 QR → PDF → PAdES B-B): "
+        f"{overseas_mean:.1f} ms mean, {overseas_median:.1f} ms median, "
+        f"{1000 / overseas_mean:.1f} certificates/s in one process"
+    )
+    print(
+        f"domestic certificate (1 QR): {domestic_mean:.1f} ms mean, {domestic_median:.1f} ms median, "
+        f"{1000 / domestic_mean:.1f} certificates/s in one process"
+    )
+    print(
+        f"pyHanko B-B signature of a rendered PDF, kept-key signer: {sign_mean:.1f} ms mean, "
+        f"{sign_median:.1f} ms median"
+    )
+    print(
+        f"pyHanko B-B signature of a rendered PDF, stock SimpleSigner: {stock_mean:.1f} ms mean, "
+        f"{stock_median:.1f} ms median"
+    )
+    print(
+        f"ratio whole overseas certificate / signature alone (medians): "
+        f"{overseas_median / sign_median:.2f}"
+    )
+    print(
+        f"throughput with {args.workers} processes (overseas): {throughput:.1f} certificates/s median "
+        f"of rounds {', '.join(f'{r:.1f}' for r in rounds)} "
+        f"({1000 / throughput:.1f} ms per certificate of wall time); goal ≥ 20/s"
+    )
+
+
+def _unsigned_page(store: KeyStore, signer: PdfSigner) -> bytes:
+    """A rendered, unsigned overseas page: what the signature-only timing signs."""
+    content = example_content(0, "overseas")
+    issued = issue_certificate(content, store, issuer_url=ISSUER_URL, pdf_signer=signer)
+    assert issued.vdsnc_json is not None
+    codes = PageCodes(
+        health_card=shc_symbol(issued.shc_qr_text), icao_seal=byte_symbol(issued.vdsnc_json)
+    )
+    return render_certificate(content, codes)
+
+
+if __name__ == "__main__":
+    main()

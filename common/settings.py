@@ -1,0 +1,149 @@
+"""The server's settings: read from the environment once, in one place.
+
+Every field documents itself. Secrets may also come from a secrets file
+(``VRS_SECRETS_FILE``, by default ``<data dir>/secrets.env``, written by
+``vrs init-secrets``) so the README's first command works without set-up;
+the environment always wins. A missing required value fails at start-up,
+naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory: embedded database, keys and secrets live here."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vrs"
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                name, value = line.split("=", 1)
+                values[name.strip()] = value.strip()
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads from its environment."""
+
+    database_url: str | None
+    """DATABASE_URL: any PostgreSQL ≥ 15; unset → the embedded server under data_dir."""
+    data_dir: Path
+    """VRS_DATA_DIR: embedded PostgreSQL data, keys and secrets (default ~/.local/share/vrs)."""
+    secret_key: str
+    """VRS_SECRET_KEY: signs CSRF tokens; at least 32 characters."""
+    my_number_key: bytes
+    """VRS_MY_NUMBER_KEY: base64 of 32 bytes; encrypts My Numbers and keys their lookup hash."""
+    base_url: str = "http://127.0.0.1:8000"
+    """VRS_BASE_URL: the address users reach the server at (links, cookies' Secure flag)."""
+    issuer_url: str = ""
+    """VRS_ISSUER_URL: SHC issuer base URL, no trailing slash (default <base_url>/issuer)."""
+    session_hours: int = 8
+    """VRS_SESSION_HOURS: a signed-in session ends after this many idle hours."""
+    lockout_threshold: int = 5
+    """VRS_LOCKOUT_THRESHOLD: wrong passwords in a row before an account is locked."""
+    lockout_minutes: int = 15
+    """VRS_LOCKOUT_MINUTES: how long a locked account stays locked."""
+    db_pool_size: int = 10
+    """VRS_DB_POOL_SIZE: connections per server process."""
+    log_level: str = "INFO"
+    """VRS_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get the Secure flag when users reach us over HTTPS."""
+        return self.base_url.startswith("https://")
+
+    @property
+    def shc_issuer(self) -> str:
+        """The SMART Health Card issuer URL (``iss``)."""
+        return (self.issuer_url or f"{self.base_url.rstrip('/')}/issuer").rstrip("/")
+
+
+def _require(values: dict[str, str], name: str) -> str:
+    value = values.get(name, "")
+    if not value:
+        raise SettingsError(
+            f"{name} is not set: set it in the environment, or run `vrs init-secrets`"
+        )
+    return value
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build the settings from the environment (and the secrets file)."""
+    env = dict(os.environ if environ is None else environ)
+    data_dir = Path(env.get("VRS_DATA_DIR") or default_data_dir())
+    secrets_file = Path(env.get("VRS_SECRETS_FILE") or data_dir / "secrets.env")
+    values = {**_read_env_file(secrets_file), **env}
+
+    secret_key = _require(values, "VRS_SECRET_KEY")
+    if len(secret_key) < 32:
+        raise SettingsError("VRS_SECRET_KEY must be at least 32 characters")
+    try:
+        my_number_key = base64.b64decode(_require(values, "VRS_MY_NUMBER_KEY"), validate=True)
+    except ValueError as exc:
+        raise SettingsError("VRS_MY_NUMBER_KEY must be base64") from exc
+    if len(my_number_key) != 32:
+        raise SettingsError("VRS_MY_NUMBER_KEY must decode to 32 bytes")
+
+    def integer(name: str, default: int) -> int:
+        raw = values.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
+
+    return Settings(
+        database_url=values.get("DATABASE_URL") or None,
+        data_dir=data_dir,
+        secret_key=secret_key,
+        my_number_key=my_number_key,
+        base_url=values.get("VRS_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        issuer_url=values.get("VRS_ISSUER_URL", ""),
+        session_hours=integer("VRS_SESSION_HOURS", 8),
+        lockout_threshold=integer("VRS_LOCKOUT_THRESHOLD", 5),
+        lockout_minutes=integer("VRS_LOCKOUT_MINUTES", 15),
+        db_pool_size=integer("VRS_DB_POOL_SIZE", 10),
+        log_level=values.get("VRS_LOG_LEVEL", "INFO").upper(),
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()
+
+
+def write_secrets_file(path: Path) -> bool:
+    """Create a secrets file with fresh random secrets; False if it already exists."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = (
+        "# Generated by `vrs init-secrets`. Keep it private; back it up with the database:\n"
+        "# without VRS_MY_NUMBER_KEY the stored My Numbers cannot be read.\n"
+        f"VRS_SECRET_KEY={secrets.token_urlsafe(48)}\n"
+        f"VRS_MY_NUMBER_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+    return True

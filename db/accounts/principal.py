@@ -1,0 +1,28 @@
+"""The signed-in account a request acts for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from db.accounts.roles import Role
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting, and in which area."""
+
+    account_id: UUID
+    login: str
+    display_name: str
+    role: Role
+    municipality_code: str | None
+    prefecture_code: str | None
+    venue_id: UUID | None
+    session_id: UUID | None = None
+    """Set for browser sessions; ``None`` for bearer tokens."""
+
+    @property
+    def tenant(self) -> str | None:
+        """The municipality whose area this principal's transactions see."""
+        return self.municipality_code if self.role.is_municipal else None

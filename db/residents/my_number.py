@@ -1,0 +1,45 @@
+"""My Number protection: AES-GCM at rest, an HMAC for exact look-up.
+
+A My Number is 特定個人情報: it is stored only encrypted, bound to its
+municipality (associated data), looked up by a keyed hash, shown masked and
+never logged. Both keys derive from ``VRS_MY_NUMBER_KEY`` with HKDF, so one
+secret is backed up and rotated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_NONCE_BYTES = 12
+
+
+def _derive(master_key: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(master_key)
+
+
+class MyNumberVault:
+    """Seals, opens and hashes My Numbers with keys derived from one master key."""
+
+    def __init__(self, master_key: bytes) -> None:
+        self._aead = AESGCM(_derive(master_key, b"vrs my number encryption v1"))
+        self._mac_key = _derive(master_key, b"vrs my number lookup v1")
+
+    def seal(self, my_number: str, municipality_code: str) -> bytes:
+        """Encrypt a (validated) My Number for one municipality's area."""
+        nonce = os.urandom(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, my_number.encode(), municipality_code.encode())
+
+    def open(self, sealed: bytes, municipality_code: str) -> str:
+        """Decrypt; raises ``cryptography.exceptions.InvalidTag`` if tampered or misplaced."""
+        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        return self._aead.decrypt(nonce, ciphertext, municipality_code.encode()).decode()
+
+    def lookup_hash(self, my_number: str) -> str:
+        """Keyed hash for exact look-up across municipalities (F7, certificates)."""
+        return hmac.new(self._mac_key, my_number.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,15 @@
+"""Piccolo app for the vaccinations domain."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from db.vaccinations.tables import Vaccination, VaccinationVersion
+
+APP_CONFIG = AppConfig(
+    app_name="vaccinations",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[Vaccination, VaccinationVersion],
+    migration_dependencies=["db.residents.piccolo_app", "db.vaccines.piccolo_app"],
+    commands=[],
+)

@@ -1,0 +1,329 @@
+"""The deployment's signing keys and certificates, kept in a directory.
+
+One :class:`KeyStore` holds everything that signs certificates:
+
+- ``pdf/``: a PDF-signing root CA, its CRL, and the PAdES signer certificate (ECDSA P-256);
+- ``shc/``: SMART Health Card issuer keys (P-256), ``kid`` = RFC 7638 thumbprint;
+- ``vdsnc/``: an ICAO CSCA (P-384) and the VDS-NC barcode signer (P-256).
+
+Private keys are PKCS#8 PEM encrypted with the deployment's passphrase
+(``BestAvailableEncryption``), files mode 0600. :meth:`KeyStore.load` decrypts
+only the keys that sign (not the CA keys) and keeps them parsed: FORMATS.md
+measured re-parsing a key on every signature as a large share of its cost.
+
+Rotation adds a numbered generation (``0002``...) and deletes the private key
+of the one it replaces, so a retired key can no longer sign, while its public
+part stays: the JWKS keeps listing retired SHC keys (cards signed with them
+still verify) and the newest key signs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc.jwk import ECKey
+
+from signing import certs
+
+RotatablePart = Literal["shc", "pdf", "vdsnc"]
+
+_MANIFEST = "store.json"
+_FORMAT = 1
+
+
+class KeyStoreError(Exception):
+    """The key directory is missing, incomplete, already initialised, or the passphrase is wrong."""
+
+
+@dataclass(frozen=True)
+class CertifiedKey:
+    """A parsed private key with its certificate."""
+
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey
+
+    @property
+    def certificate_der(self) -> bytes:
+        """The certificate in DER."""
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+
+@dataclass(frozen=True)
+class ShcIssuerKey:
+    """One SMART Health Card issuer key; ``signing_key`` is ``None`` once retired."""
+
+    kid: str
+    public_jwk: dict[str, str]
+    signing_key: ECKey | None
+
+
+@dataclass(frozen=True)
+class KeyStore:
+    """Everything that signs certificates, loaded and parsed once."""
+
+    directory: Path
+    pdf_root: x509.Certificate
+    pdf_signer: CertifiedKey
+    shc_keys: tuple[ShcIssuerKey, ...]
+    """Oldest first; the last one signs."""
+    vdsnc_csca: x509.Certificate
+    vdsnc_signer: CertifiedKey
+    pdf_crl: x509.CertificateRevocationList
+    """The PDF root's current CRL (revokes nothing), embedded in B-LT signatures."""
+
+    @property
+    def shc_signing_key(self) -> ShcIssuerKey:
+        """The newest SHC key: the one new cards are signed with."""
+        return self.shc_keys[-1]
+
+    def jwks(self, crl_versions: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """The issuer's ``/.well-known/jwks.json`` body: every SHC public key, newest first.
+
+        Args:
+            crl_versions: ``kid`` → CRL counter for keys that have revoked cards;
+                those keys get ``crlVersion`` so verifiers fetch the CRL.
+        """
+        versions = crl_versions or {}
+        keys = []
+        for key in reversed(self.shc_keys):
+            jwk: dict[str, Any] = dict(key.public_jwk)
+            if versions.get(key.kid):
+                jwk["crlVersion"] = versions[key.kid]
+            keys.append(jwk)
+        return {"keys": keys}
+
+    # --- creating and reading the directory -----------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        directory: str | os.PathLike[str],
+        passphrase: str | bytes,
+        *,
+        organization: str = "Vaccination Record System",
+        country: str = "JP",
+        now: dt.datetime | None = None,
+    ) -> KeyStore:
+        """Generate a deployment's keys and certificates into an empty ``directory``.
+
+        Raises:
+            KeyStoreError: the directory already holds a key store (never overwritten).
+        """
+        root = Path(directory)
+        if (root / _MANIFEST).exists():
+            raise KeyStoreError(f"{root} already holds a key store; refusing to overwrite it")
+        for part in ("pdf", "shc", "vdsnc"):
+            (root / part).mkdir(parents=True, exist_ok=True)
+        secret = _secret(passphrase)
+        now = now or dt.datetime.now(dt.UTC)
+
+        pdf_root_key = ec.generate_private_key(ec.SECP256R1())
+        pdf_root = certs.make_self_signed_ca(
+            pdf_root_key, f"{organization} Certificate Root CA", organization, country, now
+        )
+        _write_cert(root / "pdf" / "root.crt.pem", pdf_root)
+        _write_key(root / "pdf" / "root.key.pem", pdf_root_key, secret)
+
+        csca_key = ec.generate_private_key(ec.SECP384R1())
+        csca = certs.make_self_signed_ca(
+            csca_key, f"{organization} CSCA", organization, country, now, years=certs.CSCA_YEARS
+        )
+        _write_cert(root / "vdsnc" / "csca.crt.pem", csca)
+        _write_key(root / "vdsnc" / "csca.key.pem", csca_key, secret)
+
+        manifest = {"format": _FORMAT, "organization": organization, "country": country}
+        _new_pdf_crl(root, secret, now)
+        _new_signer(root, "pdf", secret, manifest, 1, now)
+        _new_signer(root, "vdsnc", secret, manifest, 1, now)
+        _new_shc_key(root, secret, 1)
+        (root / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return cls.load(root, passphrase)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], passphrase: str | bytes) -> KeyStore:
+        """Read and decrypt a key store made by :meth:`init`.
+
+        Raises:
+            KeyStoreError: files are missing or the passphrase does not decrypt them.
+        """
+        root = Path(directory)
+        if not (root / _MANIFEST).exists():
+            raise KeyStoreError(f"{root} holds no key store (run the key setup first)")
+        secret = _secret(passphrase)
+        shc_keys = []
+        for jwk_path in sorted((root / "shc").glob("*.jwk.json")):
+            public_jwk = json.loads(jwk_path.read_text(encoding="utf-8"))
+            key_path = jwk_path.with_name(jwk_path.name.replace(".jwk.json", ".key.pem"))
+            signing = ECKey.import_key(_read_key(key_path, secret)) if key_path.exists() else None
+            shc_keys.append(ShcIssuerKey(public_jwk["kid"], public_jwk, signing))
+        if not shc_keys or shc_keys[-1].signing_key is None:
+            raise KeyStoreError(f"{root / 'shc'} has no current SHC signing key")
+        return cls(
+            directory=root,
+            pdf_root=_read_cert(root / "pdf" / "root.crt.pem"),
+            pdf_signer=_current_signer(root / "pdf", secret),
+            shc_keys=tuple(shc_keys),
+            vdsnc_csca=_read_cert(root / "vdsnc" / "csca.crt.pem"),
+            vdsnc_signer=_current_signer(root / "vdsnc", secret),
+            pdf_crl=_read_crl(root / "pdf" / "root.crl"),
+        )
+
+    @classmethod
+    def renew_crl(
+        cls,
+        directory: str | os.PathLike[str],
+        passphrase: str | bytes,
+        now: dt.datetime | None = None,
+    ) -> KeyStore:
+        """Issue the PDF root's next CRL (run before :attr:`pdf_crl` reaches its next update)."""
+        store = cls.load(directory, passphrase)
+        _new_pdf_crl(store.directory, _secret(passphrase), now or dt.datetime.now(dt.UTC))
+        return cls.load(directory, passphrase)
+
+    @classmethod
+    def rotate(
+        cls,
+        directory: str | os.PathLike[str],
+        passphrase: str | bytes,
+        part: RotatablePart,
+        now: dt.datetime | None = None,
+    ) -> KeyStore:
+        """Replace the signing key of ``part`` and retire the previous one.
+
+        ``shc``: a new issuer key signs; the old public key stays in the JWKS.
+        ``pdf`` / ``vdsnc``: a new signer certificate from the same CA / CSCA.
+        """
+        store = cls.load(directory, passphrase)
+        root = store.directory
+        secret = _secret(passphrase)
+        manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
+        now = now or dt.datetime.now(dt.UTC)
+        if part == "shc":
+            sequence = len(store.shc_keys) + 1
+            _new_shc_key(root, secret, sequence)
+            retired = root / "shc" / f"{sequence - 1:04d}.key.pem"
+        elif part in ("pdf", "vdsnc"):
+            sequence = _last_sequence(root / part) + 1
+            _new_signer(root, part, secret, manifest, sequence, now)
+            retired = root / part / f"signer-{sequence - 1:04d}.key.pem"
+        else:
+            raise ValueError(f"unknown key store part {part!r}")
+        retired.unlink()
+        return cls.load(root, passphrase)
+
+
+# --- generations -------------------------------------------------------------
+
+
+#: part → (CA file stem, how to make a signer certificate, its common name after the organisation)
+_SIGNER_KINDS = {
+    "pdf": ("root", certs.make_pdf_signer, "Document Signer"),
+    "vdsnc": ("csca", certs.make_barcode_signer, "VDS-NC Signer"),
+}
+
+
+def _new_signer(
+    root: Path, part: str, secret: bytes, manifest: dict[str, str], sequence: int, now: dt.datetime
+) -> None:
+    ca_stem, make, role = _SIGNER_KINDS[part]
+    ca = _read_cert(root / part / f"{ca_stem}.crt.pem")
+    ca_key = _read_key(root / part / f"{ca_stem}.key.pem", secret)
+    key = ec.generate_private_key(ec.SECP256R1())
+    organization = manifest["organization"]
+    common_name = f"{organization} {role} {sequence}"
+    cert = make(key, ca, ca_key, common_name, organization, manifest["country"], now)
+    _write_cert(root / part / f"signer-{sequence:04d}.crt.pem", cert)
+    _write_key(root / part / f"signer-{sequence:04d}.key.pem", key, secret)
+
+
+def _new_pdf_crl(root: Path, secret: bytes, now: dt.datetime) -> None:
+    ca = _read_cert(root / "pdf" / "root.crt.pem")
+    crl = certs.make_empty_crl(ca, _read_key(root / "pdf" / "root.key.pem", secret), now)
+    (root / "pdf" / "root.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+
+
+def _new_shc_key(root: Path, secret: bytes, sequence: int) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = ECKey.import_key(key.public_key())
+    public_jwk = {
+        **jwk.as_dict(private=False),
+        "kid": jwk.thumbprint(),
+        "use": "sig",
+        "alg": "ES256",
+    }
+    (root / "shc" / f"{sequence:04d}.jwk.json").write_text(
+        json.dumps(public_jwk) + "\n", encoding="utf-8"
+    )
+    _write_key(root / "shc" / f"{sequence:04d}.key.pem", key, secret)
+
+
+def _last_sequence(directory: Path) -> int:
+    return max(int(path.name[7:11]) for path in directory.glob("signer-*.crt.pem"))
+
+
+def _current_signer(directory: Path, secret: bytes) -> CertifiedKey:
+    sequence = _last_sequence(directory)
+    cert = _read_cert(directory / f"signer-{sequence:04d}.crt.pem")
+    key = _read_key(directory / f"signer-{sequence:04d}.key.pem", secret)
+    return CertifiedKey(cert, key)
+
+
+# --- files -------------------------------------------------------------------
+
+
+def _secret(passphrase: str | bytes) -> bytes:
+    secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+    if not secret:
+        raise KeyStoreError("the key store passphrase must not be empty")
+    return secret
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, secret: bytes) -> None:
+    data = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret),
+    )
+    # Create with 0600 from the start rather than chmod after writing.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _read_cert(path: Path) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError as error:
+        raise KeyStoreError(f"missing certificate {path}") from error
+
+
+def _read_crl(path: Path) -> x509.CertificateRevocationList:
+    try:
+        return x509.load_der_x509_crl(path.read_bytes())
+    except FileNotFoundError as error:
+        raise KeyStoreError(f"missing CRL {path} (run KeyStore.renew_crl)") from error
+
+
+def _read_key(path: Path, secret: bytes) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=secret)
+    except FileNotFoundError as error:
+        raise KeyStoreError(f"missing private key {path}") from error
+    except (ValueError, TypeError) as error:
+        raise KeyStoreError(f"cannot decrypt {path}: wrong passphrase?") from error
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyStoreError(f"{path} is not an EC private key")
+    return key

@@ -1,0 +1,202 @@
+"""PAdES signatures on certificate PDFs with pyHanko.
+
+Levels (ETSI EN 319 142-1 baseline):
+
+- ``B-B``: always possible; ECDSA P-256 with the key store's PDF signer.
+- ``B-T``: adds an RFC 3161 signature timestamp; needs a TSA URL.
+- ``B-LT``: B-T plus the validation data (certificates, CRLs, OCSP responses
+  of the signer and TSA chains) in the document security store, so the
+  signature can be validated after the TSA and revocation services are gone.
+
+Speed (FORMATS §3): pyHanko's ``SimpleSigner`` re-parses its private key for
+every signature and signs twice per document (a trial signature to size the
+placeholder). :class:`PdfSigner` is built once and reused: it keeps the parsed
+``cryptography`` key and passes a fixed ``bytes_reserved``.
+
+pyHanko's synchronous API runs its own event loop; from async code (the web
+layer) call :meth:`PdfSigner.async_sign` instead of :meth:`PdfSigner.sign`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Sequence
+from typing import Literal
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+from signing.keys import CertifiedKey, KeyStore
+
+Level = Literal["B-B", "B-T", "B-LT"]
+
+FIELD_NAME = "VaccinationCertificateSignature"
+#: Placeholder sizes in hex digits (pyHanko's ``bytes_reserved`` counts the
+#: hex-encoded /Contents, two digits per CMS byte). B-B: the signature, signed
+#: attributes, signer and root certificates, measured at 1.7 kB of DER; twice
+#: that leaves room for longer names after a rotation. A timestamp adds the
+#: token with the TSA's certificates (often RSA chains of several kB).
+RESERVED_B_B = 8192
+RESERVED_WITH_TIMESTAMP = 32768
+
+
+class _KeptKeySigner(signers.Signer):
+    """A pyHanko signer holding an already-parsed EC private key."""
+
+    def __init__(
+        self,
+        key: ec.EllipticCurvePrivateKey,
+        cert: asn1_x509.Certificate,
+        chain: Sequence[asn1_x509.Certificate],
+    ) -> None:
+        super().__init__(
+            signing_cert=cert,
+            cert_registry=SimpleCertificateStore.from_certs(list(chain)),
+            embed_roots=True,
+        )
+        self._key = key
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        return self._key.sign(data, ec.ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+
+
+def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+class PdfSigner:
+    """Signs certificate PDFs; build once per process from the key store and reuse.
+
+    Args:
+        signer: the PDF signer key and certificate (``KeyStore.pdf_signer``).
+        root: the PDF root CA (``KeyStore.pdf_root``), embedded with the signature.
+        timestamp_url: an RFC 3161 TSA; without it only B-B is possible.
+        ltv_trust_roots: further roots (the TSA's) to trust when collecting
+            B-LT validation data.
+        revocation_lists: CRLs of our own chain (``KeyStore.pdf_crl``), which
+            B-LT embeds since our signer names no revocation URL to fetch.
+        reason: the /Reason of the signature.
+        location: the /Location (the issuing municipality, for example).
+        timestamper: a pyHanko timestamper to use instead of ``timestamp_url``.
+    """
+
+    def __init__(
+        self,
+        signer: CertifiedKey,
+        root: x509.Certificate,
+        *,
+        timestamp_url: str | None = None,
+        ltv_trust_roots: Sequence[x509.Certificate] = (),
+        revocation_lists: Sequence[x509.CertificateRevocationList] = (),
+        reason: str = "新型コロナウイルス感染症予防接種証明書 / Vaccination Certificate of COVID-19",
+        location: str | None = None,
+        timestamper: TimeStamper | None = None,
+    ) -> None:
+        self._root = _asn1(root)
+        self._signer = _KeptKeySigner(signer.private_key, _asn1(signer.certificate), [self._root])
+        self._ltv_roots = [self._root, *(_asn1(c) for c in ltv_trust_roots)]
+        self._crls = [
+            asn1_crl.CertificateList.load(c.public_bytes(serialization.Encoding.DER))
+            for c in revocation_lists
+        ]
+        self._timestamper = timestamper or (
+            HTTPTimeStamper(timestamp_url) if timestamp_url else None
+        )
+        self._reason = reason
+        self._location = location
+        self._b_b = self._pdf_signer("B-B")
+
+    @classmethod
+    def from_key_store(
+        cls,
+        keys: KeyStore,
+        *,
+        timestamp_url: str | None = None,
+        ltv_trust_roots: Sequence[x509.Certificate] = (),
+        location: str | None = None,
+    ) -> PdfSigner:
+        """The signer of a deployment: its PDF signer, root and root CRL from ``keys``."""
+        return cls(
+            keys.pdf_signer,
+            keys.pdf_root,
+            timestamp_url=timestamp_url,
+            ltv_trust_roots=ltv_trust_roots,
+            revocation_lists=[keys.pdf_crl],
+            location=location,
+        )
+
+    @property
+    def default_level(self) -> Level:
+        """B-T when a TSA is configured, else B-B."""
+        return "B-T" if self._timestamper is not None else "B-B"
+
+    def _pdf_signer(
+        self, level: Level, fetcher: AIOHttpFetcherBackend | None = None
+    ) -> signers.PdfSigner:
+        long_term = level == "B-LT"
+        meta = signers.PdfSignatureMetadata(
+            field_name=FIELD_NAME,
+            md_algorithm="sha256",
+            subfilter=fields.SigSeedSubFilter.PADES,
+            reason=self._reason,
+            location=self._location,
+            embed_validation_info=long_term,
+            # Fetch revocation data for the chains (the TSA's has some) to embed it.
+            validation_context=ValidationContext(
+                trust_roots=self._ltv_roots,
+                crls=self._crls,
+                allow_fetching=True,
+                fetcher_backend=fetcher,
+            )
+            if long_term
+            else None,
+        )
+        timestamper = None if level == "B-B" else self._timestamper
+        if level != "B-B" and timestamper is None:
+            raise ValueError(f"PAdES {level} needs a timestamp authority (timestamp_url)")
+        return signers.PdfSigner(meta, signer=self._signer, timestamper=timestamper)
+
+    def sign(self, pdf: bytes, level: Level | None = None) -> bytes:
+        """Sign ``pdf`` at ``level`` (default :attr:`default_level`); returns the signed PDF.
+
+        Raises:
+            ValueError: B-T or B-LT without a TSA.
+        """
+        return asyncio.run(self.async_sign(pdf, level))
+
+    async def async_sign(self, pdf: bytes, level: Level | None = None) -> bytes:
+        """:meth:`sign` for callers that already run an event loop."""
+        level = level or self.default_level
+        if level == "B-B":
+            return await self._sign_with(self._b_b, pdf, RESERVED_B_B)
+        # One HTTP session per signature for the revocation fetches, closed here
+        # (left to itself, aiohttp warns of an unclosed session once the loop ends).
+        fetcher = AIOHttpFetcherBackend() if level == "B-LT" else None
+        try:
+            return await self._sign_with(
+                self._pdf_signer(level, fetcher), pdf, RESERVED_WITH_TIMESTAMP
+            )
+        finally:
+            if fetcher is not None:
+                await fetcher.close()
+
+    @staticmethod
+    async def _sign_with(pdf_signer: signers.PdfSigner, pdf: bytes, reserved: int) -> bytes:
+        output = io.BytesIO()
+        await pdf_signer.async_sign_pdf(
+            IncrementalPdfFileWriter(io.BytesIO(pdf)), bytes_reserved=reserved, output=output
+        )
+        return output.getvalue()

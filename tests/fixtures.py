@@ -1,0 +1,171 @@
+"""Shared fixtures: a real PostgreSQL database per test process, the app, a client.
+
+PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres) when it answers,
+else the embedded server; each test process (xdist worker) gets a fresh
+database built by running the migrations, and tables are emptied between
+tests (no transaction-rollback fixtures: piccolo #780).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+# Test secrets: fixed, never used outside tests.
+os.environ.setdefault("VRS_SECRET_KEY", "test-secret-key-" + "x" * 32)
+os.environ.setdefault("VRS_MY_NUMBER_KEY", base64.b64encode(b"k" * 32).decode())
+os.environ.setdefault("VRS_DATA_DIR", tempfile.mkdtemp(prefix="vrs-test-data-"))
+os.environ.setdefault("VRS_LOG_LEVEL", "WARNING")
+
+#: Reference data kept between tests (loaded once by the migrations and seeding).
+REFERENCE_TABLES = {
+    "migration", "prefecture", "maker", "vaccine_product", "product_name",
+    "vaccine_lot", "vaccine_rule",
+}  # fmt: skip
+
+
+def server_url() -> str:
+    """The PostgreSQL server tests use: the machine's on 127.0.0.1:5432, else embedded."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return "postgresql://postgres@127.0.0.1:5432"
+    except OSError:
+        from db.embedded import start_embedded
+
+        url = start_embedded(Path(tempfile.gettempdir()) / "vrs-test-embedded")
+        return url.rsplit("/", 1)[0] if "?" not in url else url
+
+
+def database_url(server: str, name: str) -> str:
+    """URL of database ``name`` on ``server`` (TCP or embedded socket URL)."""
+    if "?" in server:  # embedded: postgresql://postgres:@/vrs?host=/socket/dir
+        base, query = server.split("?", 1)
+        return f"{base.rsplit('/', 1)[0]}/{name}?{query}"
+    return f"{server}/{name}"
+
+
+async def recreate_database(server: str, name: str) -> str:
+    """Drop and create database ``name``; returns its URL."""
+    admin = await asyncpg.connect(database_url(server, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url(server, name)
+
+
+@pytest.fixture(scope="session")
+def test_database_name() -> str:
+    """One database per test process, so xdist workers never share tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"vrs_test_{worker}_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+async def database(test_database_name: str) -> AsyncIterator[str]:
+    """A migrated database for this test process; its URL is DATABASE_URL."""
+    server = server_url()
+    url = await recreate_database(server, test_database_name)
+    os.environ["DATABASE_URL"] = url
+    from db.engine import owner_transaction
+    from db.migrate import migrate
+    from db.tenancy.queries import ensure_prefectures
+    from db.vaccines.loader import load_master_data
+
+    await migrate()
+    async with owner_transaction():
+        await ensure_prefectures()
+        await load_master_data()
+    yield url
+    from db.engine import get_engine
+
+    engine = get_engine()
+    if engine.pool is not None:
+        await engine.close_connection_pool()
+    admin = await asyncpg.connect(database_url(server, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{test_database_name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(database: str) -> AsyncIterator[str]:
+    """An emptied database (reference data kept) for one test."""
+    connection = await asyncpg.connect(database)
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
+        names = [r["tablename"] for r in tables if r["tablename"] not in REFERENCE_TABLES]
+        if names:
+            await connection.execute(
+                "TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"
+            )
+    finally:
+        await connection.close()
+    yield database
+
+
+@pytest.fixture
+def settings(database: str):
+    """Settings as the server would read them in this test process."""
+    from common.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture
+async def app(db: str, settings) -> AsyncIterator:
+    """The real app (real pool as vrs_app, real templates), its pool opened once."""
+    from db.engine import close_serving_pool, start_serving_pool
+    from web.app import create_app
+
+    await start_serving_pool(4)
+    try:
+        yield create_app(settings, manage_pool=False)
+    finally:
+        await close_serving_pool()
+
+
+def _http_client(app):
+    """An httpx client calling the ASGI app in this event loop (where the pool lives).
+
+    Litestar's AsyncTestClient runs the app in a portal thread with its own
+    loop, which an asyncpg pool opened here cannot serve.
+    """
+    import httpx
+
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    )
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator:
+    """An HTTP client driving the app in-process."""
+    async with _http_client(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def make_client(app) -> AsyncIterator:
+    """Several independent clients (browsers, each with its own cookies) on one app."""
+    opened = []
+
+    async def factory():
+        http = _http_client(app)
+        opened.append(http)
+        return http
+
+    yield factory
+    for http in opened:
+        await http.aclose()

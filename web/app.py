@@ -1,0 +1,85 @@
+"""The app factory: everything the server is made of, registered in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+
+from common.settings import Settings, get_settings
+from db.engine import close_serving_pool, start_serving_pool
+from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
+from web.controllers.accounts import AccountsController
+from web.controllers.api import ApiAccountController
+from web.controllers.health import healthz, readyz
+from web.controllers.home import HomeController
+from web.controllers.session import SessionController
+from web.errors import EXCEPTION_HANDLERS
+from web.headers import add_security_headers
+from web.logs import configure_logging
+from web.templating import template_config
+
+STATIC = Path(__file__).parent / "static"
+
+ROUTES = [
+    SessionController,
+    HomeController,
+    AccountsController,
+    ApiAccountController,
+    healthz,
+    readyz,
+]
+
+
+def create_app(settings: Settings | None = None, *, manage_pool: bool = True) -> Litestar:
+    """Build the server.
+
+    Args:
+        settings: the settings to use (tests pass their own); default from the environment.
+        manage_pool: open and close the database pool with the app's lifespan.
+    """
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def database_pool(_: Litestar) -> AsyncIterator[None]:
+        if manage_pool:
+            await start_serving_pool(settings.db_pool_size)
+        try:
+            yield
+        finally:
+            if manage_pool:
+                await close_serving_pool()
+
+    return Litestar(
+        route_handlers=[
+            *ROUTES,
+            create_static_files_router(
+                path="/static", directories=[STATIC], include_in_schema=False
+            ),
+        ],
+        dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
+        middleware=[
+            RequestContextMiddleware(settings),
+            DefineMiddleware(BearerAwareCSRFMiddleware, config=csrf_config(settings)),
+        ],
+        template_config=template_config(),
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_security_headers],
+        lifespan=[database_pool],
+        openapi_config=OpenAPIConfig(
+            title="Vaccination Record System API",
+            version="1",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        logging_config=None,
+        debug=False,
+    )

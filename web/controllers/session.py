@@ -1,0 +1,111 @@
+"""Signing in and out (サインイン・サインアウト)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, MediaType, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from common.settings import Settings
+from db.accounts.queries import SignInRefusal, authenticate, end_session, start_session
+from db.audit.queries import record
+from db.engine import tenant_transaction
+from web.auth import SESSION_COOKIE, signed_in
+from web.i18n import language_of, translate
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: never redirect to another host after sign-in."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+class SessionController(Controller):
+    """The sign-in page and the sign-out action."""
+
+    include_in_schema = False
+
+    @get("/sign-in", name="sign_in_page")
+    async def sign_in_page(
+        self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None
+    ) -> Template:
+        """Show the sign-in form."""
+        return Template("session/sign_in.html", context={"next": safe_next(next), "error": None})
+
+    @post("/sign-in", name="sign_in", media_type=MediaType.HTML)
+    async def sign_in(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Any:
+        """Check the credentials, start a fresh session and go where the user was heading."""
+        form = await request.form()
+        login = str(form.get("login", "")).strip()
+        password = str(form.get("password", ""))
+        target = safe_next(str(form.get("next", "")) or None)
+        if not login or not password:
+            return self._refused(request, "auth.missing_credentials", target, login)
+        async with tenant_transaction(None):
+            result = await authenticate(
+                login,
+                password,
+                threshold=settings.lockout_threshold,
+                lock_minutes=settings.lockout_minutes,
+            )
+            if result.principal is None:
+                refusal = result.refusal or SignInRefusal.WRONG_CREDENTIALS
+                return self._refused(request, str(refusal), target, login, result.locked_until)
+            async with tenant_transaction(result.principal.tenant):
+                token, principal = await start_session(result.principal, settings.session_hours)
+                await record(
+                    "account.sign_in",
+                    actor=principal,
+                    municipality_code=principal.tenant,
+                    object_type="account",
+                    object_id=str(principal.account_id),
+                )
+        response = Redirect(target, status_code=HTTP_303_SEE_OTHER)
+        response.cookies.append(
+            Cookie(
+                key=SESSION_COOKIE,
+                value=token,
+                httponly=True,
+                samesite="lax",
+                secure=settings.secure_cookies,
+                path="/",
+            )
+        )
+        return response
+
+    def _refused(
+        self, request: Request[Any, Any, Any], key: str, target: str, login: str, until: Any = None
+    ) -> Template:
+        language = language_of(request)
+        params = {"until": until.astimezone().strftime("%H:%M")} if until else {}
+        return Template(
+            "session/sign_in.html",
+            context={"next": target, "login": login, "error": translate(key, language, **params)},
+            status_code=401 if key != str(SignInRefusal.LOCKED) else 423,
+        )
+
+    @post("/sign-out", name="sign_out", guards=[signed_in])
+    async def sign_out(self, request: Request[Any, Any, Any]) -> Redirect:
+        """End the session: its token stops working at once."""
+        principal = request.user
+        async with tenant_transaction(principal.tenant):
+            if principal.session_id is not None:
+                await end_session(principal.session_id)
+            await record(
+                "account.sign_out",
+                actor=principal,
+                municipality_code=principal.tenant,
+                object_type="account",
+                object_id=str(principal.account_id),
+            )
+        response = Redirect("/sign-in", status_code=HTTP_303_SEE_OTHER)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response

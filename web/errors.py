@@ -1,0 +1,176 @@
+"""One error hierarchy, mapped to responses in one place.
+
+Browsers get an HTML error page, htmx requests an alert partial swapped into
+the page, and ``/api/`` clients a JSON problem (RFC 9457) — each saying, in the
+user's language, what went wrong and what to do. Bad input never answers 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.response import Redirect, Template
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+
+from web.i18n import language_of, translate
+
+log = logging.getLogger("vrs.errors")
+
+
+class AppError(Exception):
+    """Something the user can act on. ``key`` names the message in the catalog."""
+
+    status_code = HTTP_400_BAD_REQUEST
+
+    def __init__(self, key: str, *, field: str | None = None, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.field = field
+        self.params = params
+
+
+class BadInput(AppError):
+    """A form field, API body or file row is not acceptable."""
+
+    status_code = HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class NotAllowed(AppError):
+    """The signed-in account may not do this."""
+
+    status_code = HTTP_403_FORBIDDEN
+
+
+class NotFound(AppError):
+    """The thing asked for does not exist in the caller's area."""
+
+    status_code = HTTP_404_NOT_FOUND
+
+
+class Conflict(AppError):
+    """The request conflicts with what is already recorded."""
+
+    status_code = HTTP_409_CONFLICT
+
+
+class SignInRequired(AppError):
+    """No valid session or token."""
+
+    status_code = HTTP_401_UNAUTHORIZED
+
+
+def _language(request: Request[Any, Any, Any]) -> str:
+    return language_of(request)
+
+
+def _is_api(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return (
+        request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    )
+
+
+def render_error(
+    request: Request[Any, Any, Any], status: int, key: str, field: str | None = None, **params: Any
+) -> Response[Any]:
+    """The error response for this kind of client."""
+    language = _language(request)
+    message = translate(key, language, **params)
+    title = translate(f"error.title.{status}", language)
+    if _is_api(request):
+        body: dict[str, Any] = {
+            "type": f"urn:vrs:error:{key}",
+            "title": title,
+            "status": status,
+            "detail": message,
+            "code": key,
+        }
+        if field:
+            body["field"] = field
+        return Response(body, status_code=status, media_type="application/problem+json")
+    if _is_htmx(request):
+        return Template(
+            "error/_alert.html",
+            context={"message": message, "title": title, "field": field},
+            status_code=status,
+            headers={"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"},
+        )
+    return Template(
+        "error/error.html",
+        context={"message": message, "title": title, "status": status},
+        status_code=status,
+    )
+
+
+def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+    """Map an :class:`AppError` to its response."""
+    if isinstance(exc, SignInRequired) and not _is_api(request) and not _is_htmx(request):
+        return Redirect(f"/sign-in?next={request.url.path}")
+    return render_error(request, exc.status_code, exc.key, exc.field, **exc.params)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own errors (CSRF, validation, 404, 405, 413...) in our shapes."""
+    status = exc.status_code
+    if isinstance(exc, PermissionDeniedException) and "CSRF" in str(exc.detail):
+        return render_error(request, HTTP_403_FORBIDDEN, "error.csrf")
+    if isinstance(exc, ValidationException):
+        return render_error(
+            request, HTTP_400_BAD_REQUEST, "error.validation", detail=_validation_detail(exc)
+        )
+    if isinstance(exc, NotAuthorizedException):
+        if not _is_api(request) and not _is_htmx(request):
+            return Redirect(f"/sign-in?next={request.url.path}")
+        return render_error(request, HTTP_401_UNAUTHORIZED, "error.sign_in_required")
+    if isinstance(exc, NotFoundException):
+        return render_error(request, HTTP_404_NOT_FOUND, "error.not_found")
+    if status >= 500:
+        log.error("HTTP %s on %s %s", status, request.method, request.url.path)
+    return render_error(
+        request, status, f"error.http.{status}" if status in _KNOWN else "error.http"
+    )
+
+
+_KNOWN = {400, 403, 405, 413, 415, 429, 503}
+
+
+def _validation_detail(exc: ValidationException) -> str:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    parts = []
+    for item in extra[:5]:
+        if isinstance(item, dict):
+            parts.append(f"{item.get('key', '')}: {item.get('message', '')}".strip(": "))
+    return "; ".join(parts) or str(exc.detail)
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A bug: log it (without request bodies) and say so plainly."""
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return render_error(request, HTTP_500_INTERNAL_SERVER_ERROR, "error.unexpected")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    AppError: app_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}

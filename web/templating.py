@@ -1,0 +1,48 @@
+"""Jinja2 set-up: templates in ``templates/``, the catalog as ``t()``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import pass_context
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from db.accounts.roles import Role
+from web.i18n import LANGUAGES, language_of, translate
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@pass_context
+def _t(context: Any, key: str, **params: Any) -> str:
+    request = context.get("request")
+    return translate(key, language_of(request) if request is not None else "ja", **params)
+
+
+@pass_context
+def _language(context: Any) -> str:
+    request = context.get("request")
+    return language_of(request) if request is not None else "ja"
+
+
+@pass_context
+def _current_user(context: Any) -> Any:
+    """The signed-in principal, or None (also on pages no middleware saw)."""
+    request = context.get("request")
+    return request.scope.get("user") if request is not None else None
+
+
+def _configure(engine: JinjaTemplateEngine) -> None:
+    engine.engine.globals.update(
+        t=_t, language=_language, current_user=_current_user, LANGUAGES=LANGUAGES, Role=Role
+    )
+    engine.engine.autoescape = True
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """Litestar's template configuration for the server's pages."""
+    return TemplateConfig(
+        directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_configure
+    )
