@@ -7,6 +7,7 @@ every connection to the ``vrs_app`` role (see :mod:`db.engine`).
 """
 
 import os
+from pathlib import Path
 
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.postgres import PostgresEngine
@@ -17,15 +18,13 @@ if not _url:
 
 DB = PostgresEngine(config={"dsn": _url}, log_queries=False)
 
-APP_REGISTRY = AppRegistry(
-    apps=[
-        "db.tenancy.piccolo_app",
-        "db.accounts.piccolo_app",
-        "db.residents.piccolo_app",
-        "db.vaccines.piccolo_app",
-        "db.vaccinations.piccolo_app",
-        "db.certificates.piccolo_app",
-        "db.audit.piccolo_app",
-        "db.security.piccolo_app",
-    ]
-)
+def _apps() -> list[str]:
+    """Every ``db/<domain>/piccolo_app.py``: a new domain registers itself by existing.
+
+    Piccolo orders their migrations by each app's ``migration_dependencies``.
+    """
+    here = Path(__file__).parent
+    return sorted(f"db.{p.parent.name}.piccolo_app" for p in here.glob("*/piccolo_app.py"))
+
+
+APP_REGISTRY = AppRegistry(apps=_apps())

@@ -16,26 +16,13 @@ from litestar.static_files import create_static_files_router
 from common.settings import Settings, get_settings
 from db.engine import close_serving_pool, start_serving_pool
 from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
-from web.controllers.accounts import AccountsController
-from web.controllers.api import ApiAccountController
-from web.controllers.health import healthz, readyz
-from web.controllers.home import HomeController
-from web.controllers.session import SessionController
+from web.controllers import all_routes
 from web.errors import EXCEPTION_HANDLERS
 from web.headers import add_security_headers
 from web.logs import configure_logging
 from web.templating import template_config
 
 STATIC = Path(__file__).parent / "static"
-
-ROUTES = [
-    SessionController,
-    HomeController,
-    AccountsController,
-    ApiAccountController,
-    healthz,
-    readyz,
-]
 
 
 def create_app(settings: Settings | None = None, *, manage_pool: bool = True) -> Litestar:
@@ -60,7 +47,7 @@ def create_app(settings: Settings | None = None, *, manage_pool: bool = True) ->
 
     return Litestar(
         route_handlers=[
-            *ROUTES,
+            *all_routes(),
             create_static_files_router(
                 path="/static", directories=[STATIC], include_in_schema=False
             ),

@@ -27,7 +27,8 @@ from common.settings import (
 )
 
 
-def _settings() -> Settings:
+def settings_or_exit() -> Settings:
+    """The settings, or exit naming what is missing."""
     try:
         return load_settings()
     except SettingsError as exc:
@@ -46,7 +47,8 @@ def ensure_database(settings: Settings) -> str:
     return url
 
 
-def _run(work: Callable[[], Awaitable[Any]]) -> Any:
+def run_async(work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a coroutine function to completion."""
     return asyncio.run(work())
 
 
@@ -75,16 +77,16 @@ def cmd_init_secrets(args: argparse.Namespace) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     """Apply pending migrations and load the vaccine master data."""
-    ensure_database(_settings())
-    _run(_migrate_and_seed)
+    ensure_database(settings_or_exit())
+    run_async(_migrate_and_seed)
     print("vrs: database is up to date")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Migrate, then serve HTTP(S) until interrupted."""
-    settings = _settings()
+    settings = settings_or_exit()
     ensure_database(settings)
-    _run(_migrate_and_seed)
+    run_async(_migrate_and_seed)
     serve(settings, args)
 
 
@@ -112,7 +114,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """Load the demo data (idempotent), print how to sign in, optionally serve."""
-    settings = _settings()
+    settings = settings_or_exit()
     ensure_database(settings)
 
     async def work() -> bool:
@@ -124,7 +126,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         async with owner_transaction():
             return await load_demo(MyNumberVault(settings.my_number_key))
 
-    loaded = _run(work)
+    loaded = run_async(work)
     from db.demo import DEMO_PASSWORD, demo_accounts
 
     print("vrs: demo data " + ("loaded" if loaded else "already present"))
@@ -139,7 +141,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def cmd_create_municipality(args: argparse.Namespace) -> None:
     """Register a municipality by its 6-digit code."""
-    ensure_database(_settings())
+    ensure_database(settings_or_exit())
 
     async def work() -> str:
         from db.engine import owner_transaction
@@ -150,7 +152,7 @@ def cmd_create_municipality(args: argparse.Namespace) -> None:
             return await create_municipality(args.code, args.name, args.name_en, args.head or "")
 
     try:
-        code = _run(work)
+        code = run_async(work)
     except ValueError as exc:
         sys.exit(f"vrs: {exc}")
     print(f"vrs: municipality {code} registered")
@@ -158,7 +160,7 @@ def cmd_create_municipality(args: argparse.Namespace) -> None:
 
 def cmd_create_user(args: argparse.Namespace) -> None:
     """Create an account; prints a generated password unless one is given."""
-    ensure_database(_settings())
+    ensure_database(settings_or_exit())
     password = os.environ.get(args.password_env) if args.password_env else None
     generated = False
     if not password:
@@ -195,7 +197,7 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     from db.accounts.queries import AccountError
 
     try:
-        _run(work)
+        run_async(work)
     except AccountError as exc:
         sys.exit(f"vrs: {exc.key} {exc.params or ''}")
     except ValueError as exc:
@@ -207,7 +209,7 @@ def cmd_create_user(args: argparse.Namespace) -> None:
 
 def cmd_create_token(args: argparse.Namespace) -> None:
     """Print a new bearer token for an account (machine clients)."""
-    ensure_database(_settings())
+    ensure_database(settings_or_exit())
 
     async def work() -> str | None:
         from db.accounts.queries import create_api_token
@@ -221,7 +223,7 @@ def cmd_create_token(args: argparse.Namespace) -> None:
                 return None
             return await create_api_token(account_id, args.label)
 
-    token = _run(work)
+    token = run_async(work)
     if token is None:
         sys.exit(f"vrs: no account {args.login}")
     print(token)
@@ -229,7 +231,7 @@ def cmd_create_token(args: argparse.Namespace) -> None:
 
 def cmd_load_vaccines(args: argparse.Namespace) -> None:
     """Load (missing) vaccine master data from a file."""
-    ensure_database(_settings())
+    ensure_database(settings_or_exit())
 
     async def work() -> dict[str, int]:
         from db.engine import owner_transaction
@@ -240,7 +242,7 @@ def cmd_load_vaccines(args: argparse.Namespace) -> None:
         async with owner_transaction():
             return await load_master_data(Path(args.file) if args.file else DEFAULT_FILE)
 
-    print(f"vrs: added {_run(work)}")
+    print(f"vrs: added {run_async(work)}")
 
 
 # --- parser -------------------------------------------------------------------
@@ -303,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     vaccines = sub.add_parser("load-vaccines", help=cmd_load_vaccines.__doc__)
     vaccines.add_argument("file", nargs="?", help="master data JSON (default: the bundled file)")
     vaccines.set_defaults(func=cmd_load_vaccines)
+
+    from web.commands import register_all
+
+    register_all(sub)
     return parser
 
 

@@ -1,8 +1,10 @@
 """The message catalog: Japanese first, English available.
 
-Messages live in ``locales/<lang>.json`` (one file per language, editable by
-translators), keyed by dotted names; templates and error handlers look them
-up with :func:`translate`. Placeholders use ``str.format`` names.
+Messages live in ``locales/<lang>/<part>.json`` (one file per part of the
+system and language, editable by translators), keyed by dotted names; the
+files of a language are merged, and a key defined twice is an error.
+Templates and error handlers look messages up with :func:`translate`.
+Placeholders use ``str.format`` names.
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ _LOCALES = Path(__file__).parent / "locales"
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    """All messages of one language."""
-    return json.loads((_LOCALES / f"{language}.json").read_text(encoding="utf-8"))
+    """All messages of one language, merged from its files."""
+    messages: dict[str, str] = {}
+    for path in sorted((_LOCALES / language).glob("*.json")):
+        part = json.loads(path.read_text(encoding="utf-8"))
+        twice = messages.keys() & part.keys()
+        if twice:
+            raise ValueError(f"{path.name} redefines {sorted(twice)}")
+        messages.update(part)
+    return messages
 
 
 def translate(key: str, language: str = DEFAULT_LANGUAGE, **params: Any) -> str:

@@ -123,3 +123,6 @@ class AccountsController(Controller):
                 status_code=422,
             )
         return Redirect(f"/admin/accounts?created={form['login']}", status_code=HTTP_303_SEE_OTHER)
+
+
+ROUTES = [AccountsController]

@@ -27,3 +27,6 @@ class ApiAccountController(Controller):
             "prefecture_code": principal.prefecture_code,
             "auth": request.scope.get("auth"),
         }
+
+
+ROUTES = [ApiAccountController]

@@ -23,3 +23,6 @@ async def readyz() -> Response[dict[str, str]]:
     except (OSError, Exception) as exc:  # noqa: BLE001 - any failure means not ready
         return Response({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
     return Response({"status": "ready"})
+
+
+ROUTES = [healthz, readyz]

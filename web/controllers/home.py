@@ -80,3 +80,6 @@ class HomeController(Controller):
                 )
             )
         return response
+
+
+ROUTES = [HomeController]

@@ -109,3 +109,6 @@ class SessionController(Controller):
         response = Redirect("/sign-in", status_code=HTTP_303_SEE_OTHER)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
+
+
+ROUTES = [SessionController]
