@@ -64,6 +64,8 @@ class Settings:
     """VRS_DB_POOL_SIZE: connections per server process."""
     log_level: str = "INFO"
     """VRS_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+    key_passphrase: str = ""
+    """VRS_KEY_PASSPHRASE: decrypts the certificate signing keys in <data_dir>/keys."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -123,6 +125,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         lockout_minutes=integer("VRS_LOCKOUT_MINUTES", 15),
         db_pool_size=integer("VRS_DB_POOL_SIZE", 10),
         log_level=values.get("VRS_LOG_LEVEL", "INFO").upper(),
+        key_passphrase=values.get("VRS_KEY_PASSPHRASE", ""),
     )
 
 
@@ -142,6 +145,7 @@ def write_secrets_file(path: Path) -> bool:
         "# without VRS_MY_NUMBER_KEY the stored My Numbers cannot be read.\n"
         f"VRS_SECRET_KEY={secrets.token_urlsafe(48)}\n"
         f"VRS_MY_NUMBER_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
+        f"VRS_KEY_PASSPHRASE={secrets.token_urlsafe(32)}\n"
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -18,6 +18,7 @@ if not _url:
 
 DB = PostgresEngine(config={"dsn": _url}, log_queries=False)
 
+
 def _apps() -> list[str]:
     """Every ``db/<domain>/piccolo_app.py``: a new domain registers itself by existing.
 
@@ -28,3 +29,23 @@ def _apps() -> list[str]:
 
 
 APP_REGISTRY = AppRegistry(apps=_apps())
+
+
+def _after_security(registry: AppRegistry) -> None:
+    """Apps the security app does not build on run after it.
+
+    The security app holds the RLS helper (``vrs_protect_tenant_table``), the
+    serving role and the crossings; a domain added later protects its tables
+    with them, so its migrations must follow.
+    """
+    security = registry.get_app_config("security")
+    foundation = {"security"} | {d.split(".")[1] for d in security.migration_dependencies}
+    for name, config in registry.app_configs.items():
+        if (
+            name not in foundation
+            and "db.security.piccolo_app" not in config.migration_dependencies
+        ):
+            config.migration_dependencies.append("db.security.piccolo_app")
+
+
+_after_security(APP_REGISTRY)

@@ -124,14 +124,22 @@ def settings(database: str):
 
 
 @pytest.fixture
-async def app(db: str, settings) -> AsyncIterator:
+def today():
+    """The date handlers see: Japan's today; a test module may override this fixture."""
+    from web.clock import today_in_japan
+
+    return today_in_japan()
+
+
+@pytest.fixture
+async def app(db: str, settings, today) -> AsyncIterator:
     """The real app (real pool as vrs_app, real templates), its pool opened once."""
     from db.engine import close_serving_pool, start_serving_pool
     from web.app import create_app
 
     await start_serving_pool(4)
     try:
-        yield create_app(settings, manage_pool=False)
+        yield create_app(settings, manage_pool=False, today=lambda: today)
     finally:
         await close_serving_pool()
 

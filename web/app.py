@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,29 +17,39 @@ from litestar.static_files import create_static_files_router
 from common.settings import Settings, get_settings
 from db.engine import close_serving_pool, start_serving_pool
 from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
+from web.clock import today_in_japan
 from web.controllers import all_routes
 from web.errors import EXCEPTION_HANDLERS
 from web.headers import add_security_headers
 from web.logs import configure_logging
+from web.signing_context import SigningProvider
 from web.templating import template_config
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings | None = None, *, manage_pool: bool = True) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    manage_pool: bool = True,
+    today: Callable[[], dt.date] = today_in_japan,
+) -> Litestar:
     """Build the server.
 
     Args:
         settings: the settings to use (tests pass their own); default from the environment.
         manage_pool: open and close the database pool with the app's lifespan.
+        today: the clock handlers see (tests fix the date).
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    signing = SigningProvider(settings)
 
     @asynccontextmanager
     async def database_pool(_: Litestar) -> AsyncIterator[None]:
         if manage_pool:
             await start_serving_pool(settings.db_pool_size)
+            signing.load()  # once at start-up; certificate pages say so if keys are missing
         try:
             yield
         finally:
@@ -52,7 +63,11 @@ def create_app(settings: Settings | None = None, *, manage_pool: bool = True) ->
                 path="/static", directories=[STATIC], include_in_schema=False
             ),
         ],
-        dependencies={"settings": Provide(lambda: settings, sync_to_thread=False)},
+        dependencies={
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "signing": Provide(signing, sync_to_thread=False),
+            "today": Provide(lambda: today(), sync_to_thread=False),
+        },
         middleware=[
             RequestContextMiddleware(settings),
             DefineMiddleware(BearerAwareCSRFMiddleware, config=csrf_config(settings)),

@@ -127,6 +127,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
             return await load_demo(MyNumberVault(settings.my_number_key))
 
     loaded = run_async(work)
+    from web.commands.keys import prepare_demo
+
+    prepare_demo(settings)  # certificate keys, card trust, demo cards' J-LIS links
     from db.demo import DEMO_PASSWORD, demo_accounts
 
     print("vrs: demo data " + ("loaded" if loaded else "already present"))

@@ -1,6 +1,6 @@
 """Certificate issuance history (接種証明書の交付履歴)."""
 
-from piccolo.columns import JSONB, UUID, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, Bytea, Text, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -32,5 +32,16 @@ class CertificateIssuance(Table):
     issued_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
     revocation_reason = Varchar(length=256, default="")
+    shc_kid = Varchar(length=64, default="")
+    """The SHC issuer key that signed it: its CRL (``/.well-known/crl/{kid}.json``) lists it."""
+    shc_jws = Text(default="")
+    """The SMART Health Card as issued (for the API and the file download)."""
+    vdsnc_json = Text(default="")
+    """The VDS-NC as issued (overseas), else empty."""
+    pdf = Bytea(null=True, default=None)
+    """The signed PDF, so a retried request gets the same certificate."""
+    idempotency_key = Varchar(length=64, null=True, default=None)
+    """The API client's Idempotency-Key, unique per municipality."""
 
     certificate_id_unique = Unique(["municipality_code", "certificate_id"])
+    certificate_idempotency_unique = Unique(["municipality_code", "idempotency_key"])

@@ -75,3 +75,30 @@ class VaccinationVersion(Table):
     reason = Varchar(length=512)
 
     vaccination_version_unique = Unique(["vaccination", "version"])
+
+
+class VenueLog(Table):
+    """接種会場の記録 — what a venue recorded, kept in the venue's own area.
+
+    For doses given to another municipality's residents (F8) the record
+    itself lives in their area; the venue keeps only this line: ticket
+    number, time, dose and vaccine, never the person's details.
+    """
+
+    id = UUID(primary_key=True)
+    municipality_code = Varchar(length=6, index=True)
+    """The venue's municipality."""
+    venue_id = UUID(null=True, default=None, index=True)
+    vaccination_id = UUID()
+    resident_municipality_code = Varchar(length=6)
+    ticket_number = Varchar(length=10)
+    dose_number = Integer()
+    vaccinated_on = Date()
+    product = Varchar(length=48)
+    lot_number = Varchar(length=32)
+    volume_ml = Numeric(digits=(4, 2))
+    doctor_name = Varchar(length=64)
+    recorded_by = UUID(null=True, default=None)
+    recorded_at = Timestamptz()
+
+    venue_log_vaccination_unique = Unique(["municipality_code", "vaccination_id"])

@@ -23,8 +23,16 @@ from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 NAVIGATION: dict[Role, list[str]] = {
     Role.NATIONAL_ADMIN: ["national_vaccines", "national_municipalities"],
     Role.MUNICIPAL_ADMIN: ["admin_accounts", "admin_venues", "admin_settings", "admin_backup"],
-    Role.CLERK: ["residents", "imports", "quality_queue", "inquiries", "certificates", "dashboard"],
-    Role.VENUE_OPERATOR: ["venue"],
+    Role.CLERK: [
+        "residents",
+        "imports",
+        "quality_queue",
+        "inquiries",
+        "certificates",
+        "dashboard",
+        "venue_upload",
+    ],
+    Role.VENUE_OPERATOR: ["venue", "venue_upload"],
     Role.PREFECTURE_VIEWER: ["statistics"],
     Role.NATIONAL_VIEWER: ["statistics"],
 }

@@ -1,4 +1,4 @@
-"""QR symbols: segments, error level, sizes, the fallback encoder (ECI: see the integration scan test)."""
+"""QR symbols: segments, error level, sizes, segno settings (ECI scan: see the integration test)."""
 
 from __future__ import annotations
 
@@ -43,10 +43,23 @@ def test_shc_symbol_refuses_what_is_not_shc_text() -> None:
         shc_symbol("shc:/" + "1" * 3000)
 
 
-def test_fallback_encoder_makes_symbols_of_the_same_version() -> None:
-    fast = shc_symbol(SHC_TEXT)
-    version, rows = qr._Segno().encode([("byte", b"shc:/"), ("numeric", SHC_TEXT[5:].encode())])
-    assert version == fast.version and len(rows) == fast.modules
+def test_symbols_are_segnos_with_a_fixed_mask() -> None:
+    symbol = shc_symbol(SHC_TEXT)
+    expected = segno.make(
+        [("shc:/", segno.consts.MODE_BYTE), (SHC_TEXT[5:], segno.consts.MODE_NUMERIC)],
+        error="L",
+        boost_error=False,
+        mask=qr._MASK,
+    )
+    assert symbol.rows == tuple(bytes(row) for row in expected.matrix)
+
+
+def test_non_ascii_text_gets_an_eci_designator() -> None:
+    text = '{"n":"山田 太郎"}'
+    expected = segno.make(
+        text, error="L", mode="byte", encoding="utf-8", eci=True, boost_error=False, mask=qr._MASK
+    )
+    assert byte_symbol(text).rows == tuple(bytes(row) for row in expected.matrix)
 
 
 def test_dark_runs_cover_exactly_the_dark_modules() -> None:

@@ -1,0 +1,305 @@
+"""The residents-and-tickets CSV (F1 事前登録): its columns and the check of one row.
+
+Pure Python, no database: the loader streams rows through :func:`check_row`,
+the page and the README document :data:`COLUMNS`, and the template download
+is :func:`template_csv`. One row per resident, with the resident's current
+ticket; a new ticket number for a known resident reissues (the old ticket
+becomes ``reissued``). Rejections name the line, the column and a message key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.identifiers import (
+    TICKET_TYPES,
+    IdentifierError,
+    parse_my_number,
+    parse_resident_number,
+    parse_ticket_number,
+)
+
+
+@dataclass(frozen=True)
+class ImportColumn:
+    """One column of the import file."""
+
+    key: str
+    """The English header (also accepted as the header)."""
+    header: str
+    """The Japanese header, as in the template."""
+    required: bool
+    example: str
+    description_key: str = ""
+
+
+COLUMNS: tuple[ImportColumn, ...] = (
+    ImportColumn("resident_number", "個別宛名番号", True, "100000000001"),
+    ImportColumn("my_number", "マイナンバー", False, ""),
+    ImportColumn("name", "氏名", True, "山田 太郎"),
+    ImportColumn("name_kana", "カナ氏名", True, "ヤマダ タロウ"),
+    ImportColumn("former_name", "旧姓", False, ""),
+    ImportColumn("birth_date", "生年月日", True, "1960-04-01"),
+    ImportColumn("sex", "性別", True, "1"),
+    ImportColumn("ticket_number", "接種券番号", False, "0000000001"),
+    ImportColumn("ticket_type", "券種", False, "1"),
+    ImportColumn("ticket_dose_number", "接種回数", False, "1"),
+    ImportColumn("ticket_issued_on", "発行日", False, "2021-04-01"),
+    ImportColumn("moved_out", "転出フラグ", False, "0"),
+    ImportColumn("moved_out_on", "転出日", False, ""),
+    ImportColumn("deceased", "死亡フラグ", False, "0"),
+    ImportColumn("deceased_on", "死亡日", False, ""),
+    ImportColumn("priority_group", "先行接種対象者", False, "0"),
+    ImportColumn("needs_care", "要配慮者", False, "0"),
+)
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+REQUIRED = frozenset(c.key for c in COLUMNS if c.required)
+
+#: 先行接種対象者 codes in the file → the stored priority group.
+PRIORITY_GROUPS: dict[str, str] = {
+    "": "",
+    "0": "",
+    "1": "medical_worker",
+    "医療従事者": "medical_worker",
+    "2": "care_facility_worker",
+    "高齢者施設等従事者": "care_facility_worker",
+}
+SEXES = {"1": "1", "2": "2", "9": "9", "男": "1", "女": "2"}
+_FLAGS = {"": False, "0": False, "1": True}
+_KANA = re.compile(r"[\u30a0-\u30ff\u3000 ]+")
+_DATE_FORMS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+EARLIEST_BIRTH = dt.date(1890, 1, 1)
+MAX_NAME = 128
+
+#: Headers accepted for each column: Japanese, English, and a few spellings municipal systems use.
+_ALIASES: dict[str, str] = {
+    **{c.header: c.key for c in COLUMNS},
+    **{c.key: c.key for c in COLUMNS},
+    "個人番号": "my_number",
+    "カナ": "name_kana",
+    "フリガナ": "name_kana",
+    "券番号": "ticket_number",
+    "転出": "moved_out",
+    "死亡": "deceased",
+}
+
+
+def normalise_header(text: str) -> str:
+    """A header cell without BOM, blanks or width differences."""
+    return unicodedata.normalize("NFKC", text).replace("\ufeff", "").strip().replace(" ", "")
+
+
+def map_header(cells: list[str]) -> tuple[dict[str, int], list[str], list[str], list[str]]:
+    """Column positions by key, plus missing required, ignored and repeated headers."""
+    positions: dict[str, int] = {}
+    ignored: list[str] = []
+    repeated: list[str] = []
+    aliases = {normalise_header(k): v for k, v in _ALIASES.items()}
+    for index, cell in enumerate(cells):
+        key = aliases.get(normalise_header(cell))
+        if key is None:
+            if cell.strip():
+                ignored.append(cell.strip()[:32])
+        elif key in positions:
+            repeated.append(cell.strip())
+        else:
+            positions[key] = index
+    missing = [c.header for c in COLUMNS if c.required and c.key not in positions]
+    return positions, missing, ignored, repeated
+
+
+@dataclass
+class CheckedRow:
+    """A row that passed the per-row checks (cross-row checks follow in the database)."""
+
+    resident_number: str
+    my_number: str | None
+    name: str
+    name_kana: str
+    former_name: str
+    birth_date: dt.date
+    sex: str
+    ticket_number: str | None
+    ticket_type: str
+    ticket_dose_number: int | None
+    ticket_issued_on: dt.date | None
+    moved_out_on: dt.date | None
+    deceased_on: dt.date | None
+    priority_group: str
+    needs_care: bool
+
+
+@dataclass
+class RowProblem:
+    """Why one cell of a row is refused."""
+
+    column: str
+    reason: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_date(text: str) -> dt.date:
+    """A date as municipal systems write it (2021-04-01, 2021/04/01 or 20210401)."""
+    value = unicodedata.normalize("NFKC", text).strip()
+    for form in _DATE_FORMS:
+        try:
+            return dt.datetime.strptime(value, form).date()
+        except ValueError:
+            continue
+    raise ValueError(value)
+
+
+def check_row(
+    cells: list[str], positions: dict[str, int], today: dt.date
+) -> tuple[CheckedRow | None, list[RowProblem]]:
+    """Check one data row; returns the row, or the problems found (all of them)."""
+    problems: list[RowProblem] = []
+
+    def cell(key: str) -> str:
+        index = positions.get(key)
+        if index is None or index >= len(cells):
+            return ""
+        return cells[index].strip()
+
+    def identifier(key: str, parse: Any) -> str | None:
+        value = cell(key)
+        if not value:
+            if key in REQUIRED:
+                problems.append(RowProblem(key, "import.required"))
+            return None
+        try:
+            return parse(value)
+        except IdentifierError as exc:
+            problems.append(RowProblem(key, exc.key, exc.params))
+            return None
+
+    def date(key: str, required: bool = False) -> dt.date | None:
+        value = cell(key)
+        if not value:
+            if required:
+                problems.append(RowProblem(key, "import.required"))
+            return None
+        try:
+            parsed = parse_date(value)
+        except ValueError:
+            problems.append(RowProblem(key, "import.date_invalid"))
+            return None
+        if parsed > today:
+            problems.append(RowProblem(key, "import.date_future"))
+            return None
+        return parsed
+
+    def flag(key: str) -> bool | None:
+        value = unicodedata.normalize("NFKC", cell(key))
+        if value not in _FLAGS:
+            problems.append(RowProblem(key, "import.flag_invalid"))
+            return None
+        return _FLAGS[value]
+
+    resident_number = identifier("resident_number", parse_resident_number)
+    my_number = identifier("my_number", parse_my_number)
+    name = unicodedata.normalize("NFKC", cell("name")).replace("\u3000", " ")
+    if not name:
+        problems.append(RowProblem("name", "import.required"))
+    elif len(name) > MAX_NAME:
+        problems.append(RowProblem("name", "import.too_long", {"length": MAX_NAME}))
+    kana = unicodedata.normalize("NFKC", cell("name_kana"))
+    if not kana:
+        problems.append(RowProblem("name_kana", "import.required"))
+    elif not _KANA.fullmatch(kana):
+        problems.append(RowProblem("name_kana", "import.kana_invalid"))
+    elif len(kana) > MAX_NAME:
+        problems.append(RowProblem("name_kana", "import.too_long", {"length": MAX_NAME}))
+    kana = kana.replace("\u3000", " ")
+    former_name = unicodedata.normalize("NFKC", cell("former_name"))
+    if len(former_name) > MAX_NAME:
+        problems.append(RowProblem("former_name", "import.too_long", {"length": MAX_NAME}))
+    birth_date = date("birth_date", required=True)
+    if birth_date is not None and birth_date < EARLIEST_BIRTH:
+        problems.append(RowProblem("birth_date", "import.birth_too_early"))
+        birth_date = None
+    sex = SEXES.get(unicodedata.normalize("NFKC", cell("sex")))
+    if sex is None:
+        problems.append(RowProblem("sex", "import.sex_invalid"))
+    ticket_number = identifier("ticket_number", parse_ticket_number)
+    ticket_type = unicodedata.normalize("NFKC", cell("ticket_type")) or "1"
+    if ticket_type not in TICKET_TYPES:
+        problems.append(
+            RowProblem(
+                "ticket_type", "import.ticket_type_invalid", {"known": "/".join(TICKET_TYPES)}
+            )
+        )
+    dose_text = unicodedata.normalize("NFKC", cell("ticket_dose_number"))
+    ticket_dose: int | None = None
+    if dose_text:
+        if dose_text.isdigit() and 1 <= int(dose_text) <= 9:
+            ticket_dose = int(dose_text)
+        else:
+            problems.append(RowProblem("ticket_dose_number", "import.dose_number_invalid"))
+    issued_on = date("ticket_issued_on")
+    moved_out_on = _flagged_date(
+        problems, "moved_out", cell("moved_out"), flag("moved_out"), date("moved_out_on")
+    )
+    deceased_on = _flagged_date(
+        problems, "deceased", cell("deceased"), flag("deceased"), date("deceased_on")
+    )
+    for key, value in (("moved_out_on", moved_out_on), ("deceased_on", deceased_on)):
+        if value is not None and birth_date is not None and value < birth_date:
+            problems.append(RowProblem(key, "import.before_birth"))
+    priority = PRIORITY_GROUPS.get(unicodedata.normalize("NFKC", cell("priority_group")))
+    if priority is None:
+        problems.append(RowProblem("priority_group", "import.priority_invalid"))
+    needs_care = flag("needs_care")
+    if problems:
+        return None, problems
+    assert resident_number and birth_date and sex is not None and priority is not None
+    return (
+        CheckedRow(
+            resident_number=resident_number,
+            my_number=my_number,
+            name=name,
+            name_kana=kana,
+            former_name=former_name,
+            birth_date=birth_date,
+            sex=sex,
+            ticket_number=ticket_number,
+            ticket_type=ticket_type,
+            ticket_dose_number=ticket_dose,
+            ticket_issued_on=issued_on,
+            moved_out_on=moved_out_on,
+            deceased_on=deceased_on,
+            priority_group=priority,
+            needs_care=bool(needs_care),
+        ),
+        [],
+    )
+
+
+def _flagged_date(
+    problems: list[RowProblem],
+    flag_key: str,
+    flag_text: str,
+    flagged: bool | None,
+    on: dt.date | None,
+) -> dt.date | None:
+    """A 転出/死亡 date, consistent with its flag (a date alone implies the flag)."""
+    if flagged is None:
+        return None
+    if flagged and on is None:
+        problems.append(RowProblem(f"{flag_key}_on", "import.flag_needs_date"))
+        return None
+    if flag_text == "0" and on is not None:
+        problems.append(RowProblem(flag_key, "import.flag_contradicts_date"))
+        return None
+    return on
+
+
+def template_csv() -> str:
+    """The template download: the header and one example row."""
+    header = ",".join(c.header for c in COLUMNS)
+    example = ",".join(c.example for c in COLUMNS)
+    return f"{header}\r\n{example}\r\n"

@@ -1,0 +1,434 @@
+"""Import residents and tickets from a CSV file at scale (F1 事前登録).
+
+The file is stored on disk first (the upload is streamed there), then:
+
+1. its encoding is detected (UTF-8 with or without BOM, else CP932/Shift_JIS);
+2. rows are read and checked one by one (:mod:`db.imports.format`), My
+   Numbers sealed and hashed, in a worker thread, batch by batch;
+3. good rows are COPY'd into a TEMP staging table (COPY into tables under RLS
+   is refused; the staging table is the session's own);
+4. cross-row checks run as set-based SQL: duplicates within the file, and
+   conflicts with what is recorded (ticket of another resident, My Number of
+   another resident or different from the registered one, erased residents);
+5. good rows are upserted (INSERT … SELECT … ON CONFLICT), changing only what
+   changed; tickets replaced by a new number become ``reissued``.
+
+Everything from step 3 runs in one transaction as ``vrs_app`` in the
+municipality's area, so a failure changes nothing. Progress is written to the
+job row on another connection, which the page polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import datetime as dt
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from db.engine import SERVING_ROLE, get_engine
+from db.imports.format import COLUMNS, check_row, map_header
+from db.residents.my_number import MyNumberVault
+
+log = logging.getLogger("vrs.imports")
+
+BATCH_ROWS = 5000
+_STAGING_COLUMNS = (
+    "line", "resident_number", "my_number_ciphertext", "my_number_hmac", "name", "name_kana",
+    "former_name", "birth_date", "sex", "ticket_number", "ticket_type", "ticket_dose_number",
+    "ticket_issued_on", "moved_out_on", "deceased_on", "priority_group", "needs_care",
+)  # fmt: skip
+
+
+class ImportFailed(Exception):
+    """The whole file cannot be imported; ``key`` names the message."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8-sig (BOM), utf-8, or cp932 (Shift_JIS as Windows writes it)."""
+    with path.open("rb") as raw:
+        head = raw.read(3)
+        if head == codecs.BOM_UTF8:
+            return "utf-8-sig"
+        raw.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := raw.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp932"
+    return "utf-8"
+
+
+@asynccontextmanager
+async def tenant_connection(municipality_code: str) -> AsyncIterator[Any]:
+    """A pooled connection in a transaction of one area, as the serving role.
+
+    Like :func:`db.engine.tenant_transaction`, but a connection of its own, so a
+    long import and its progress updates do not share one.
+    """
+    pool = get_engine().pool
+    if pool is None:
+        raise RuntimeError("the serving pool is not open")
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(
+            "SELECT set_config('role', $1, true), set_config('app.municipality_code', $2, true)",
+            SERVING_ROLE,
+            municipality_code,
+        )
+        yield connection
+
+
+async def update_job(municipality_code: str, job_id: UUID, **values: Any) -> None:
+    """Write progress or the outcome to the job row (its own short transaction)."""
+    assignments = []
+    arguments: list[Any] = [job_id]
+    for name, value in values.items():
+        arguments.append(
+            json.dumps(value) if name in {"ignored_columns", "error_params"} else value
+        )
+        cast = "::jsonb" if name in {"ignored_columns", "error_params"} else ""
+        assignments.append(f"{name} = ${len(arguments)}{cast}")
+    async with tenant_connection(municipality_code) as connection:
+        await connection.execute(
+            f"UPDATE import_job SET {', '.join(assignments)} WHERE id = $1", *arguments
+        )
+
+
+class _RowReader:
+    """Reads and checks the file in batches (runs in a worker thread)."""
+
+    def __init__(self, path: Path, encoding: str, vault: MyNumberVault, code: str) -> None:
+        self.raw = path.open("rb")
+        self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
+        self.reader = csv.reader(self.text)
+        self.vault = vault
+        self.code = code
+        self.today = dt.date.today()
+        self.positions: dict[str, int] = {}
+        self.rows_read = 0
+        self.rejections: list[tuple[int, str, str, str]] = []
+        self.rejected_lines = 0
+
+    def header(self) -> list[str]:
+        try:
+            cells = next(self.reader)
+        except StopIteration:
+            raise ImportFailed("import.empty_file") from None
+        except UnicodeDecodeError:
+            raise ImportFailed("import.encoding_unreadable", line=1) from None
+        positions, missing, ignored, repeated = map_header(cells)
+        if missing:
+            raise ImportFailed("import.missing_columns", columns="、".join(missing))
+        if repeated:
+            raise ImportFailed("import.repeated_columns", columns="、".join(repeated))
+        self.positions = positions
+        return ignored
+
+    def batch(self) -> list[tuple[Any, ...]]:
+        records: list[tuple[Any, ...]] = []
+        width = max(self.positions.values()) + 1
+        try:
+            for cells in self.reader:
+                line = self.reader.line_num
+                if not cells or all(not c.strip() for c in cells):
+                    continue
+                self.rows_read += 1
+                if len(cells) < width:
+                    self._reject(line, "", "import.too_few_fields", {"expected": width})
+                    continue
+                row, problems = check_row(cells, self.positions, self.today)
+                if row is None:
+                    self.rejected_lines += 1
+                    for p in problems:
+                        self.rejections.append(
+                            (line, p.column, p.reason, json.dumps(p.params, ensure_ascii=False))
+                        )
+                    continue
+                sealed = hashed = None
+                if row.my_number:
+                    sealed = self.vault.seal(row.my_number, self.code)
+                    hashed = self.vault.lookup_hash(row.my_number)
+                records.append(
+                    (
+                        line, row.resident_number, sealed, hashed, row.name, row.name_kana,
+                        row.former_name, row.birth_date, row.sex, row.ticket_number,
+                        row.ticket_type, row.ticket_dose_number, row.ticket_issued_on,
+                        row.moved_out_on, row.deceased_on, row.priority_group, row.needs_care,
+                    )
+                )  # fmt: skip
+                if len(records) >= BATCH_ROWS:
+                    break
+        except UnicodeDecodeError:
+            raise ImportFailed(
+                "import.encoding_unreadable", line=self.reader.line_num + 1
+            ) from None
+        except csv.Error:
+            raise ImportFailed("import.csv_malformed", line=self.reader.line_num) from None
+        return records
+
+    def _reject(self, line: int, column: str, reason: str, params: dict[str, Any]) -> None:
+        self.rejected_lines += 1
+        self.rejections.append((line, column, reason, json.dumps(params)))
+
+    def close(self) -> None:
+        self.text.close()
+
+
+_CROSS_CHECKS = [
+    # Duplicates within the file: every occurrence after the first.
+    """INSERT INTO import_rejects SELECT line, 'resident_number', 'import.duplicate_in_file',
+           json_build_object('first_line', first)::text
+       FROM (SELECT line, min(line) OVER (PARTITION BY resident_number) AS first
+             FROM import_staging) x WHERE line <> first""",
+    """INSERT INTO import_rejects SELECT line, 'ticket_number', 'import.duplicate_in_file',
+           json_build_object('first_line', first)::text
+       FROM (SELECT line, min(line) OVER (PARTITION BY ticket_number) AS first
+             FROM import_staging WHERE ticket_number IS NOT NULL) x WHERE line <> first""",
+    """INSERT INTO import_rejects SELECT line, 'my_number', 'import.duplicate_in_file',
+           json_build_object('first_line', first)::text
+       FROM (SELECT line, min(line) OVER (PARTITION BY my_number_hmac) AS first
+             FROM import_staging WHERE my_number_hmac IS NOT NULL) x WHERE line <> first""",
+    # Conflicts with what is recorded.
+    """INSERT INTO import_rejects SELECT s.line, 'ticket_number', 'import.ticket_taken',
+           json_build_object('resident_number', r.resident_number)::text
+       FROM import_staging s
+       JOIN ticket t ON t.municipality_code = $1 AND t.ticket_number = s.ticket_number
+       JOIN resident r ON r.id = t.resident
+       WHERE r.resident_number <> s.resident_number""",
+    """INSERT INTO import_rejects SELECT s.line, 'my_number', 'import.my_number_taken',
+           json_build_object('resident_number', r.resident_number)::text
+       FROM import_staging s
+       JOIN resident r ON r.municipality_code = $1 AND r.my_number_hmac = s.my_number_hmac
+       WHERE r.resident_number <> s.resident_number""",
+    """INSERT INTO import_rejects SELECT s.line, 'my_number', 'import.my_number_differs', '{}'
+       FROM import_staging s
+       JOIN resident r ON r.municipality_code = $1 AND r.resident_number = s.resident_number
+       WHERE r.my_number_hmac IS NOT NULL AND s.my_number_hmac IS NOT NULL
+         AND r.my_number_hmac <> s.my_number_hmac""",
+    """INSERT INTO import_rejects SELECT s.line, 'resident_number', 'import.resident_erased', '{}'
+       FROM import_staging s
+       JOIN resident r ON r.municipality_code = $1 AND r.resident_number = s.resident_number
+       WHERE r.status <> 'active'""",
+]
+
+_UPSERT_RESIDENTS = """
+WITH up AS (
+    INSERT INTO resident AS r (municipality_code, resident_number, my_number_ciphertext,
+        my_number_hmac, name, name_kana, former_name, birth_date, sex, moved_out_on,
+        deceased_on, priority_group, needs_care)
+    SELECT $1, resident_number, my_number_ciphertext, my_number_hmac, name, name_kana,
+        former_name, birth_date, sex, moved_out_on, deceased_on, priority_group, needs_care
+    FROM import_staging WHERE NOT rejected
+    ON CONFLICT (municipality_code, resident_number) DO UPDATE SET
+        my_number_ciphertext = coalesce(r.my_number_ciphertext, excluded.my_number_ciphertext),
+        my_number_hmac = coalesce(r.my_number_hmac, excluded.my_number_hmac),
+        name = excluded.name, name_kana = excluded.name_kana, former_name = excluded.former_name,
+        birth_date = excluded.birth_date, sex = excluded.sex,
+        moved_out_on = excluded.moved_out_on, deceased_on = excluded.deceased_on,
+        priority_group = excluded.priority_group, needs_care = excluded.needs_care,
+        version = r.version + 1, updated_at = now()
+    WHERE (r.name, r.name_kana, r.former_name, r.birth_date, r.sex, r.moved_out_on,
+           r.deceased_on, r.priority_group, r.needs_care,
+           r.my_number_hmac IS NULL AND excluded.my_number_hmac IS NOT NULL)
+        IS DISTINCT FROM
+          (excluded.name, excluded.name_kana, excluded.former_name, excluded.birth_date,
+           excluded.sex, excluded.moved_out_on, excluded.deceased_on, excluded.priority_group,
+           excluded.needs_care, false)
+    RETURNING r.id, (xmax = 0) AS inserted
+), audited AS (
+    INSERT INTO audit_event (municipality_code, occurred_at, actor, actor_role, action,
+                             object_type, object_id, details)
+    SELECT $1, now(), $2, $3, 'resident.update', 'resident', id::text,
+           jsonb_build_object('import_job', $4::text)
+    FROM up WHERE NOT inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated
+FROM up
+"""
+
+_UPSERT_TICKETS = """
+WITH tk AS (
+    INSERT INTO ticket AS t (municipality_code, ticket_number, resident, ticket_type,
+                             dose_number, issued_on)
+    SELECT $1, s.ticket_number, r.id, s.ticket_type, s.ticket_dose_number, s.ticket_issued_on
+    FROM import_staging s
+    JOIN resident r ON r.municipality_code = $1 AND r.resident_number = s.resident_number
+    WHERE NOT s.rejected AND s.ticket_number IS NOT NULL
+    ON CONFLICT (municipality_code, ticket_number) DO UPDATE SET
+        ticket_type = excluded.ticket_type, dose_number = excluded.dose_number,
+        issued_on = coalesce(excluded.issued_on, t.issued_on), status = 'valid',
+        updated_at = now()
+    WHERE t.resident = excluded.resident
+      AND (t.ticket_type, t.dose_number, t.issued_on, t.status) IS DISTINCT FROM
+          (excluded.ticket_type, excluded.dose_number,
+           coalesce(excluded.issued_on, t.issued_on), 'valid')
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) FROM tk
+"""
+
+_REISSUE = """
+UPDATE ticket t SET status = 'reissued', updated_at = now()
+FROM import_staging s
+JOIN resident r ON r.municipality_code = $1 AND r.resident_number = s.resident_number
+WHERE t.municipality_code = $1 AND t.resident = r.id AND t.status = 'valid'
+  AND NOT s.rejected AND s.ticket_number IS NOT NULL AND t.ticket_number <> s.ticket_number
+"""
+
+
+async def run_import(
+    job_id: UUID,
+    path: Path,
+    municipality_code: str,
+    vault: MyNumberVault,
+    actor_id: UUID | None = None,
+    actor_role: str = "",
+) -> dict[str, Any]:
+    """Import one stored file into one area; the job row says how it went.
+
+    Never raises for a bad file: the job ends ``failed`` with a message key.
+    The file is deleted afterwards (it may hold My Numbers).
+    """
+    code = municipality_code
+    try:
+        await update_job(
+            code, job_id, status="running", phase="read", total_bytes=path.stat().st_size
+        )
+        encoding = await asyncio.to_thread(detect_encoding, path)
+        outcome = await _load(job_id, path, code, encoding, vault, actor_id, actor_role)
+        await update_job(
+            code, job_id, status="done", phase="done", finished_at=dt.datetime.now(dt.UTC),
+            processed_bytes=path.stat().st_size, **outcome,
+        )  # fmt: skip
+        return outcome
+    except ImportFailed as exc:
+        await update_job(
+            code, job_id, status="failed", phase="done", error_key=exc.key,
+            error_params=exc.params, finished_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        return {"error": exc.key}
+    except Exception:
+        log.exception("import job %s failed", job_id)
+        await update_job(
+            code, job_id, status="failed", phase="done", error_key="import.failed",
+            finished_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        return {"error": "import.failed"}
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _load(
+    job_id: UUID,
+    path: Path,
+    code: str,
+    encoding: str,
+    vault: MyNumberVault,
+    actor_id: UUID | None,
+    actor_role: str,
+) -> dict[str, Any]:
+    reader = _RowReader(path, encoding, vault, code)
+    try:
+        ignored = await asyncio.to_thread(reader.header)
+        await update_job(code, job_id, encoding=encoding, ignored_columns=ignored)
+        async with tenant_connection(code) as connection:
+            await connection.execute(
+                """CREATE TEMP TABLE import_staging (
+                    line integer, resident_number text, my_number_ciphertext bytea,
+                    my_number_hmac text, name text, name_kana text, former_name text,
+                    birth_date date, sex text, ticket_number text, ticket_type text,
+                    ticket_dose_number integer, ticket_issued_on date, moved_out_on date,
+                    deceased_on date, priority_group text, needs_care boolean,
+                    rejected boolean NOT NULL DEFAULT false
+                ) ON COMMIT DROP;
+                CREATE TEMP TABLE import_rejects (
+                    line integer, column_name text, reason text, params text
+                ) ON COMMIT DROP"""
+            )
+
+            async def records() -> AsyncIterator[tuple[Any, ...]]:
+                while batch := await asyncio.to_thread(reader.batch):
+                    for record in batch:
+                        yield record
+                    await update_job(
+                        code, job_id, processed_bytes=reader.raw.tell(),
+                        rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
+                    )  # fmt: skip
+
+            await connection.copy_records_to_table(
+                "import_staging", records=records(), columns=_STAGING_COLUMNS
+            )
+            if reader.rejections:
+                await connection.copy_records_to_table("import_rejects", records=reader.rejections)
+            await update_job(
+                code, job_id, phase="apply", processed_bytes=path.stat().st_size,
+                rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
+            )  # fmt: skip
+            await connection.execute("ANALYZE import_staging")
+            await connection.execute(
+                "CREATE INDEX ON import_staging (resident_number);"
+                "CREATE INDEX ON import_staging (ticket_number)"
+            )
+            for check in _CROSS_CHECKS:
+                arguments = (code,) if "$1" in check else ()
+                await connection.execute(check, *arguments)
+            await connection.execute(
+                "UPDATE import_staging s SET rejected = true"
+                " WHERE s.line IN (SELECT line FROM import_rejects)"
+            )
+            residents = await connection.fetchrow(
+                _UPSERT_RESIDENTS, code, actor_id, actor_role, str(job_id)
+            )
+            tickets_inserted = await connection.fetchval(_UPSERT_TICKETS, code)
+            reissued = int((await connection.execute(_REISSUE, code)).split()[-1])
+            await connection.execute(
+                "INSERT INTO import_rejection (municipality_code, job, line_number, column_name,"
+                " reason, params) SELECT $1, $2, line, column_name, reason, params::jsonb"
+                " FROM import_rejects ORDER BY line, column_name",
+                code,
+                job_id,
+            )
+            rejected = await connection.fetchval("SELECT count(DISTINCT line) FROM import_rejects")
+            good = await connection.fetchval(
+                "SELECT count(*) FROM import_staging WHERE NOT rejected"
+            )
+            outcome = {
+                "rows_read": reader.rows_read,
+                "rows_rejected": int(rejected),
+                "residents_inserted": residents["inserted"],
+                "residents_updated": residents["updated"],
+                "residents_unchanged": good - residents["inserted"] - residents["updated"],
+                "tickets_inserted": tickets_inserted,
+                "tickets_reissued": reissued,
+            }
+            await connection.execute(
+                "INSERT INTO audit_event (municipality_code, occurred_at, actor, actor_role,"
+                " action, object_type, object_id, details)"
+                " VALUES ($1, now(), $2, $3, 'resident.import', 'import_job', $4, $5::jsonb)",
+                code,
+                actor_id,
+                actor_role,
+                str(job_id),
+                json.dumps(outcome),
+            )
+            return outcome
+    finally:
+        reader.close()
+
+
+__all__ = ["COLUMNS", "ImportFailed", "run_import"]

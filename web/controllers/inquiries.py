@@ -1,0 +1,283 @@
+"""Inter-municipality inquiry pages and API (F7 接種記録の照会・一括照会).
+
+A clerk of the municipality a resident moved to enters the My Number, ticks
+that the resident's consent was confirmed and records its basis; the answer
+shows exactly the seed's provided fields per answering municipality. The
+bulk inquiry takes a CSV of My Numbers with consent flags and answers with a
+page or a CSV, one block per person. Both sides see the log.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.response import Template
+
+from common.identifiers import IdentifierError, mask_my_number, parse_my_number
+from common.settings import Settings
+from db.accounts.roles import Role
+from db.engine import tenant_transaction
+from db.imports.format import normalise_header
+from db.inquiries.queries import (
+    DOSE_FIELDS,
+    PERSON_FIELDS,
+    Answer,
+    BulkRequest,
+    InquiryRefused,
+    inquire,
+    inquire_bulk,
+    inquiry_log,
+    register_prior_doses,
+)
+from db.residents.my_number import MyNumberVault
+from web.auth import requires
+from web.errors import BadInput
+from web.i18n import language_of, translate
+
+BULK_MAX_ROWS = 100_000
+_BULK_HEADERS = {
+    "マイナンバー": "my_number", "個人番号": "my_number", "my_number": "my_number",
+    "同意": "consent", "同意確認": "consent", "consent": "consent",
+    "同意の根拠": "consent_basis", "根拠": "consent_basis", "consent_basis": "consent_basis",
+}  # fmt: skip
+_YES = {"1", "はい", "有", "yes", "true", "y"}
+
+
+def _check_single(form: dict[str, Any]) -> tuple[str, str]:
+    try:
+        number = parse_my_number(str(form.get("my_number", "")))
+    except IdentifierError as exc:
+        raise BadInput(exc.key, field="my_number", **exc.params) from None
+    basis = str(form.get("consent_basis", "")).strip()
+    if str(form.get("consent", "")) not in {"1", "on", "true"} or not basis:
+        raise BadInput("inquiry.consent_required", field="consent")
+    return number, basis[:512]
+
+
+def _read_bulk(data: bytes) -> list[BulkRequest]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp932")
+        except UnicodeDecodeError:
+            raise BadInput("import.encoding_unreadable", line=1) from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise BadInput("import.empty_file") from None
+    except csv.Error:
+        raise BadInput("import.csv_malformed", line=1) from None
+    positions = {}
+    for index, cell in enumerate(header):
+        key = _BULK_HEADERS.get(normalise_header(cell)) or _BULK_HEADERS.get(cell.strip())
+        if key and key not in positions:
+            positions[key] = index
+    missing = [
+        h for h, k in (("マイナンバー", "my_number"), ("同意", "consent")) if k not in positions
+    ]
+    if missing:
+        raise BadInput("import.missing_columns", columns="、".join(missing))
+    requests: list[BulkRequest] = []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if len(requests) >= BULK_MAX_ROWS:
+                raise BadInput("inquiry.too_many", limit=BULK_MAX_ROWS)
+
+            def cell(key: str, cells: list[str] = cells) -> str:
+                i = positions.get(key)
+                return cells[i].strip() if i is not None and i < len(cells) else ""
+
+            line = reader.line_num
+            basis = cell("consent_basis")[:512]
+            consent = unicodedata.normalize("NFKC", cell("consent")).lower() in _YES
+            try:
+                number = parse_my_number(cell("my_number"))
+            except IdentifierError as exc:
+                requests.append(BulkRequest(line, None, None, basis, exc.key))
+                continue
+            if not consent or not basis:
+                requests.append(BulkRequest(line, number, None, basis, "inquiry.consent_required"))
+                continue
+            requests.append(BulkRequest(line, number, None, basis))
+    except csv.Error:
+        raise BadInput("import.csv_malformed", line=reader.line_num) from None
+    return requests
+
+
+def answers_json(answers: list[Answer]) -> list[dict[str, Any]]:
+    """The JSON shape: per answering municipality, the seed's fields and the doses."""
+    return [a.as_dict() for a in answers]
+
+
+_CSV_COLUMNS = ("answering_municipality", *PERSON_FIELDS, *DOSE_FIELDS)
+
+
+def _csv_rows(answer: Answer) -> list[list[Any]]:
+    person = [
+        " ".join(v) if isinstance(v, list) else ("1" if v is True else "0" if v is False else v)
+        for v in (answer.person[k] for k in PERSON_FIELDS)
+    ]
+    if not answer.doses:
+        return [[answer.municipality_name, *person, *[""] * len(DOSE_FIELDS)]]
+    return [[answer.municipality_name, *person, *[d[k] for k in DOSE_FIELDS]] for d in answer.doses]
+
+
+def _csv_response(body: str, name: str) -> Response[bytes]:
+    return Response(
+        ("\ufeff" + body).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+class InquiriesController(Controller):
+    """The inquiry page: single and bulk forms, results, and the log of both sides."""
+
+    include_in_schema = False
+    path = "/inquiries"
+    guards = [requires(Role.CLERK)]
+
+    async def _page(self, request: Request[Any, Any, Any], **context: Any) -> Template:
+        async with tenant_transaction(request.user.tenant):
+            log = await inquiry_log()
+        return Template(
+            "inquiries/index.html",
+            context={
+                "log": log,
+                "person_fields": PERSON_FIELDS,
+                "dose_fields": DOSE_FIELDS,
+                "answers": None,
+                "bulk": None,
+                **context,
+            },
+            status_code=context.pop("status_code", 200) if "status_code" in context else 200,
+        )
+
+    @get("/", name="inquiries")
+    async def index(self, request: Request[Any, Any, Any]) -> Template:
+        """The forms and the inquiry log."""
+        return await self._page(request)
+
+    @post("/single", name="inquiries_single")
+    async def single(self, request: Request[Any, Any, Any], settings: Settings) -> Any:
+        """Inquire about one person; optionally register the returned doses."""
+        principal = request.user
+        form = await request.form()
+        number, basis = _check_single(form)
+        vault = MyNumberVault(settings.my_number_key)
+        hashed = vault.lookup_hash(number)
+        registered = None
+        async with tenant_transaction(principal.tenant):
+            try:
+                answers = await inquire(principal.tenant, number, hashed, basis, principal)
+            except InquiryRefused as exc:
+                raise BadInput(exc.key) from None
+            if str(form.get("register", "")) in {"1", "on"}:
+                registered = await register_prior_doses(
+                    principal.tenant, hashed, answers, principal
+                )
+        if str(form.get("format", "")) == "csv":
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\r\n")
+            writer.writerow(_CSV_COLUMNS)
+            for answer in answers:
+                writer.writerows(_csv_rows(answer))
+            return _csv_response(buffer.getvalue(), "inquiry.csv")
+        return await self._page(
+            request,
+            answers=answers,
+            masked=mask_my_number(number),
+            registered=registered,
+            basis=basis,
+        )
+
+    @post("/bulk", name="inquiries_bulk")
+    async def bulk(self, request: Request[Any, Any, Any], settings: Settings) -> Any:
+        """Inquire about every person of a CSV (一括照会); a page or a result CSV."""
+        principal = request.user
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadInput("import.no_file", field="file")
+        data = await upload.read()
+        if not data:
+            raise BadInput("import.no_file", field="file")
+        requests = _read_bulk(data)
+        vault = MyNumberVault(settings.my_number_key)
+        for r in requests:
+            if r.my_number and not r.problem:
+                r.my_number_hmac = vault.lookup_hash(r.my_number)
+        async with tenant_transaction(principal.tenant):
+            results = await inquire_bulk(principal.tenant, requests, principal)
+        language = language_of(request)
+        if str(form.get("format", "")) == "csv":
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\r\n")
+            writer.writerow(["line", "my_number", "result", *_CSV_COLUMNS])
+            for r, answers in results:
+                masked = mask_my_number(r.my_number) if r.my_number else ""
+                if r.problem or not answers:
+                    outcome = translate(r.problem or "inquiry.not_found", language)
+                    writer.writerow([r.line, masked, outcome])
+                    continue
+                for answer in answers:
+                    for row in _csv_rows(answer):
+                        writer.writerow(
+                            [r.line, masked, translate("inquiry.found", language), *row]
+                        )
+            return _csv_response(buffer.getvalue(), "bulk-inquiry.csv")
+        summary = {
+            "persons": len(results),
+            "found": sum(1 for _, a in results if a),
+            "refused": sum(1 for r, _ in results if r.problem),
+        }
+        shown = [
+            {
+                "line": r.line,
+                "masked": mask_my_number(r.my_number) if r.my_number else "",
+                "problem": r.problem,
+                "answers": answers,
+            }
+            for r, answers in results[:500]
+        ]
+        return await self._page(request, bulk={"summary": summary, "rows": shown})
+
+
+class InquiriesApiController(Controller):
+    """``POST /api/v1/inquiries``: the single inquiry for machine clients (JSON)."""
+
+    path = "/api/v1/inquiries"
+    guards = [requires(Role.CLERK)]
+
+    @post("/", name="api_inquiries", summary="Inquire other municipalities about one person")
+    async def create(self, request: Request[Any, Any, Any], settings: Settings) -> dict[str, Any]:
+        """Body: ``my_number``, ``consent`` (true), ``consent_basis``."""
+        principal = request.user
+        try:
+            body = await request.json()
+        except Exception:  # noqa: BLE001 - any unreadable body is bad input
+            raise BadInput("error.validation", detail="JSON body") from None
+        if not isinstance(body, dict):
+            raise BadInput("error.validation", detail="JSON object")
+        form = {
+            "my_number": str(body.get("my_number", "")),
+            "consent": "1" if body.get("consent") is True else "",
+            "consent_basis": str(body.get("consent_basis", "")),
+        }
+        number, basis = _check_single(form)
+        hashed = MyNumberVault(settings.my_number_key).lookup_hash(number)
+        async with tenant_transaction(principal.tenant):
+            answers = await inquire(principal.tenant, number, hashed, basis, principal)
+        return {"answers": answers_json(answers)}
+
+
+ROUTES = [InquiriesController, InquiriesApiController]

@@ -1,0 +1,73 @@
+"""Public issuer endpoints: SHC keys (JWKS), SHC revocation lists, the VDS-NC revoked-UVCI list.
+
+Served under the issuer URL (``VRS_ISSUER_URL``, by default ``<base>/issuer``;
+a reverse proxy maps a custom issuer host onto ``/issuer``), with
+``Access-Control-Allow-Origin: *`` so browser-based verifiers can fetch them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from db.certificates.queries import revoked_certificates
+from db.engine import tenant_transaction
+from web.errors import NotFound
+from web.signing_context import SigningContext
+
+CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300"}
+
+
+async def revoked() -> list[dict[str, Any]]:
+    """Every revoked certificate (id, key, date), read through the public crossing."""
+    async with tenant_transaction(None):
+        return await revoked_certificates()
+
+
+def crl_versions(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """kid → CRL counter: how many cards that key signed are revoked (never goes down)."""
+    return dict(Counter(row["shc_kid"] for row in rows if row["shc_kid"]))
+
+
+class IssuerController(Controller):
+    """What any verifier may fetch."""
+
+    path = "/issuer/.well-known"
+
+    @get("/jwks.json", name="issuer_jwks", summary="SMART Health Card issuer keys")
+    async def jwks(self, signing: NamedDependency[SigningContext]) -> Response[dict[str, Any]]:
+        """Every SHC public key, newest first; retired keys stay (their cards still verify)."""
+        rows = await revoked()
+        return Response(signing.keys.jwks(crl_versions(rows)), headers=CORS)
+
+    @get("/crl/{filename:str}", name="issuer_crl", summary="SMART Health Card revocation list")
+    async def crl(
+        self, signing: NamedDependency[SigningContext], filename: FromPath[str]
+    ) -> Response[dict[str, Any]]:
+        """The rids (certificate ids) revoked among the cards this key signed (``{kid}.json``)."""
+        kid = filename.removesuffix(".json")
+        if kid not in {key.kid for key in signing.keys.shc_keys}:
+            raise NotFound("certificate.unknown_kid")
+        rows = await revoked()
+        rids = sorted(row["certificate_id"] for row in rows if row["shc_kid"] == kid)
+        return Response({"kid": kid, "method": "rid", "ctr": len(rids), "rids": rids}, headers=CORS)
+
+    @get(
+        "/vdsnc/revoked.json",
+        name="issuer_vdsnc_revoked",
+        summary="Revoked VDS-NC certificates (UVCIs)",
+    )
+    async def revoked_uvcis(self) -> Response[dict[str, Any]]:
+        """The UVCIs (certificate ids) of revoked overseas certificates."""
+        rows = await revoked()
+        return Response(
+            {"issuing_state": "JPN", "uvcis": sorted(row["certificate_id"] for row in rows)},
+            headers=CORS,
+        )
+
+
+ROUTES = [IssuerController]

@@ -1,0 +1,116 @@
+"""The national admin's vaccine master data page (ワクチンマスタ): lots, rules, names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from litestar import Controller, MediaType, Request, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from db.accounts.roles import Role
+from db.audit.queries import record as audit
+from db.engine import tenant_transaction
+from db.vaccines.editing import RULE_KINDS, MasterDataError, add_lot, add_rule, overview, rename
+from web.auth import requires
+from web.i18n import language_of, translate
+
+#: The keys each kind of rule takes, and their types (see db.vaccines.tables.VaccineRule).
+RULE_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "age": {"min_months": (int, type(None)), "max_months": (int, type(None))},
+    "volume": {
+        "ml": list,
+        "doses": list,
+        "min_age_months": (int, type(None)),
+        "max_age_months": (int, type(None)),
+    },
+    "interval": {"after_dose": int, "min_days": int},
+    "doses": {"min_dose": int},
+}
+
+
+def _date(value: Any) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise MasterDataError("dose.date_invalid") from None
+
+
+def _params(kind: str, raw: str) -> dict[str, Any]:
+    try:
+        params = json.loads(raw)
+    except json.JSONDecodeError:
+        raise MasterDataError("master.params_json") from None
+    allowed = RULE_PARAMS.get(kind, {})
+    if not isinstance(params, dict) or any(
+        k not in allowed or not isinstance(v, allowed[k]) for k, v in params.items()
+    ):
+        raise MasterDataError("master.params_shape", keys=", ".join(allowed))
+    return params
+
+
+class MasterDataController(Controller):
+    """Read and edit the vaccine master."""
+
+    path = "/national/vaccines"
+    include_in_schema = False
+    guards = [requires(Role.NATIONAL_ADMIN)]
+
+    @get("/", name="national_vaccines")
+    async def index(
+        self, request: Request[Any, Any, Any], done: FromQuery[str | None] = None
+    ) -> Template:
+        """Every product with its names, rules (with their periods) and lots."""
+        return await self._page(request, done=done)
+
+    async def _page(self, request: Request[Any, Any, Any], *, done: str | None = None, error: str | None = None,
+                    status_code: int = 200) -> Template:  # fmt: skip
+        async with tenant_transaction(None):
+            products = await overview()
+        return Template(
+            "national/vaccines.html",
+            context={
+                "products": products,
+                "kinds": RULE_KINDS,
+                "done": done,
+                "error": error,
+                "shapes": RULE_PARAMS,
+            },
+            status_code=status_code,
+        )
+
+    @post("/{action:str}", name="national_vaccines_edit", media_type=MediaType.HTML)
+    async def edit(self, request: Request[Any, Any, Any], action: FromPath[str]) -> Any:
+        """Add a lot, start a rule, or rename a product from a date."""
+        form = await request.form()
+        product = str(form.get("product", "")).strip()
+        try:
+            async with tenant_transaction(None):
+                if action == "lots":
+                    await add_lot(
+                        product,
+                        str(form.get("lot_number", "")),
+                        _date(form.get("expires_on")),
+                        request.user.account_id,
+                    )
+                elif action == "rules":
+                    kind = str(form.get("kind", ""))
+                    await add_rule(product, kind, _params(kind, str(form.get("params", ""))), _date(form.get("valid_from")),
+                                   str(form.get("note", ""))[:256], request.user.account_id)  # fmt: skip
+                elif action == "names":
+                    await rename(product, str(form.get("name", "")), str(form.get("name_en", "")),
+                                 _date(form.get("valid_from")), request.user.account_id)  # fmt: skip
+                else:
+                    raise MasterDataError("master.action_unknown")
+                await audit(f"master.{action}", actor=request.user, municipality_code=None,
+                            object_type="vaccine_product", object_id=product)  # fmt: skip
+        except MasterDataError as exc:
+            message = translate(exc.key, language_of(request), **exc.params)
+            return await self._page(request, error=message, status_code=422)
+        return Redirect(f"/national/vaccines?done={action}", status_code=HTTP_303_SEE_OTHER)
+
+
+ROUTES = [MasterDataController]

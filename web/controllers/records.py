@@ -1,0 +1,204 @@
+"""The clerk's data-quality queue (要修正・要確認) and record corrections (F4, F5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, MediaType, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from db.accounts.roles import Role
+from db.engine import tenant_transaction
+from db.vaccinations.corrections import (
+    CORRECTABLE,
+    CorrectionRefused,
+    RecordNotFound,
+    correct,
+    delete,
+    erase,
+    match_unmatched,
+    queue,
+    record_with_history,
+    resolve,
+)
+from db.vaccines.master import product_labels
+from web.auth import requires
+from web.errors import BadInput, NotAllowed, NotFound
+from web.i18n import language_of, translate
+
+QUALITIES = ("must_fix", "must_check")
+
+
+def _reason(form: Any) -> str:
+    reason = str(form.get("reason", "")).strip()
+    if not reason:
+        raise BadInput("records.reason_required", field="reason")
+    if len(reason) > 500:
+        raise BadInput("dose.override_too_long", field="reason")
+    return reason
+
+
+def _changes(form: Any) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    try:
+        for name, kind in CORRECTABLE.items():
+            raw = str(form.get(name, "")).strip()
+            if not raw:
+                continue
+            if kind is int:
+                changes[name] = int(raw)
+            elif kind is dt.date:
+                changes[name] = dt.date.fromisoformat(raw)
+            elif kind is Decimal:
+                changes[name] = Decimal(raw).quantize(Decimal("0.01"))
+            else:
+                changes[name] = raw.upper() if name == "lot_number" else raw
+    except (ValueError, InvalidOperation):
+        raise BadInput("records.field_invalid", field=name) from None
+    return changes
+
+
+class QualityController(Controller):
+    """Queue, record page, corrections."""
+
+    include_in_schema = False
+    guards = [requires(Role.CLERK, Role.MUNICIPAL_ADMIN)]
+
+    @get("/quality", name="quality_queue")
+    async def index(
+        self, request: Request[Any, Any, Any], quality: FromQuery[str | None] = None,
+        rule: FromQuery[str | None] = None, done: FromQuery[str | None] = None,
+    ) -> Template:  # fmt: skip
+        """Records needing attention, filterable by flag and by rule."""
+        quality = quality if quality in QUALITIES else None
+        rule = rule or None
+        async with tenant_transaction(request.user.tenant):
+            items = await queue(quality, rule)
+        return Template(
+            "records/quality.html",
+            context={
+                "items": items,
+                "quality": quality,
+                "rule": rule,
+                "qualities": QUALITIES,
+                "done": done,
+            },
+        )
+
+    @post("/quality/resolve", name="quality_resolve", media_type=MediaType.HTML)
+    async def resolve_selected(self, request: Request[Any, Any, Any]) -> Redirect:
+        """Mark the ticked records as checked, with one reason for all."""
+        form = await request.form()
+        reason = _reason(form)
+        try:
+            ids = [UUID(str(value)) for value in form.getall("id")]
+        except ValueError:
+            raise BadInput("records.selection_invalid", field="id") from None
+        if not ids:
+            raise BadInput("records.selection_empty", field="id")
+        async with tenant_transaction(request.user.tenant):
+            count = await resolve(ids, reason=reason, actor=request.user)
+        return Redirect(f"/quality?done=resolved:{count}", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/quality/match", name="quality_match", media_type=MediaType.HTML)
+    async def match(self, request: Request[Any, Any, Any]) -> Redirect:
+        """Attach unmatched records to tickets registered since."""
+        async with tenant_transaction(request.user.tenant):
+            count = await match_unmatched(actor=request.user)
+        return Redirect(f"/quality?done=matched:{count}", status_code=HTTP_303_SEE_OTHER)
+
+    @get("/records/{vaccination_id:uuid}", name="record_page")
+    async def record(
+        self,
+        request: Request[Any, Any, Any],
+        vaccination_id: FromPath[UUID],
+        today: NamedDependency[dt.date],
+    ) -> Template:
+        """One record with its history, and the forms to correct or delete it."""
+        return await self._page(request, vaccination_id, today)
+
+    async def _page(
+        self, request: Request[Any, Any, Any], vaccination_id: UUID, today: dt.date,
+        error: str | None = None, status_code: int = 200,
+    ) -> Template:  # fmt: skip
+        async with tenant_transaction(request.user.tenant):
+            try:
+                record, history = await record_with_history(vaccination_id)
+            except RecordNotFound:
+                raise NotFound("error.not_found") from None
+            products = await product_labels(record["vaccinated_on"] or today)
+        return Template(
+            "records/record.html",
+            context={
+                "record": record,
+                "history": history,
+                "products": products,
+                "error": error,
+                "can_erase": request.user.role is Role.MUNICIPAL_ADMIN,
+            },  # fmt: skip
+            status_code=status_code,
+        )
+
+    @post(
+        "/records/{vaccination_id:uuid}/correct", name="record_correct", media_type=MediaType.HTML
+    )
+    async def correct_record(
+        self,
+        request: Request[Any, Any, Any],
+        vaccination_id: FromPath[UUID],
+        today: NamedDependency[dt.date],
+    ) -> Any:
+        """Correct fields with a reason; the rules judge the corrected record."""
+        form = await request.form()
+        reason = _reason(form)
+        changes = _changes(form)
+        language = language_of(request)
+        try:
+            async with tenant_transaction(request.user.tenant):
+                await correct(vaccination_id, changes, reason=reason, actor=request.user, today=today,
+                              override_reason=str(form.get("override_reason", "")))  # fmt: skip
+        except RecordNotFound:
+            raise NotFound("error.not_found") from None
+        except CorrectionRefused as refused:
+            message = " ".join(translate(f.key, language, **f.params) for f in refused.findings)
+            return await self._page(request, vaccination_id, today, error=message, status_code=422)
+        return Redirect(f"/records/{vaccination_id}", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/records/{vaccination_id:uuid}/delete", name="record_delete", media_type=MediaType.HTML)
+    async def delete_record(
+        self, request: Request[Any, Any, Any], vaccination_id: FromPath[UUID]
+    ) -> Redirect:
+        """Delete with a reason: the record stays, as deleted, with its history."""
+        form = await request.form()
+        reason = _reason(form)
+        try:
+            async with tenant_transaction(request.user.tenant):
+                await delete(vaccination_id, reason=reason, actor=request.user)
+        except RecordNotFound:
+            raise NotFound("error.not_found") from None
+        return Redirect(f"/records/{vaccination_id}", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/records/{vaccination_id:uuid}/erase", name="record_erase", media_type=MediaType.HTML)
+    async def erase_record(
+        self, request: Request[Any, Any, Any], vaccination_id: FromPath[UUID]
+    ) -> Redirect:
+        """Erase the personal content (municipal admin only, legal reason required)."""
+        if request.user.role is not Role.MUNICIPAL_ADMIN:
+            raise NotAllowed("error.role_not_allowed")
+        form = await request.form()
+        reason = _reason(form)
+        try:
+            async with tenant_transaction(request.user.tenant):
+                await erase(vaccination_id, reason=reason, actor=request.user)
+        except RecordNotFound:
+            raise NotFound("error.not_found") from None
+        return Redirect(f"/records/{vaccination_id}", status_code=HTTP_303_SEE_OTHER)
+
+
+ROUTES = [QualityController]

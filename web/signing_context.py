@@ -1,0 +1,186 @@
+"""What the server signs and verifies certificates with, loaded once per process.
+
+The :class:`KeyStore` lives in ``<data dir>/keys`` (``vrs keys init``), its
+private keys decrypted with ``VRS_KEY_PASSPHRASE``. Verification trusts our
+own keys plus an optional extra trust list in ``<data dir>/trust/``:
+``jwks/<name>.json`` (other SHC issuers' JWKS, e.g. a partner or a test
+issuer) and ``csca/<name>.der|.pem`` (other countries' CSCAs, e.g. Japan's).
+Card authentication trusts the J-LIS CA certificates and CRLs in
+``<data dir>/card-trust/`` (``*.crt.pem|*.der`` and ``*.crl``); the CRLs are
+read on every proof, since J-LIS publishes new ones daily.
+
+Handlers get a :class:`SigningContext` through ``Provide`` (the app factory
+builds one :class:`SigningProvider`), so tests can swap it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from joserfc.jwk import ECKey
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+
+from common.settings import Settings
+from signing import shc, vdsnc
+from signing.keys import KeyStore, KeyStoreError
+from signing.pades import PdfSigner
+from web.errors import AppError
+
+log = logging.getLogger("vrs.signing")
+
+
+class SigningUnavailable(AppError):
+    """The signing keys are not set up (or cannot be decrypted) on this server."""
+
+    status_code = HTTP_503_SERVICE_UNAVAILABLE
+
+
+def key_directory(settings: Settings) -> Path:
+    """Where the deployment's key store lives."""
+    return settings.data_dir / "keys"
+
+
+def trust_directory(settings: Settings) -> Path:
+    """The extra trust list for the verify page."""
+    return settings.data_dir / "trust"
+
+
+def card_trust_directory(settings: Settings) -> Path:
+    """The trusted J-LIS CA certificates and their CRLs."""
+    return settings.data_dir / "card-trust"
+
+
+@dataclass(frozen=True)
+class SigningContext:
+    """Our keys, the PDF signer built from them, and what the verify page trusts."""
+
+    keys: KeyStore
+    pdf_signer: PdfSigner
+    issuer_url: str
+    extra_jwks: dict[str, dict[str, ECKey]] = field(default_factory=dict)
+    """Issuer URL (or file name) → kid → key, from the extra trust list."""
+    extra_cscas: tuple[asn1_x509.Certificate, ...] = ()
+    card_trust: Path | None = None
+
+    def our_jwks_keys(self) -> dict[str, ECKey]:
+        """Our own SHC keys by kid (retired ones included: their cards still verify)."""
+        return shc.load_jwks(self.keys.jwks())
+
+    def all_shc_keys(self) -> dict[str, ECKey]:
+        """Every trusted SHC key by kid: ours and the extra list's."""
+        keys = dict(self.our_jwks_keys())
+        for extra in self.extra_jwks.values():
+            keys.update(extra)
+        return keys
+
+    def cscas(self) -> list[asn1_x509.Certificate]:
+        """Our CSCA and the extra ones."""
+        from cryptography.hazmat.primitives import serialization
+
+        ours = vdsnc.load_cscas([self.keys.vdsnc_csca.public_bytes(serialization.Encoding.DER)])
+        return [*ours, *self.extra_cscas]
+
+    def card_cas_and_crls(
+        self,
+    ) -> tuple[list[x509.Certificate], list[x509.CertificateRevocationList]]:
+        """The trusted J-LIS CAs and their current CRLs, read now."""
+        cas: list[x509.Certificate] = []
+        crls: list[x509.CertificateRevocationList] = []
+        directory = self.card_trust
+        if directory is None or not directory.is_dir():
+            return cas, crls
+        for path in sorted(directory.iterdir()):
+            data = path.read_bytes()
+            try:
+                if path.name.endswith(".crl"):
+                    crls.append(
+                        x509.load_pem_x509_crl(data)
+                        if data.startswith(b"-----")
+                        else x509.load_der_x509_crl(data)
+                    )
+                elif path.suffix in (".pem", ".der", ".crt"):
+                    cas.append(
+                        x509.load_pem_x509_certificate(data)
+                        if data.startswith(b"-----")
+                        else x509.load_der_x509_certificate(data)
+                    )
+            except ValueError:
+                log.warning("card trust: cannot read %s", path.name)
+        return cas, crls
+
+
+def _extra_trust(settings: Settings) -> tuple[dict[str, dict[str, ECKey]], tuple[Any, ...]]:
+    root = trust_directory(settings)
+    jwks: dict[str, dict[str, ECKey]] = {}
+    for path in sorted((root / "jwks").glob("*.json")):
+        try:
+            jwks[path.stem] = shc.load_jwks(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError):
+            log.warning("trust list: cannot read %s", path.name)
+    ders = [p.read_bytes() for p in sorted((root / "csca").glob("*")) if p.is_file()]
+    cscas: list[Any] = []
+    for der in ders:
+        try:
+            cscas.extend(vdsnc.load_cscas([der]))
+        except ValueError:
+            log.warning("trust list: cannot read a CSCA certificate")
+    return jwks, tuple(cscas)
+
+
+def load_signing_context(settings: Settings) -> SigningContext:
+    """Read and decrypt the key store and the trust lists.
+
+    Raises:
+        KeyStoreError: no key store, or the passphrase does not open it.
+    """
+    if not settings.key_passphrase:
+        raise KeyStoreError("VRS_KEY_PASSPHRASE is not set: run `vrs init-secrets` or set it")
+    keys = KeyStore.load(key_directory(settings), settings.key_passphrase)
+    jwks, cscas = _extra_trust(settings)
+    return SigningContext(
+        keys=keys,
+        pdf_signer=PdfSigner.from_key_store(keys),
+        issuer_url=settings.shc_issuer,
+        extra_jwks=jwks,
+        extra_cscas=cscas,
+        card_trust=card_trust_directory(settings),
+    )
+
+
+class SigningProvider:
+    """Loads the :class:`SigningContext` once (at start-up, or on first use) and keeps it.
+
+    A server started before ``vrs keys init`` answers certificate requests with
+    a clear 503 until the keys exist, rather than refusing to start.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._context: SigningContext | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> SigningContext | None:
+        """Load now if possible; logs (never raises) when the keys are not there yet."""
+        try:
+            return self()
+        except SigningUnavailable:
+            log.warning("certificate signing keys are not set up: run `vrs keys init`")
+            return None
+
+    def __call__(self) -> SigningContext:
+        if self._context is None:
+            with self._lock:
+                if self._context is None:
+                    try:
+                        self._context = load_signing_context(self._settings)
+                    except KeyStoreError as error:
+                        log.warning("signing keys unavailable: %s", error)
+                        raise SigningUnavailable("certificate.keys_unavailable") from error
+        return self._context

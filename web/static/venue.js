@@ -1,0 +1,218 @@
+/*
+ * The venue tablet: focus handling, camera scanning (jsQR) and the offline queue.
+ *
+ * Saves that cannot reach the server (offline, or the request fails on the
+ * network) are kept in localStorage with their idempotency key and sent to
+ * /api/v1/vaccinations when the connection returns: the key makes a resend
+ * harmless, so a queued save is recorded exactly once.
+ */
+(function () {
+  "use strict";
+
+  var QUEUE_KEY = "vrs.venue.queue";
+  var FAILED_KEY = "vrs.venue.failed";
+
+  function $(id) { return document.getElementById(id); }
+
+  function csrfToken() {
+    var input = document.querySelector('input[name="_csrf_token"]');
+    return input ? input.value : "";
+  }
+
+  function load(name) {
+    try { return JSON.parse(localStorage.getItem(name) || "[]"); } catch (e) { return []; }
+  }
+
+  function store(name, items) { localStorage.setItem(name, JSON.stringify(items)); }
+
+  function showQueue() {
+    var items = load(QUEUE_KEY);
+    var box = $("queue"), text = $("queue-text");
+    if (!box || !text) { return; }
+    box.hidden = items.length === 0;
+    text.textContent = text.dataset.template.replace("__N__", String(items.length));
+    box.dataset.count = String(items.length);
+    var note = $("offline-note");
+    if (note) { note.hidden = navigator.onLine; }
+  }
+
+  function formFields(form) {
+    var fields = {};
+    new FormData(form).forEach(function (value, name) {
+      if (name !== "_csrf_token") { fields[name] = String(value); }
+    });
+    return fields;
+  }
+
+  function enqueue(form) {
+    var fields = formFields(form);
+    var items = load(QUEUE_KEY);
+    if (!items.some(function (i) { return i.key === fields.idempotency_key; })) {
+      items.push({ key: fields.idempotency_key, fields: fields, queuedAt: new Date().toISOString() });
+      store(QUEUE_KEY, items);
+    }
+    $("panel").innerHTML = "";
+    showQueue();
+    resetScan();
+  }
+
+  var syncing = false;
+
+  function sync() {
+    if (syncing || !navigator.onLine) { return; }
+    var items = load(QUEUE_KEY);
+    if (items.length === 0) { return; }
+    syncing = true;
+    var item = items[0];
+    fetch("/api/v1/vaccinations", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Idempotency-Key": item.key, "x-csrftoken": csrfToken() },
+      body: JSON.stringify(item.fields)
+    }).then(function (response) {
+      if (response.status >= 500) { throw new Error("server " + response.status); }
+      return response.json().then(function (body) {
+        var rest = load(QUEUE_KEY).filter(function (i) { return i.key !== item.key; });
+        store(QUEUE_KEY, rest);
+        if (!response.ok) {
+          var failed = load(FAILED_KEY);
+          failed.push({ key: item.key, fields: item.fields, detail: body.detail || String(response.status) });
+          store(FAILED_KEY, failed);
+          showFailed();
+        }
+      });
+    }).then(function () {
+      syncing = false;
+      showQueue();
+      if (load(QUEUE_KEY).length) { sync(); }
+    }, function () {
+      syncing = false;
+      showQueue();
+    });
+  }
+
+  function showFailed() {
+    var failed = load(FAILED_KEY);
+    var alerts = $("alerts");
+    if (!alerts || failed.length === 0) { return; }
+    alerts.innerHTML = "";
+    failed.forEach(function (f) {
+      var div = document.createElement("div");
+      div.className = "alert alert-error";
+      div.setAttribute("data-testid", "queued-rejected");
+      div.textContent = f.fields.ticket + ": " + f.detail;
+      alerts.appendChild(div);
+    });
+  }
+
+  function resetScan() {
+    var input = $("ticket-input");
+    if (input) { input.value = ""; input.focus(); }
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.id === "dose-form" && !navigator.onLine) {
+      event.preventDefault();
+      enqueue(form);
+    }
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    var form = event.detail.elt;
+    if (form && form.id === "dose-form") { enqueue(form); }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "panel") {
+      if (event.detail.target.querySelector('[data-testid="saved"]')) { resetScan(); }
+      else {
+        var lot = event.detail.target.querySelector("#f-dose");
+        if (lot) { lot.focus({ preventScroll: true }); }
+      }
+    }
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    // A new scan replaces the whole panel: clear it at once so the previous
+    // person can never be seen while the next one loads.
+    if (event.detail.elt && event.detail.elt.id === "scan-form") { $("panel").innerHTML = ""; }
+  });
+
+  // --- camera ---------------------------------------------------------------
+  var stream = null, scanning = false;
+
+  function stopCamera() {
+    scanning = false;
+    if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; }
+    var video = $("camera"), button = $("camera-toggle");
+    if (video) { video.hidden = true; }
+    if (button) { button.textContent = button.dataset.start; }
+  }
+
+  function startCamera() {
+    var video = $("camera"), button = $("camera-toggle");
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || typeof jsQR !== "function") {
+      alertMessage(button.dataset.unavailable);
+      return;
+    }
+    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (s) {
+      stream = s;
+      video.srcObject = s;
+      video.hidden = false;
+      button.textContent = button.dataset.stop;
+      scanning = true;
+      return video.play();
+    }).then(function () { requestAnimationFrame(scanFrame); }, function () {
+      stopCamera();
+      alertMessage(button.dataset.unavailable);
+    });
+  }
+
+  var canvas = document.createElement("canvas");
+
+  function scanFrame() {
+    if (!scanning) { return; }
+    var video = $("camera");
+    if (video.readyState >= 2 && video.videoWidth) {
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      var context = canvas.getContext("2d", { willReadFrequently: true });
+      context.drawImage(video, 0, 0);
+      var image = context.getImageData(0, 0, canvas.width, canvas.height);
+      var code = jsQR(image.data, image.width, image.height, { inversionAttempts: "dontInvert" });
+      var digits = code && code.data ? code.data.replace(/\D/g, "") : "";
+      if (digits.length === 18 || digits.length === 10) {
+        stopCamera();
+        $("ticket-input").value = digits;
+        htmx.trigger($("scan-form"), "submit");
+        return;
+      }
+    }
+    setTimeout(function () { requestAnimationFrame(scanFrame); }, 150);
+  }
+
+  function alertMessage(text) {
+    var alerts = $("alerts");
+    if (alerts) {
+      alerts.innerHTML = "";
+      var div = document.createElement("div");
+      div.className = "alert alert-error";
+      div.textContent = text;
+      alerts.appendChild(div);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = $("camera-toggle");
+    if (button) {
+      button.addEventListener("click", function () { if (scanning) { stopCamera(); } else { startCamera(); } });
+    }
+    showQueue();
+    showFailed();
+    sync();
+  });
+  window.addEventListener("online", function () { showQueue(); sync(); });
+  window.addEventListener("offline", showQueue);
+  setInterval(sync, 5000);
+})();
