@@ -23,7 +23,7 @@ from common.settings import Settings
 from db.accounts.principal import Principal
 from db.accounts.queries import principal_for_session, principal_for_token
 from db.accounts.roles import Role
-from db.engine import tenant_transaction
+from db.engine import tenantless_statement
 from web.errors import NotAllowed, SignInRequired
 from web.i18n import LANGUAGE_COOKIE, pick_language
 
@@ -71,12 +71,14 @@ class RequestContextMiddleware(ASGIMiddleware):
         bearer = _bearer(scope)
         session = cookies.get(SESSION_COOKIE)
         if bearer or session:
-            async with tenant_transaction(None):
+            async with tenantless_statement() as connection:
                 if bearer:
-                    principal = await principal_for_token(bearer)
+                    principal = await principal_for_token(bearer, connection)
                     scope["state"]["auth_kind"] = "bearer"
                 elif session:
-                    principal = await principal_for_session(session, self.settings.session_hours)
+                    principal = await principal_for_session(
+                        session, self.settings.session_hours, connection
+                    )
                     scope["state"]["auth_kind"] = "session"
         scope["user"] = principal
         scope["auth"] = scope["state"].get("auth_kind")

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid4
 
 from argon2 import PasswordHasher
@@ -114,9 +115,11 @@ async def start_session(principal: Principal, idle_hours: int) -> tuple[str, Pri
     return token, Principal(**{**principal.__dict__, "session_id": session_id})
 
 
-async def principal_for_session(token: str, idle_hours: int) -> Principal | None:
+async def principal_for_session(
+    token: str, idle_hours: int, connection: Any = None
+) -> Principal | None:
     """The principal of a live session token, sliding its idle expiry."""
-    row = await current_connection().fetchrow(
+    row = await (connection or current_connection()).fetchrow(
         "SELECT * FROM vrs_principal_for_session($1, $2)", token_hash(token), idle_hours
     )
     return _principal(row, row["session_id"]) if row else None
@@ -129,9 +132,9 @@ async def end_session(session_id: UUID) -> None:
     )
 
 
-async def principal_for_token(token: str) -> Principal | None:
+async def principal_for_token(token: str, connection: Any = None) -> Principal | None:
     """The principal of a bearer token that has not been revoked."""
-    row = await current_connection().fetchrow(
+    row = await (connection or current_connection()).fetchrow(
         "SELECT * FROM vrs_principal_for_token($1)", token_hash(token)
     )
     return _principal(row) if row else None

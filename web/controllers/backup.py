@@ -9,6 +9,7 @@ from uuid import uuid4
 
 from litestar import Controller, Request, get, post
 from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
 from litestar.response import File, Template
 
 from common.settings import Settings
@@ -52,7 +53,9 @@ class BackupController(Controller):
         )
 
     @post("/restore", name="admin_backup_restore", request_max_body_size=IMPORT_MAX_BYTES)
-    async def restore(self, request: Request[Any, Any, Any], settings: Settings) -> Template:
+    async def restore(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Template:
         """Restore an uploaded archive into this (empty) area."""
         principal = request.user
         path = upload_directory(settings) / f"restore-{uuid4()}.zip"

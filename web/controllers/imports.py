@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 
 import multipart
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -142,7 +143,9 @@ class ImportsController(Controller):
         )
 
     @post("/", name="imports_upload", request_max_body_size=IMPORT_MAX_BYTES)
-    async def upload(self, request: Request[Any, Any, Any], settings: Settings) -> Any:
+    async def upload(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Any:
         """Store the upload, queue its import, answer with the progress partial."""
         principal = request.user
         job_id = uuid4()

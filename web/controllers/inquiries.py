@@ -16,6 +16,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.response import Template
 
 from common.identifiers import IdentifierError, mask_my_number, parse_my_number
@@ -168,7 +169,9 @@ class InquiriesController(Controller):
         return await self._page(request)
 
     @post("/single", name="inquiries_single")
-    async def single(self, request: Request[Any, Any, Any], settings: Settings) -> Any:
+    async def single(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Any:
         """Inquire about one person; optionally register the returned doses."""
         principal = request.user
         form = await request.form()
@@ -201,7 +204,9 @@ class InquiriesController(Controller):
         )
 
     @post("/bulk", name="inquiries_bulk")
-    async def bulk(self, request: Request[Any, Any, Any], settings: Settings) -> Any:
+    async def bulk(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Any:
         """Inquire about every person of a CSV (一括照会); a page or a result CSV."""
         principal = request.user
         form = await request.form()
@@ -259,7 +264,9 @@ class InquiriesApiController(Controller):
     guards = [requires(Role.CLERK)]
 
     @post("/", name="api_inquiries", summary="Inquire other municipalities about one person")
-    async def create(self, request: Request[Any, Any, Any], settings: Settings) -> dict[str, Any]:
+    async def create(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> dict[str, Any]:
         """Body: ``my_number``, ``consent`` (true), ``consent_basis``."""
         principal = request.user
         try:

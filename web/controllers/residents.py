@@ -8,6 +8,7 @@ from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
@@ -71,7 +72,7 @@ class ResidentsController(Controller):
     async def index(
         self,
         request: Request[Any, Any, Any],
-        settings: Settings,
+        settings: NamedDependency[Settings],
         name: FromQuery[str] = "",
         birth_date: FromQuery[str] = "",
         ticket_number: FromQuery[str] = "",
@@ -90,7 +91,7 @@ class ResidentsController(Controller):
 
     @post("/search", name="residents_search")
     async def search_by_my_number(
-        self, request: Request[Any, Any, Any], settings: Settings
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Template:
         """Search by exact My Number: posted, so the number never lands in a URL or log."""
         raw = await request.form()
@@ -174,7 +175,10 @@ class ResidentsController(Controller):
 
     @post("/{resident_id:uuid}/reveal", name="resident_reveal")
     async def reveal(
-        self, request: Request[Any, Any, Any], resident_id: FromPath[UUID], settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        resident_id: FromPath[UUID],
+        settings: NamedDependency[Settings],
     ) -> Template:
         """Show the My Number once, on an explicit request by an allowed role (audited)."""
         principal = request.user

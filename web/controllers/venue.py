@@ -19,7 +19,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from common.identifiers import IdentifierError, parse_ticket_code
+from common.identifiers import IdentifierError, TicketCode, parse_ticket_code
 from db.accounts.principal import Principal
 from db.accounts.roles import Role
 from db.audit.queries import record as audit
@@ -129,14 +129,7 @@ class VenueController(Controller):
                 ticket.municipality_code, ticket.ticket_number, venue.municipality_code
             )
             if identity is None:
-                return _panel_error(
-                    translate(
-                        "venue.ticket_unknown",
-                        language,
-                        municipality=ticket.municipality_code,
-                        ticket=ticket.ticket_number,
-                    )
-                )
+                return _ticket_unknown(ticket, language)
             await audit(
                 "resident.view" if not identity.elsewhere else "ticket.identify_elsewhere",
                 actor=request.user,
@@ -180,14 +173,7 @@ class VenueController(Controller):
                     dose, venue=venue, actor=request.user, today=today
                 )
             except TicketUnknown:
-                return _panel_error(
-                    translate(
-                        "venue.ticket_unknown",
-                        language,
-                        municipality=dose.ticket.municipality_code,
-                        ticket=dose.ticket.ticket_number,
-                    )
-                )
+                return _ticket_unknown(dose.ticket, language)
             except DoseRefused as refused:
                 return await _panel_again(
                     form, venue, products, today, language,
@@ -233,6 +219,17 @@ def _panel(identity: Identity, *, ticket_text: str, ticket: Any, values: dict[st
     )
 
 
+def _ticket_unknown(ticket: TicketCode, language: str) -> Template:
+    return _panel_error(
+        translate(
+            "venue.ticket_unknown",
+            language,
+            municipality=ticket.municipality_code,
+            ticket=ticket.ticket_number,
+        )
+    )
+
+
 def _panel_error(message: str) -> Template:
     return Template("venue/_panel_error.html", context={"message": message})
 
@@ -255,14 +252,7 @@ async def _panel_again(
         ticket.municipality_code, ticket.ticket_number, venue.municipality_code
     )
     if identity is None:
-        return _panel_error(
-            translate(
-                "venue.ticket_unknown",
-                language,
-                municipality=ticket.municipality_code,
-                ticket=ticket.ticket_number,
-            )
-        )
+        return _ticket_unknown(ticket, language)
     values = {
         k: form.get(k, "")
         for k in (
