@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from db.accounts.roles import Role
+from web.clock import JAPAN
 from web.i18n import LANGUAGES, language_of, translate
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -34,7 +36,13 @@ def _current_user(context: Any) -> Any:
     return request.scope.get("user") if request is not None else None
 
 
+def japan_time(moment: dt.datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    """A timestamp as people in Japan read it (JST), whatever the server's zone."""
+    return moment.astimezone(JAPAN).strftime(pattern)
+
+
 def _configure(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters["jst"] = japan_time
     engine.engine.globals.update(
         t=_t, language=_language, current_user=_current_user, LANGUAGES=LANGUAGES, Role=Role
     )

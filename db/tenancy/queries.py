@@ -9,7 +9,7 @@ from uuid import UUID
 
 from common.identifiers import parse_municipality_code, prefecture_of
 from db.engine import current_connection
-from db.tenancy.tables import Municipality, MunicipalitySetting, Prefecture, Venue
+from db.tenancy.tables import Municipality, MunicipalitySetting, Venue
 
 #: 都道府県 (JIS X 0401). Reference data loaded by the first migration's user, `vrs migrate`.
 PREFECTURES: dict[str, tuple[str, str]] = {
@@ -137,6 +137,3 @@ async def create_venue(
 async def list_venues() -> list[dict[str, Any]]:
     """Venues of the current area."""
     return await Venue.select().order_by(Venue.code)
-
-
-__all__ = ["Prefecture", "TermsAgreed", "create_municipality", "create_venue"]

@@ -17,6 +17,7 @@ from db.audit.queries import record
 from db.engine import tenant_transaction
 from web.auth import SESSION_COOKIE, signed_in
 from web.i18n import language_of, translate
+from web.templating import japan_time
 
 
 def safe_next(target: str | None) -> str:
@@ -85,7 +86,7 @@ class SessionController(Controller):
         self, request: Request[Any, Any, Any], key: str, target: str, login: str, until: Any = None
     ) -> Template:
         language = language_of(request)
-        params = {"until": until.astimezone().strftime("%H:%M")} if until else {}
+        params = {"until": japan_time(until, "%H:%M")} if until else {}
         return Template(
             "session/sign_in.html",
             context={"next": target, "login": login, "error": translate(key, language, **params)},

@@ -10,7 +10,6 @@ VDS-NC seals against our CSCA and the extra CSCAs; our revocation lists apply.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -247,4 +246,4 @@ class VerifyController(Controller):
 
 ROUTES = [VerifyController]
 
-__all__ = ["ROUTES", "Result", "decode_upload", "json", "verify_text"]
+__all__ = ["ROUTES", "Result", "decode_upload", "verify_text"]
