@@ -21,7 +21,10 @@ import pytest
 # Test secrets: fixed, never used outside tests.
 os.environ.setdefault("VRS_SECRET_KEY", "test-secret-key-" + "x" * 32)
 os.environ.setdefault("VRS_MY_NUMBER_KEY", base64.b64encode(b"k" * 32).decode())
-os.environ.setdefault("VRS_DATA_DIR", tempfile.mkdtemp(prefix="vrs-test-data-"))
+# A data directory (keys, secrets) per test process: xdist workers inherit the
+# controller's environment, and two workers creating signing keys in one folder race.
+if os.environ.get("PYTEST_XDIST_WORKER") or "VRS_DATA_DIR" not in os.environ:
+    os.environ["VRS_DATA_DIR"] = tempfile.mkdtemp(prefix="vrs-test-data-")
 os.environ.setdefault("VRS_LOG_LEVEL", "WARNING")
 
 #: Reference data kept between tests (loaded once by the migrations and seeding).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -133,7 +134,12 @@ class CardSessionsController(Controller):
 
 
 async def _issue_everywhere(
-    signing: SigningContext, lookup: str, kind: str, now: dt.datetime
+    signing: SigningContext,
+    lookup: str,
+    kind: str,
+    now: dt.datetime,
+    channel: str = "app",
+    eligible: Callable[[dict[str, Any]], bool] = lambda row: True,
 ) -> list[dict[str, Any]]:
     """One certificate per municipality holding the person's records, in this transaction."""
     connection = current_connection()
@@ -141,7 +147,7 @@ async def _issue_everywhere(
         dict(row)
         for row in await connection.fetch("SELECT * FROM vrs_records_for_certificate($1)", lookup)
     ]
-    rows = [row for row in rows if _doses(row)]
+    rows = [row for row in rows if _doses(row) and eligible(row)]
     if not rows:
         raise ProofRefusal("card_proof.no_records")
     if kind == "overseas" and any(not row["passport"] for row in rows):
@@ -177,13 +183,13 @@ async def _issue_everywhere(
             raise BadInput("certificate.content_invalid", detail=str(error)) from None
         issued = await anyio.to_thread.run_sync(sign, signing, content)
         stored = await connection.fetchval(
-            "SELECT vrs_record_card_issuance($1, $2, $3, 'app', $4, $5, $6, $7, $8, $9,"
+            "SELECT vrs_record_card_issuance($1, $2, $3, $15, $4, $5, $6, $7, $8, $9,"
             " $10::jsonb, $11, $12, $13, $14)",
             lookup, code, row["resident_id"], content.certificate_id, kind,
             "ja" if kind == "domestic" else "ja+en", content.holder.passport_number,
             content.holder.nationality, content.holder.name_roman,
             certificate_queries.source_data(content, ids), signing.keys.shc_signing_key.kid,
-            issued.shc_jws, issued.vdsnc_json or "", issued.pdf,
+            issued.shc_jws, issued.vdsnc_json or "", issued.pdf, channel,
         )  # fmt: skip
         if stored is None:
             raise ProofRefusal("card_proof.no_records")

@@ -1,0 +1,425 @@
+"""The kiosk's transaction as a state machine: one screen, one decision at a time.
+
+Screens: ``start`` → ``place_card`` → ``pin`` → ``choose_type`` → ``fee`` → (pay, issue,
+print) → ``done`` → ``start``; on the way ``unavailable`` (outside hours),
+``unreadable`` (not a usable card), ``locked`` (visit the municipal office),
+``overseas_refused``, ``print_failed`` (reprint or refund), ``aborted`` (card
+removed: nothing charged, or refunded), ``server_error``.
+
+The PIN goes to the card only (:class:`~kiosk.card_session.HeldCard`); it is never
+stored, logged or sent to the server. What the card yields and the PDFs live in
+memory only for the transaction and are dropped at its end. The issuance log
+holds dates, times, counts and fees, no personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kiosk.card.errors import CardError, CardRemovedError, PinLockedError, WrongPinError
+from kiosk.card.reader import CardReader
+from kiosk.card_session import HeldCard
+from kiosk.devices import DeviceError, PaymentDevice, Printer, PrintJob
+from kiosk.settings import KioskSettings
+from kiosk.vrs_client import ServerError, VrsClient
+
+_LOG = logging.getLogger("kiosk.flow")
+JST = dt.timezone(dt.timedelta(hours=9))
+T = TypeVar("T")
+
+KINDS = ("domestic", "overseas")
+
+
+def now_in_japan() -> dt.datetime:
+    """The kiosk clock (JST)."""
+    return dt.datetime.now(JST)
+
+
+@dataclass
+class Transaction:
+    """What one customer's visit holds; dropped by :meth:`KioskFlow.reset`."""
+
+    id: str = field(default_factory=lambda: secrets.token_hex(4))
+    card: HeldCard | None = None
+    tries_left: int = 3
+    municipalities: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = "domestic"
+    payment_id: str | None = None
+    fee_yen: int = 0
+    documents: list[PrintJob] = field(default_factory=list)
+    printed: bool = False
+    refunded: bool = False
+
+
+class KioskFlow:
+    """One kiosk terminal's screens and devices."""
+
+    def __init__(
+        self,
+        settings: KioskSettings,
+        reader: CardReader,
+        payment: PaymentDevice,
+        printer: Printer,
+        server: VrsClient,
+        clock: Callable[[], dt.datetime] = now_in_japan,
+    ) -> None:
+        """Wire the flow to its devices and the server."""
+        self.settings = settings
+        self.reader = reader
+        self.payment = payment
+        self.printer = printer
+        self.server = server
+        self.clock = clock
+        self.screen = "start"
+        self.reason: str | None = None
+        self.transaction = Transaction()
+        self.last_activity = clock()
+        self._card_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiosk-card")
+
+    # --- helpers ------------------------------------------------------------------------
+
+    async def _card(self, call: Callable[[], T]) -> T:
+        """Run a blocking card call on the one card thread (PC/SC contexts like that)."""
+        return await asyncio.wrap_future(self._card_thread.submit(call))
+
+    def _go(self, screen: str, reason: str | None = None) -> None:
+        self.screen = screen
+        self.reason = reason
+        self.last_activity = self.clock()
+
+    def in_service_hours(self) -> bool:
+        """Whether the kiosk's own service hours include now (JST)."""
+        now = self.clock().astimezone(JST).time().replace(tzinfo=None)
+        return self.settings.hours_start <= now < self.settings.hours_end
+
+    @property
+    def certificate_count(self) -> int:
+        """Certificates this transaction would issue (one per issuing municipality)."""
+        return len(self.transaction.municipalities)
+
+    @property
+    def total_fee(self) -> int:
+        """The fee for them, tax included."""
+        return self.settings.fee_yen * self.certificate_count
+
+    async def _drop_card(self) -> None:
+        card = self.transaction.card
+        self.transaction.card = None
+        if card is not None:
+            try:
+                await self._card(card.forget)
+            except CardError:
+                pass
+
+    async def _abort_card_removed(self) -> None:
+        await self._refund_if_paid()
+        await self._drop_card()
+        self._erase()
+        self._go("aborted")
+
+    async def _refund_if_paid(self) -> None:
+        transaction = self.transaction
+        if transaction.payment_id and not transaction.printed and not transaction.refunded:
+            self.payment.refund(transaction.payment_id)
+            transaction.refunded = True
+            self._settled()
+            _LOG.info("refund", extra={"fee_yen": transaction.fee_yen})
+
+    # --- the open transaction, kept on disk so that a restart settles it ------------------
+
+    @property
+    def _marker(self) -> Path:
+        return Path(self.settings.data_dir) / "open-transaction.json"
+
+    def _opened(self) -> None:
+        """Note the payment before anything else happens (no personal data in it)."""
+        self._marker.parent.mkdir(parents=True, exist_ok=True)
+        self._marker.write_text(
+            json.dumps(
+                {
+                    "payment_id": self.transaction.payment_id,
+                    "fee_yen": self.transaction.fee_yen,
+                    "paid_at": self.clock().isoformat(timespec="seconds"),
+                }
+            )
+        )
+
+    def _settled(self) -> None:
+        self._marker.unlink(missing_ok=True)
+
+    def recover(self) -> str | None:
+        """At start-up: a payment left open by a restart is refunded (never paid, no paper).
+
+        Returns what was done (``"refunded"``, ``"refund_failed"``) or ``None``.
+        """
+        if not self._marker.exists():
+            return None
+        try:
+            open_payment = json.loads(self._marker.read_text())
+            self.payment.refund(str(open_payment["payment_id"]))
+            outcome = "refunded"
+        except (ValueError, KeyError, DeviceError):
+            outcome = "refund_failed"
+        entry = {"recovered_at": self.clock().isoformat(timespec="seconds"), "outcome": outcome}
+        _LOG.warning("open transaction settled at start-up", extra=entry)
+        with (self._marker.parent / "recoveries.jsonl").open("a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
+        self._settled()
+        return outcome
+
+    def _erase(self) -> None:
+        """Forget the PDFs and every personal datum of the transaction."""
+        self.transaction.documents = []
+        self.transaction.municipalities = []
+
+    # --- screens ------------------------------------------------------------------------
+
+    async def reset(self) -> None:
+        """Back to the start screen; whatever the transaction held is dropped."""
+        await self._refund_if_paid()
+        await self._drop_card()
+        self._erase()
+        self.transaction = Transaction()
+        self._go("start")
+
+    async def idle_check(self) -> None:
+        """Go back to the start when nobody touched the screen for the idle time."""
+        idle = (self.clock() - self.last_activity).total_seconds()
+        if self.screen not in ("start", "unavailable") and idle > self.settings.idle_seconds:
+            await self.reset()
+
+    def show_start(self) -> None:
+        """The start screen, or why the service is unavailable."""
+        if self.screen in ("start", "unavailable"):
+            if self.in_service_hours():
+                self._go("start")
+            else:
+                self._go("unavailable", "kiosk.outside_hours")
+
+    async def begin(self) -> None:
+        """The customer touched start."""
+        if not self.in_service_hours():
+            self._go("unavailable", "kiosk.outside_hours")
+            return
+        self.transaction = Transaction()
+        self._go("place_card")
+
+    async def read_card(self) -> None:
+        """The card is in the reader: identify it and show the PIN pad with tries left."""
+        if not await self._card(self.reader.card_present):
+            self._go("place_card", "kiosk.no_card")
+            return
+        card = HeldCard(self.reader)
+        try:
+            await self._card(card.connect)
+            await self._card(card.identify)
+            status = await self._card(card.pin_status)
+        except CardRemovedError:
+            self._go("place_card", "kiosk.no_card")
+            return
+        except CardError as error:
+            _LOG.info("card unreadable", extra={"reason": error.key})
+            await self._card(card.disconnect)
+            self._go("unreadable", "kiosk.card_unreadable")
+            return
+        self.transaction.card = card
+        self.transaction.tries_left = status.tries_left
+        if status.locked:
+            await self._drop_card()
+            self._go("locked")
+            return
+        self._go("pin")
+
+    async def enter_pin(self, pin: str) -> None:
+        """Verify the PIN on the card, prove it to the server, see what can be issued."""
+        card = self.transaction.card
+        if card is None or self.screen != "pin":
+            return
+        if len(pin) != 4 or not pin.isdigit():
+            self._go("pin", "kiosk.pin_format")
+            return
+        try:
+            challenge = await self.server.challenge()
+            proof = await self._card(lambda: card.unlock(pin, challenge.challenge))
+        except WrongPinError as error:
+            self.transaction.tries_left = error.tries_left
+            self._go("pin", "kiosk.pin_wrong")
+            return
+        except PinLockedError:
+            self.transaction.tries_left = 0
+            await self._drop_card()
+            self._go("locked")
+            return
+        except CardRemovedError:
+            await self._abort_card_removed()
+            return
+        except CardError:
+            await self._drop_card()
+            self._go("unreadable", "kiosk.card_unreadable")
+            return
+        except ServerError as error:
+            await self._drop_card()
+            self._go("server_error", error.code)
+            return
+        try:
+            self.transaction.municipalities = await self.server.preview(challenge.session_id, proof)
+        except ServerError as error:
+            await self._drop_card()
+            self._go("server_error", error.code)
+            return
+        self._go("choose_type")
+
+    async def choose_type(self, kind: str) -> None:
+        """Domestic or overseas; overseas only with passport data in every municipality."""
+        if self.screen not in ("choose_type", "overseas_refused") or kind not in KINDS:
+            return
+        if not await self._card_still_there():
+            return
+        if kind == "overseas" and not all(
+            m["passport_data"] for m in self.transaction.municipalities
+        ):
+            self._go("overseas_refused", "card_proof.no_passport_data")
+            return
+        self.transaction.kind = kind
+        self._go("fee")
+
+    async def _card_still_there(self) -> bool:
+        try:
+            if await self._card(self.reader.card_present):
+                return True
+        except CardError:
+            pass
+        await self._abort_card_removed()
+        return False
+
+    async def check_card(self) -> None:
+        """Polled by the screens: a card pulled mid-flow aborts the transaction."""
+        if self.transaction.card is not None and self.screen in (
+            "pin",
+            "choose_type",
+            "overseas_refused",
+            "fee",
+        ):
+            await self._card_still_there()
+
+    async def pay(self) -> None:
+        """Take the fee, have the server issue, print; a print failure offers reprint/refund."""
+        transaction = self.transaction
+        card = transaction.card
+        if self.screen != "fee" or card is None:
+            return
+        if not await self._card_still_there():
+            return
+        transaction.fee_yen = self.total_fee
+        try:
+            transaction.payment_id = self.payment.charge(transaction.fee_yen)
+        except DeviceError as error:
+            self._go("fee", error.key)
+            return
+        self._opened()
+        try:
+            challenge = await self.server.challenge()
+            proof = await self._card(lambda: card.prove_again(challenge.challenge))
+            certificates = await self.server.issue(challenge.session_id, proof, transaction.kind)
+        except CardRemovedError:
+            await self._abort_card_removed()
+            return
+        except (CardError, ServerError) as error:
+            await self._refund_if_paid()
+            await self._drop_card()
+            self._go("server_error", getattr(error, "code", None) or "kiosk.card_unreadable")
+            return
+        await self._drop_card()  # the card is not needed any more: the resident may take it
+        stamp = self.clock().strftime("%Y%m%d%H%M%S")
+        transaction.documents = [
+            PrintJob(
+                f"{stamp}-{transaction.id}-{index}-{certificate['municipality_code']}.pdf",
+                base64.b64decode(certificate["pdf_base64"]),
+            )
+            for index, certificate in enumerate(certificates, 1)
+        ]
+        transaction.documents.append(
+            PrintJob(
+                f"{stamp}-{transaction.id}-receipt.txt",
+                self.receipt(len(certificates)).encode(),
+                "text/plain",
+            )
+        )
+        await self._print()
+
+    async def _print(self) -> None:
+        transaction = self.transaction
+        try:
+            self.printer.print_jobs(transaction.documents)
+        except DeviceError as error:
+            _LOG.warning("print failed", extra={"reason": error.key})
+            self._go("print_failed", error.key)
+            return
+        transaction.printed = True
+        self._settled()
+        self._log_issuance(len(transaction.documents) - 1)
+        self._erase()
+        self._go("done")
+
+    async def reprint(self) -> None:
+        """Try the printer again after a failure."""
+        if self.screen == "print_failed":
+            await self._print()
+
+    async def refund(self) -> None:
+        """Give the fee back after a print failure; the papers are not printed."""
+        if self.screen == "print_failed":
+            await self._refund_if_paid()
+            self._erase()
+            self._go("refunded")
+
+    # --- records without personal data ------------------------------------------------
+
+    def receipt(self, count: int) -> str:
+        """The receipt (領収書): store, terminal, time, count, fee; no personal data."""
+        now = self.clock().astimezone(JST)
+        kind = "国内用 domestic" if self.transaction.kind == "domestic" else "海外用 overseas"
+        return "\n".join(
+            [
+                "領収書 / Receipt",
+                "新型コロナウイルス感染症予防接種証明書 / Vaccination certificate",
+                f"種類 / Type: {kind}",
+                f"店舗 / Store: {self.settings.store_id}  端末 / Terminal: "
+                f"{self.settings.terminal_id}",
+                f"日時 / Date: {now:%Y-%m-%d %H:%M}",
+                f"{self.settings.fee_yen}円 × {count}",
+                f"合計 / Total: {self.settings.fee_yen * count}円（税込 / tax included）",
+                "",
+            ]
+        )
+
+    def _log_issuance(self, count: int) -> None:
+        """The kiosk's issuance log (date, time, count, fee) and the completion record.
+
+        The server has no completion-notice endpoint yet, so the completion time is
+        kept here, in ``issuances.jsonl``, for a later notice.
+        """
+        entry = {
+            "issued_at": self.clock().astimezone(JST).isoformat(timespec="seconds"),
+            "certificates": count,
+            "fee_yen": self.transaction.fee_yen,
+            "kind": self.transaction.kind,
+            "store_id": self.settings.store_id,
+            "terminal_id": self.settings.terminal_id,
+            "completion_notice": "pending",
+        }
+        _LOG.info("issuance", extra=entry)
+        folder = Path(self.settings.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "issuances.jsonl").open("a", encoding="utf-8") as log:
+            log.write(json.dumps(entry, ensure_ascii=False) + "\n")

@@ -1,0 +1,131 @@
+"""What the kiosk screens say, Japanese first and English (a small catalog of its own)."""
+
+from __future__ import annotations
+
+LANGUAGES = ("ja", "en")
+
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "title": ("新型コロナワクチン接種証明書の交付", "COVID-19 vaccination certificate"),
+    "switch_language": ("English", "日本語"),
+    "hours": ("サービス時間 {start}〜{end}", "Service hours {start}–{end}"),
+    "start": ("はじめる", "Start"),
+    "cancel": ("中止する", "Cancel"),
+    "back_to_start": ("はじめに戻る", "Back to the start"),
+    "step": ("手順 {n} / 6", "Step {n} of 6"),
+    "unavailable": ("ただいまサービスを提供できません", "The service is not available now"),
+    "kiosk.outside_hours": (
+        "サービス時間外です（{start}〜{end}）。時間内にご利用ください。",
+        "It is outside the service hours ({start}–{end}). Please come back within them.",
+    ),
+    "place_card": (
+        "マイナンバーカードをカードリーダーに置いてください",
+        "Place your My Number card on the card reader",
+    ),
+    "card_placed": ("置きました", "I have placed it"),
+    "kiosk.no_card": (
+        "カードが読み取れません。置き直してください。",
+        "No card found. Place it again.",
+    ),
+    "unreadable": ("このカードは取り扱いできません", "This card cannot be used"),
+    "kiosk.card_unreadable": (
+        "カードを読み取れませんでした。サービス利用規約により、このカードでは交付できません。"
+        "お住まいの市区町村の窓口にお問い合わせください。",
+        "The card could not be read. Under the service terms it cannot be handled here."
+        " Please ask at your municipal office.",
+    ),
+    "pin": ("暗証番号（数字4桁）を入力してください", "Enter your PIN (4 digits)"),
+    "pin_note": (
+        "利用者証明用電子証明書と券面事項入力補助の暗証番号（同じ4桁）です。",
+        "The 4-digit PIN you set for the card's user authentication and input support.",
+    ),
+    "tries_left": ("残り{n}回", "{n} tries left"),
+    "kiosk.pin_wrong": (
+        "暗証番号が違います。残り{n}回間違えるとカードがロックされます。",
+        "Wrong PIN. {n} more wrong tries lock the card.",
+    ),
+    "kiosk.pin_format": ("暗証番号は数字4桁です。", "The PIN is 4 digits."),
+    "clear": ("訂正", "Clear"),
+    "ok": ("確定", "OK"),
+    "locked": ("暗証番号がロックされています", "The PIN is locked"),
+    "locked_text": (
+        "暗証番号を3回間違えたため、カードがロックされました。"
+        "カードと本人確認書類をお持ちのうえ、お住まいの市区町村の窓口でロックの解除を申請してください。",
+        "The card is locked after three wrong PINs. Please visit your municipal office"
+        " with the card and an identity document to have it unlocked.",
+    ),
+    "choose_type": ("証明書の種類を選んでください", "Choose the certificate type"),
+    "domestic": ("日本国内用", "For use in Japan"),
+    "overseas": ("海外用（日本語・英語）", "For travel abroad (Japanese/English)"),
+    "overseas_refused": ("海外用は交付できません", "An overseas certificate cannot be issued"),
+    "card_proof.no_passport_data": (
+        "海外用の証明書は、一度窓口で旅券情報を登録した後に交付できます。市区町村の窓口で申請してください。",
+        "An overseas certificate can be issued here only after your passport data has been"
+        " registered once at a municipal counter.",
+    ),
+    "fee": ("交付手数料", "Fee"),
+    "fee_line": ("{name}　1通 {fee}円", "{name}: 1 copy, {fee} yen"),
+    "fee_total": ("合計 {total}円（税込）", "Total {total} yen (tax included)"),
+    "pay": ("支払う", "Pay"),
+    "payment.declined": ("お支払いができませんでした。", "The payment did not go through."),
+    "print_failed": ("印刷できませんでした", "Printing failed"),
+    "printer.failed": (
+        "プリンターの不具合で印刷できませんでした。もう一度印刷するか、返金を選んでください。",
+        "The printer failed. Print again, or have the fee refunded.",
+    ),
+    "reprint": ("もう一度印刷する", "Print again"),
+    "refund": ("返金する", "Refund"),
+    "refunded": ("返金しました", "The fee was refunded"),
+    "refunded_text": (
+        "手数料を返金しました。カードをお取りください。",
+        "The fee has been refunded. Please take your card.",
+    ),
+    "done": ("交付が完了しました", "The certificate has been issued"),
+    "take_card_and_papers": (
+        "カードと証明書・領収書をお取り忘れのないようご注意ください。",
+        "Do not forget your card, the certificate(s) and the receipt.",
+    ),
+    "finish": ("終了", "Finish"),
+    "aborted": ("取引を中止しました", "The transaction was cancelled"),
+    "aborted_text": (
+        "カードが取り外されたため中止しました。料金はかかっていません。",
+        "The card was removed, so the transaction stopped. Nothing was charged.",
+    ),
+    "server_error": ("交付できませんでした", "The certificate could not be issued"),
+    "server.unreachable": (
+        "交付システムに接続できません。料金はかかっていません。しばらくしてからご利用ください。",
+        "The issuing system cannot be reached. Nothing was charged. Please try later.",
+    ),
+    "server.refused": (
+        "交付できませんでした。料金はかかっていません。",
+        "Not issued. Nothing charged.",
+    ),
+    "card_proof.no_records": (
+        "接種記録が見つかりませんでした。市区町村の窓口にお問い合わせください。",
+        "No vaccination records were found. Please ask at your municipal office.",
+    ),
+    "card_proof.kiosk_not_offered": (
+        "お住まいの市区町村は、現在キオスクでの交付を行っていないか交付時間外です。",
+        "Your municipality does not issue at kiosks now, or it is outside its hours.",
+    ),
+    "card_proof.revoked": (
+        "このカードの電子証明書は失効しています。",
+        "The card's certificate is revoked.",
+    ),
+    "card_proof.expired": (
+        "このカードの電子証明書は有効期限切れです。",
+        "The card's certificate expired.",
+    ),
+    "card_proof.not_linked": ("カードを確認できませんでした。", "The card could not be confirmed."),
+}
+
+
+def message(key: str, language: str, **params: object) -> str:
+    """The text for ``key`` (falling back to the generic server refusal)."""
+    ja, en = _MESSAGES.get(key) or _MESSAGES["server.refused"]
+    text = en if language == "en" else ja
+    return text.format(**params) if params else text
+
+
+def keys() -> set[str]:
+    """Every key of the catalog (tests check the screens use only these)."""
+    return set(_MESSAGES)

@@ -1,0 +1,82 @@
+"""The kiosk terminal's settings, read from the environment once (``VRS_KIOSK_*``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class KioskSettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class KioskSettings:
+    """What one kiosk terminal needs to run."""
+
+    server_url: str
+    """Base URL of the VRS server, e.g. ``https://vrs.example.lg.jp``."""
+    token: str
+    """The kiosk's bearer token (``vrs app-client --kind kiosk``)."""
+    store_id: str
+    """The store this terminal stands in (printed on the receipt, logged)."""
+    terminal_id: str
+    """This terminal within the store."""
+    reader_name: str | None = None
+    """PC/SC reader name; ``None`` takes the first reader pcscd lists."""
+    spool_dir: Path = Path("kiosk-spool")
+    """Folder the spool printer writes to (stands in for paper)."""
+    cups_printer: str | None = None
+    """CUPS destination; when set, ``lp -d`` prints instead of the spool folder."""
+    data_dir: Path = Path("kiosk-data")
+    """The issuance log (dates and times only) and the open-transaction marker."""
+    hours_start: dt.time = dt.time(6, 30)
+    """Service hours start (JST)."""
+    hours_end: dt.time = dt.time(23, 0)
+    """Service hours end (JST), exclusive."""
+    idle_seconds: int = 60
+    """Idle time before the screen goes back to the start."""
+    fee_yen: int = 120
+    """Fee per certificate, tax included."""
+
+
+def _time(env: Mapping[str, str], name: str, default: dt.time) -> dt.time:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.time.fromisoformat(raw)
+    except ValueError:
+        raise KioskSettingsError(f"{name} must be HH:MM, not {raw!r}") from None
+
+
+def load_kiosk_settings(env: Mapping[str, str] | None = None) -> KioskSettings:
+    """Read the settings; a missing required value raises naming it."""
+    env = os.environ if env is None else env
+    missing = [
+        name
+        for name in ("VRS_KIOSK_SERVER_URL", "VRS_KIOSK_TOKEN", "VRS_KIOSK_STORE_ID")
+        if not env.get(name)
+    ]
+    if missing:
+        raise KioskSettingsError(f"missing setting: {', '.join(missing)}")
+    try:
+        idle = int(env.get("VRS_KIOSK_IDLE_SECONDS", "60"))
+    except ValueError:
+        raise KioskSettingsError("VRS_KIOSK_IDLE_SECONDS must be a number of seconds") from None
+    return KioskSettings(
+        server_url=env["VRS_KIOSK_SERVER_URL"].rstrip("/"),
+        token=env["VRS_KIOSK_TOKEN"],
+        store_id=env["VRS_KIOSK_STORE_ID"],
+        terminal_id=env.get("VRS_KIOSK_TERMINAL_ID", "1"),
+        reader_name=env.get("VRS_KIOSK_READER") or None,
+        spool_dir=Path(env.get("VRS_KIOSK_SPOOL_DIR", "kiosk-spool")),
+        cups_printer=env.get("VRS_KIOSK_CUPS_PRINTER") or None,
+        data_dir=Path(env.get("VRS_KIOSK_DATA_DIR", "kiosk-data")),
+        hours_start=_time(env, "VRS_KIOSK_HOURS_START", dt.time(6, 30)),
+        hours_end=_time(env, "VRS_KIOSK_HOURS_END", dt.time(23, 0)),
+        idle_seconds=idle,
+    )

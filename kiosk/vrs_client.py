@@ -1,0 +1,72 @@
+"""The VRS server as the kiosk reaches it: over HTTP with its kiosk bearer token."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from common.card_proof import CardProof
+
+
+class ServerError(Exception):
+    """The server refused (``code`` is its message key) or could not be reached."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A single-use card challenge."""
+
+    session_id: str
+    challenge: bytes
+
+
+class VrsClient:
+    """Card sessions, preview and issuance (``web/controllers/kiosk_channel.py``)."""
+
+    def __init__(self, http: httpx.AsyncClient, token: str) -> None:
+        """Use ``http`` (its base URL is the server) with the kiosk's ``token``."""
+        self._http = http
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    async def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = await self._http.post(path, json=body, headers=self._headers, timeout=30)
+        except httpx.HTTPError as error:
+            raise ServerError("server.unreachable", type(error).__name__) from None
+        if response.status_code >= 400:
+            code = "server.refused"
+            try:
+                problem = response.json()
+                code = problem.get("code") or problem.get("key") or code
+            except ValueError:
+                pass
+            raise ServerError(str(code), f"HTTP {response.status_code}")
+        return response.json()
+
+    async def challenge(self) -> Challenge:
+        """A fresh challenge."""
+        body = await self._post("/api/v1/card-sessions")
+        raw = body["challenge"]
+        return Challenge(body["session_id"], base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+
+    async def preview(self, session_id: str, proof: CardProof) -> list[dict[str, Any]]:
+        """The municipalities that would issue (nothing issued)."""
+        body = await self._post(
+            f"/api/v1/card-sessions/{session_id}/kiosk-preview", proof.to_dict()
+        )
+        return list(body["municipalities"])
+
+    async def issue(self, session_id: str, proof: CardProof, kind: str) -> list[dict[str, Any]]:
+        """Issue the certificates (after payment); each has ``pdf_base64``."""
+        body = await self._post(
+            f"/api/v1/card-sessions/{session_id}/kiosk-issue", {**proof.to_dict(), "kind": kind}
+        )
+        return list(body["certificates"])

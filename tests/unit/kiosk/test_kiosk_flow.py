@@ -1,0 +1,297 @@
+"""The kiosk flow state machine: real kiosk code, the real emulator, fake payment/printer/server."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from common.card_proof import CardProof, verify_proof
+from kiosk.card.demo_cards import DemoCard, JlisTestCa
+from kiosk.card.reader import InProcessReader
+from kiosk.devices import SimulatedPayment, SpoolPrinter
+from kiosk.flow import JST, KioskFlow
+from kiosk.settings import KioskSettings
+from kiosk.vrs_client import Challenge, ServerError
+
+NOON = dt.datetime(2026, 12, 1, 12, 0, tzinfo=JST)
+
+
+class FakeServer:
+    """Stands in for the VRS server: real challenges, proofs checked with the test CA."""
+
+    def __init__(self, ca: JlisTestCa, municipalities: list[dict]) -> None:
+        self.ca = ca
+        self.municipalities = municipalities
+        self.challenges: dict[str, bytes] = {}
+        self.issued: list[str] = []
+        self.seen_bodies: list[str] = []
+        self.fail_issue = False
+
+    async def challenge(self) -> Challenge:
+        session = f"s{len(self.challenges)}"
+        self.challenges[session] = bytes([len(self.challenges)]) * 32
+        return Challenge(session, self.challenges[session])
+
+    def _check(self, session_id: str, proof: CardProof) -> None:
+        now = dt.datetime.now(dt.UTC)
+        challenge = self.challenges.pop(session_id)  # single use
+        self.seen_bodies.append(json.dumps(proof.to_dict()))
+        verify_proof(proof, challenge, [self.ca.certificate], self.ca.crl(this_update=now), now)
+
+    async def preview(self, session_id: str, proof: CardProof) -> list[dict]:
+        self._check(session_id, proof)
+        return self.municipalities
+
+    async def issue(self, session_id: str, proof: CardProof, kind: str) -> list[dict]:
+        self._check(session_id, proof)
+        if self.fail_issue:
+            raise ServerError("server.unreachable")
+        self.issued.append(kind)
+        return [
+            {"municipality_code": m["municipality_code"], "pdf_base64": base64.b64encode(
+                b"%PDF-1.7 " + m["municipality_code"].encode()).decode()}
+            for m in self.municipalities
+        ]  # fmt: skip
+
+
+CHIYODA = {"municipality_code": "131016", "municipality_name": "千代田区", "passport_data": False}
+SHINJUKU = {"municipality_code": "131041", "municipality_name": "新宿区", "passport_data": True}
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path, jlis_ca: JlisTestCa, card, request):
+    municipalities = getattr(request, "param", [CHIYODA])
+    settings = KioskSettings(
+        server_url="http://vrs.test",
+        token="kiosk-token",  # noqa: S106  (a test value)
+        store_id="store-1",
+        terminal_id="3",
+        spool_dir=tmp_path / "spool",
+        data_dir=tmp_path / "data",
+    )
+    reader = InProcessReader()
+    flow = KioskFlow(
+        settings,
+        reader,
+        SimulatedPayment(),
+        SpoolPrinter(settings.spool_dir),
+        FakeServer(jlis_ca, municipalities),  # type: ignore[arg-type]
+        clock=lambda: NOON,
+    )
+    flow.card_emulator = card  # type: ignore[attr-defined]
+    return flow
+
+
+async def _to_pin(flow: KioskFlow) -> None:
+    await flow.begin()
+    assert flow.screen == "place_card"
+    flow.reader.insert(flow.card_emulator)  # type: ignore[attr-defined]
+    await flow.read_card()
+    assert flow.screen == "pin" and flow.transaction.tries_left == 3
+
+
+async def _to_fee(flow: KioskFlow, pin: str) -> None:
+    await _to_pin(flow)
+    await flow.enter_pin(pin)
+    await flow.choose_type("domestic")
+    assert flow.screen == "fee"
+
+
+async def test_domestic_success_prints_certificate_and_receipt(
+    kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
+) -> None:
+    await _to_pin(kiosk)
+    await kiosk.enter_pin(demo_card.pin)
+    assert kiosk.screen == "choose_type"
+    await kiosk.choose_type("domestic")
+    assert kiosk.screen == "fee" and kiosk.total_fee == 120
+    await kiosk.pay()
+    assert kiosk.screen == "done"
+    printed = sorted(p.name for p in (tmp_path / "spool").iterdir())
+    assert len(printed) == 2 and printed[0].endswith("-131016.pdf")
+    receipt = next((tmp_path / "spool").glob("*-receipt.txt")).read_text()
+    assert "合計 / Total: 120円" in receipt and "store-1" in receipt
+    assert demo_card.resident.basic4.name not in receipt
+    assert kiosk.payment.net_yen == 120  # type: ignore[attr-defined]
+    assert kiosk.server.issued == ["domestic"]  # type: ignore[attr-defined]
+    # Nothing personal is left on the kiosk, and the PIN never reached the server.
+    assert kiosk.transaction.documents == [] and kiosk.transaction.municipalities == []
+    assert kiosk.transaction.card is None
+    for body in kiosk.server.seen_bodies:  # type: ignore[attr-defined]
+        assert set(json.loads(body)) == {"auth_certificate", "signature", "my_number", "basic4"}
+    log = [json.loads(line) for line in (tmp_path / "data" / "issuances.jsonl").open()]
+    assert log == [
+        {
+            "issued_at": "2026-12-01T12:00:00+09:00",
+            "certificates": 1,
+            "fee_yen": 120,
+            "kind": "domestic",
+            "store_id": "store-1",
+            "terminal_id": "3",
+            "completion_notice": "pending",
+        }
+    ]
+    await kiosk.reset()
+    assert kiosk.screen == "start"
+
+
+@pytest.mark.parametrize("kiosk", [[CHIYODA, SHINJUKU]], indirect=True)
+async def test_two_municipalities_cost_240_and_overseas_needs_passport_data_everywhere(
+    kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
+) -> None:
+    await _to_pin(kiosk)
+    await kiosk.enter_pin(demo_card.pin)
+    await kiosk.choose_type("overseas")
+    assert kiosk.screen == "overseas_refused"
+    assert kiosk.reason == "card_proof.no_passport_data"
+    await kiosk.choose_type("domestic")
+    assert kiosk.total_fee == 240
+    await kiosk.pay()
+    assert kiosk.screen == "done"
+    assert len(list((tmp_path / "spool").glob("*.pdf"))) == 2
+    assert kiosk.payment.net_yen == 240  # type: ignore[attr-defined]
+
+
+async def test_wrong_pin_three_times_locks_the_card(kiosk: KioskFlow, demo_card: DemoCard) -> None:
+    wrong = "0000" if demo_card.pin != "0000" else "1111"
+    await _to_pin(kiosk)
+    await kiosk.enter_pin(wrong)
+    assert (kiosk.screen, kiosk.reason, kiosk.transaction.tries_left) == (
+        "pin",
+        "kiosk.pin_wrong",
+        2,
+    )
+    await kiosk.enter_pin(wrong)
+    assert kiosk.transaction.tries_left == 1
+    await kiosk.enter_pin(wrong)
+    assert kiosk.screen == "locked"
+    # Even the right PIN does not help now, and the locked card is said so on reading.
+    await kiosk.reset()
+    await kiosk.begin()
+    await kiosk.read_card()
+    assert kiosk.screen == "locked"
+    assert kiosk.payment.charged == {}  # type: ignore[attr-defined]
+
+
+async def test_pin_format_is_checked_before_the_card(kiosk: KioskFlow) -> None:
+    await _to_pin(kiosk)
+    await kiosk.enter_pin("12")
+    assert (kiosk.screen, kiosk.reason, kiosk.transaction.tries_left) == (
+        "pin",
+        "kiosk.pin_format",
+        3,
+    )
+
+
+async def test_outside_service_hours_is_unavailable(kiosk: KioskFlow) -> None:
+    kiosk.clock = lambda: dt.datetime(2026, 12, 1, 23, 0, tzinfo=JST)
+    kiosk.show_start()
+    assert (kiosk.screen, kiosk.reason) == ("unavailable", "kiosk.outside_hours")
+    await kiosk.begin()
+    assert kiosk.screen == "unavailable"
+    kiosk.clock = lambda: dt.datetime(2026, 12, 1, 6, 30, tzinfo=JST)
+    kiosk.show_start()
+    assert kiosk.screen == "start"
+
+
+async def test_card_removed_mid_flow_aborts_without_charge(
+    kiosk: KioskFlow, demo_card: DemoCard
+) -> None:
+    await _to_fee(kiosk, demo_card.pin)
+    kiosk.reader.remove()  # type: ignore[attr-defined]
+    await kiosk.check_card()
+    assert kiosk.screen == "aborted"
+    await kiosk.pay()
+    assert kiosk.payment.charged == {}  # type: ignore[attr-defined]
+    assert kiosk.server.issued == []  # type: ignore[attr-defined]
+
+
+async def test_unreadable_card_gets_the_service_terms_message(
+    kiosk: KioskFlow, demo_card: DemoCard
+) -> None:
+    from kiosk.card import layout
+
+    broken = demo_card.emulator(
+        file_contents={(layout.JPKI_AID, layout.JPKI_AUTH_CERTIFICATE): b"\x30\x82"}
+    )
+    await kiosk.begin()
+    kiosk.reader.insert(broken)  # type: ignore[attr-defined]
+    await kiosk.read_card()
+    # SELECT works on this card; its certificate is broken: refused when the PIN is used.
+    await kiosk.enter_pin(demo_card.pin)
+    assert (kiosk.screen, kiosk.reason) == ("unreadable", "kiosk.card_unreadable")
+
+
+async def test_printer_failure_after_payment_offers_reprint_or_refund(
+    kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
+) -> None:
+    await _to_fee(kiosk, demo_card.pin)
+    kiosk.printer.fail_next = 2  # type: ignore[attr-defined]
+    await kiosk.pay()
+    assert (kiosk.screen, kiosk.reason) == ("print_failed", "printer.failed")
+    await kiosk.reprint()
+    assert kiosk.screen == "print_failed"
+    await kiosk.refund()
+    assert kiosk.screen == "refunded"
+    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]
+    assert not (tmp_path / "spool").exists()
+    assert kiosk.transaction.documents == []
+
+
+async def test_printer_failure_then_reprint_prints_once_charged_once(
+    kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
+) -> None:
+    await _to_fee(kiosk, demo_card.pin)
+    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]
+    await kiosk.pay()
+    await kiosk.reprint()
+    assert kiosk.screen == "done"
+    assert len(list((tmp_path / "spool").glob("*.pdf"))) == 1
+    assert kiosk.payment.net_yen == 120  # type: ignore[attr-defined]
+
+
+async def test_server_failure_after_payment_refunds(kiosk: KioskFlow, demo_card: DemoCard) -> None:
+    await _to_fee(kiosk, demo_card.pin)
+    kiosk.server.fail_issue = True  # type: ignore[attr-defined]
+    await kiosk.pay()
+    assert (kiosk.screen, kiosk.reason) == ("server_error", "server.unreachable")
+    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]
+
+
+async def test_idle_goes_back_to_start(kiosk: KioskFlow) -> None:
+    await _to_pin(kiosk)
+    kiosk.clock = lambda: NOON + dt.timedelta(seconds=61)
+    await kiosk.idle_check()
+    assert kiosk.screen == "start" and kiosk.transaction.card is None
+
+
+async def test_restart_mid_transaction_refunds_the_open_payment(
+    kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
+) -> None:
+    await _to_fee(kiosk, demo_card.pin)
+    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]
+    await kiosk.pay()
+    marker = tmp_path / "data" / "open-transaction.json"
+    assert kiosk.payment.net_yen == 120 and marker.exists()  # type: ignore[attr-defined]
+    assert demo_card.my_number not in marker.read_text()
+    # The kiosk restarts here: a new flow on the same devices and data folder.
+    restarted = KioskFlow(
+        kiosk.settings, InProcessReader(), kiosk.payment, kiosk.printer, kiosk.server
+    )
+    assert restarted.recover() == "refunded"
+    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]
+    assert not marker.exists() and restarted.recover() is None
+    assert "refunded" in (tmp_path / "data" / "recoveries.jsonl").read_text()
+
+
+async def test_a_printed_transaction_leaves_nothing_to_recover(
+    kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
+) -> None:
+    await _to_fee(kiosk, demo_card.pin)
+    await kiosk.pay()
+    assert not (tmp_path / "data" / "open-transaction.json").exists()
+    assert kiosk.recover() is None
