@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -98,6 +99,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         sys.exit("vrs: --tls-cert and --tls-key go together")
     scheme = "https" if args.tls_cert else "http"
     print(f"vrs: serving on {scheme}://{args.host}:{args.port}/", flush=True)
+    # uvicorn re-raises the signal it stopped on, to the handler found before
+    # it: make SIGTERM a normal exit so clean-up (the embedded server) runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "web.app:create_app",
         factory=True,

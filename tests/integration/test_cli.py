@@ -235,3 +235,43 @@ def test_serve_speaks_https_when_given_a_certificate(database: str, tmp_path: Pa
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_serve_on_the_embedded_server_stops_it_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    from e2e.conftest import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env={**env, "VRS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    postmaster = tmp_path / "pgdata" / "postmaster.pid"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "server did not start"
+            time.sleep(0.3)
+        assert postmaster.exists()
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        deadline = time.monotonic() + 15
+        while postmaster.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not postmaster.exists()  # the embedded PostgreSQL stopped with the server
+    finally:
+        if process.poll() is None:
+            process.kill()
