@@ -103,34 +103,54 @@ class CardSessionsController(Controller):
         settings: NamedDependency[Settings],
     ) -> dict[str, Any]:
         """Verify the proof and issue."""
-        try:
-            session_uuid = UUID(session_id)
-        except ValueError:
-            raise NotFound("card_proof.challenge_unknown") from None
-        body = await json_body(request)
-        try:
-            proof = CardProof.from_dict(body)
-        except CardProofFormatError as error:
-            raise BadInput(error.key, field=error.field) from None
-        kind = body.get("kind", "domestic")
+        kind = (await json_body(request)).get("kind", "domestic")
         if kind not in ("domestic", "overseas"):
             raise BadInput("certificate.kind_invalid", field="kind")
         now = dt.datetime.now(dt.UTC)
+        lookup, _ = await verified_card_holder(request, session_id, signing, settings, now)
         async with tenant_transaction(None):
-            state, challenge = await cards.consume_card_session(session_uuid, now)
-        if state != "ok" or challenge is None:
-            raise ProofRefusal(f"card_proof.challenge_{state}")
-        cas, crls = signing.card_cas_and_crls()
-        try:
-            fingerprint = verify_proof(proof, challenge, cas, crls, now)
-        except ProofRefused as refusal:
-            raise ProofRefusal(f"card_proof.{refusal.reason}") from None
-        lookup = MyNumberVault(settings.my_number_key).lookup_hash(proof.my_number)
-        async with tenant_transaction(None):
-            linked = await cards.linked_my_number_hmac(fingerprint)
-            if linked is None or linked != lookup:
-                raise ProofRefusal("card_proof.not_linked")
             return {"certificates": await _issue_everywhere(signing, lookup, kind, now)}
+
+
+async def verified_card_holder(
+    request: Request[Any, Any, Any],
+    session_id: str,
+    signing: SigningContext,
+    settings: Settings,
+    now: dt.datetime,
+) -> tuple[str, dict[str, Any]]:
+    """Check a card proof (FORMATS §5) for the app and kiosk channels alike.
+
+    The challenge is consumed (single use), the certificate chains to a trusted
+    J-LIS CA and is valid and unrevoked, the signature is over our challenge,
+    and the certificate is linked to the My Number the card gave. Returns the
+    holder's My Number look-up hash and the request body; raises a specific
+    refusal otherwise.
+    """
+    try:
+        session_uuid = UUID(session_id)
+    except ValueError:
+        raise NotFound("card_proof.challenge_unknown") from None
+    body = await json_body(request)
+    try:
+        proof = CardProof.from_dict(body)
+    except CardProofFormatError as error:
+        raise BadInput(error.key, field=error.field) from None
+    async with tenant_transaction(None):
+        state, challenge = await cards.consume_card_session(session_uuid, now)
+    if state != "ok" or challenge is None:
+        raise ProofRefusal(f"card_proof.challenge_{state}")
+    cas, crls = signing.card_cas_and_crls()
+    try:
+        fingerprint = verify_proof(proof, challenge, cas, crls, now)
+    except ProofRefused as refusal:
+        raise ProofRefusal(f"card_proof.{refusal.reason}") from None
+    lookup = MyNumberVault(settings.my_number_key).lookup_hash(proof.my_number)
+    async with tenant_transaction(None):
+        linked = await cards.linked_my_number_hmac(fingerprint)
+    if linked is None or linked != lookup:
+        raise ProofRefusal("card_proof.not_linked")
+    return lookup, body
 
 
 async def _issue_everywhere(

@@ -18,25 +18,21 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from uuid import UUID
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from common.card_proof import CardProof, CardProofFormatError, ProofRefused, verify_proof
 from common.settings import Settings
-from db.cards import queries as cards
 from db.engine import current_connection, tenant_transaction
-from db.residents.my_number import MyNumberVault
 from web.controllers.card_sessions import (
     ProofRefusal,
     _doses,
     _issue_everywhere,
     app_client,
+    verified_card_holder,
 )
-from web.controllers.certificates_api import json_body
-from web.errors import BadInput, NotAllowed, NotFound
+from web.errors import BadInput, NotAllowed
 from web.signing_context import SigningContext
 
 _JST = dt.timezone(dt.timedelta(hours=9))
@@ -62,30 +58,7 @@ async def _verified_lookup(
     """Check the kiosk client and the proof; the card holder's My Number hash and the body."""
     if request.scope["state"]["app_client"]["kind"] != "kiosk":
         raise NotAllowed("card_session.kiosk_only")
-    try:
-        session_uuid = UUID(session_id)
-    except ValueError:
-        raise NotFound("card_proof.challenge_unknown") from None
-    body = await json_body(request)
-    try:
-        proof = CardProof.from_dict(body)
-    except CardProofFormatError as error:
-        raise BadInput(error.key, field=error.field) from None
-    async with tenant_transaction(None):
-        state, challenge = await cards.consume_card_session(session_uuid, now)
-    if state != "ok" or challenge is None:
-        raise ProofRefusal(f"card_proof.challenge_{state}")
-    cas, crls = signing.card_cas_and_crls()
-    try:
-        fingerprint = verify_proof(proof, challenge, cas, crls, now)
-    except ProofRefused as refusal:
-        raise ProofRefusal(f"card_proof.{refusal.reason}") from None
-    lookup = MyNumberVault(settings.my_number_key).lookup_hash(proof.my_number)
-    async with tenant_transaction(None):
-        linked = await cards.linked_my_number_hmac(fingerprint)
-    if linked is None or linked != lookup:
-        raise ProofRefusal("card_proof.not_linked")
-    return lookup, body
+    return await verified_card_holder(request, session_id, signing, settings, now)
 
 
 class KioskChannelController(Controller):
