@@ -18,6 +18,7 @@ from pathlib import Path
 from uuid import uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report import figure  # noqa: E402
 
 
 async def main(persons: int) -> None:
@@ -93,6 +94,9 @@ async def main(persons: int) -> None:
     print(
         f"one by one (extrapolated from {sample}): {single:.2f} s; bulk is {single / bulk:.1f}x faster"
     )
+    figure(f"bulk inquiry, {persons:,} persons", bulk, "s", baseline=single,
+           ratio=single / bulk, goal="10,000 < 3 s",
+           met=bulk < 3 if persons >= 10_000 else None)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.report import figure  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = os.environ.get("VRS_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432")
 DATABASE = "vrs_bench_venue"
@@ -238,6 +241,14 @@ async def main() -> None:
     print(
         f"  rows stored    {stored} of {args.saves + args.rate_saves} saves  (mean {statistics.mean(real_latency) * 1000:.1f} ms)"
     )
+
+    ratio = real_rate / base_rate
+    figure("saves/s, 50 tablets", real_rate, "saves/s", baseline=base_rate,
+           goal="ratio ≥ 0.4", met=ratio >= 0.4)  # fmt: skip
+    p99 = percentile(at_rate, 0.99)
+    figure(f"p99 at {args.rate:.0f} saves/s", p99, "ms", goal="< 50 ms", met=p99 < 50)
+    lost = args.saves + args.rate_saves - stored
+    figure("saves not stored", lost, "rows", goal="0", met=lost == 0)
 
     admin = await asyncpg.connect(f"{SERVER}/postgres")
     await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
