@@ -26,10 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kiosk.card.errors import CardError, CardRemovedError, PinLockedError, WrongPinError
+from kiosk.card.errors import (
+    CardError,
+    CardRemovedError,
+    PinLockedError,
+    ReaderUnavailableError,
+    WrongPinError,
+)
 from kiosk.card.reader import CardReader
 from kiosk.card_session import HeldCard
 from kiosk.devices import DeviceError, PaymentDevice, Printer, PrintJob
+from kiosk.operations import KioskOperations
 from kiosk.settings import KioskSettings
 from kiosk.vrs_client import ServerError, VrsClient
 
@@ -59,6 +66,7 @@ class Transaction:
     documents: list[PrintJob] = field(default_factory=list)
     printed: bool = False
     refunded: bool = False
+    certificate_ids: list[str] = field(default_factory=list)
 
 
 class KioskFlow:
@@ -72,8 +80,9 @@ class KioskFlow:
         printer: Printer,
         server: VrsClient,
         clock: Callable[[], dt.datetime] = now_in_japan,
+        operations: KioskOperations | None = None,
     ) -> None:
-        """Wire the flow to its devices and the server."""
+        """Wire the flow to its devices, the server and the operations side."""
         self.settings = settings
         self.reader = reader
         self.payment = payment
@@ -85,6 +94,8 @@ class KioskFlow:
         self.transaction = Transaction()
         self.last_activity = clock()
         self._card_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiosk-card")
+        self.ops = operations or KioskOperations(settings, server, clock)
+        self._reports: set[asyncio.Task[bool]] = set()
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -96,6 +107,34 @@ class KioskFlow:
         self.screen = screen
         self.reason = reason
         self.last_activity = self.clock()
+
+    def _report_fault(self, device: str, message: str) -> None:
+        """Note a device fault and report it to the server now (in the background)."""
+        self.ops.fault(device, message)
+        try:
+            task = asyncio.get_running_loop().create_task(self.ops.heartbeat())
+        except RuntimeError:
+            return  # no loop: the next heartbeat reports it
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _learn_suspension(self, error: ServerError) -> bool:
+        """A refusal because kiosk issuance is suspended: fetch the notice; ``True`` if so."""
+        if not error.code.startswith("suspension."):
+            return False
+        if not await self.ops.heartbeat() or self.ops.suspension is None:
+            self.ops.suspension = {"notice_ja": error.detail, "notice_en": ""}
+        return True
+
+    def unavailable_reason(self) -> str | None:
+        """Why the service is unavailable now: suspended, out of service, outside hours."""
+        if self.ops.suspension:
+            return "kiosk.suspended"
+        if self.ops.out_of_service:
+            return "kiosk.out_of_service"
+        if not self.in_service_hours():
+            return "kiosk.outside_hours"
+        return None
 
     def in_service_hours(self) -> bool:
         """Whether the kiosk's own service hours include now (JST)."""
@@ -181,6 +220,7 @@ class KioskFlow:
         """Forget the PDFs and every personal datum of the transaction."""
         self.transaction.documents = []
         self.transaction.municipalities = []
+        self.transaction.certificate_ids = []
 
     # --- screens ------------------------------------------------------------------------
 
@@ -201,24 +241,35 @@ class KioskFlow:
     def show_start(self) -> None:
         """The start screen, or why the service is unavailable."""
         if self.screen in ("start", "unavailable"):
-            if self.in_service_hours():
+            reason = self.unavailable_reason()
+            if reason is None:
                 self._go("start")
             else:
-                self._go("unavailable", "kiosk.outside_hours")
+                self._go("unavailable", reason)
 
     async def begin(self) -> None:
         """The customer touched start."""
-        if not self.in_service_hours():
-            self._go("unavailable", "kiosk.outside_hours")
+        reason = self.unavailable_reason()
+        if reason is not None:
+            self._go("unavailable", reason)
             return
         self.transaction = Transaction()
         self._go("place_card")
 
     async def read_card(self) -> None:
         """The card is in the reader: identify it and show the PIN pad with tries left."""
-        if not await self._card(self.reader.card_present):
+        if self.screen != "place_card":
+            return
+        try:
+            present = await self._card(self.reader.card_present)
+        except ReaderUnavailableError as error:
+            self._report_fault("reader", error.key)
+            self._go("unreadable", "kiosk.reader_fault")
+            return
+        if not present:
             self._go("place_card", "kiosk.no_card")
             return
+        self.ops.device_ok("reader")
         card = HeldCard(self.reader)
         try:
             await self._card(card.connect)
@@ -268,16 +319,23 @@ class KioskFlow:
             self._go("unreadable", "kiosk.card_unreadable")
             return
         except ServerError as error:
-            await self._drop_card()
-            self._go("server_error", error.code)
+            await self._server_refused(error)
             return
         try:
             self.transaction.municipalities = await self.server.preview(challenge.session_id, proof)
         except ServerError as error:
-            await self._drop_card()
-            self._go("server_error", error.code)
+            await self._server_refused(error)
             return
         self._go("choose_type")
+
+    async def _server_refused(self, error: ServerError) -> None:
+        await self._refund_if_paid()
+        await self._drop_card()
+        self._erase()
+        if await self._learn_suspension(error):
+            self._go("unavailable", "kiosk.suspended")
+        else:
+            self._go("server_error", error.code)
 
     async def choose_type(self, kind: str) -> None:
         """Domestic or overseas; overseas only with passport data in every municipality."""
@@ -324,8 +382,11 @@ class KioskFlow:
         try:
             transaction.payment_id = self.payment.charge(transaction.fee_yen)
         except DeviceError as error:
+            if error.key != "payment.declined":
+                self._report_fault("payment", error.key)
             self._go("fee", error.key)
             return
+        self.ops.device_ok("payment")
         self._opened()
         try:
             challenge = await self.server.challenge()
@@ -334,12 +395,18 @@ class KioskFlow:
         except CardRemovedError:
             await self._abort_card_removed()
             return
-        except (CardError, ServerError) as error:
+        except ServerError as error:
+            await self._server_refused(error)
+            return
+        except CardError:
             await self._refund_if_paid()
             await self._drop_card()
-            self._go("server_error", getattr(error, "code", None) or "kiosk.card_unreadable")
+            self._go("server_error", "kiosk.card_unreadable")
             return
         await self._drop_card()  # the card is not needed any more: the resident may take it
+        transaction.certificate_ids = [
+            str(c["certificate_id"]) for c in certificates if c.get("certificate_id")
+        ]
         stamp = self.clock().strftime("%Y%m%d%H%M%S")
         transaction.documents = [
             PrintJob(
@@ -363,12 +430,20 @@ class KioskFlow:
             self.printer.print_jobs(transaction.documents)
         except DeviceError as error:
             _LOG.warning("print failed", extra={"reason": error.key})
+            self._report_fault("printer", f"{error.key}: {error}")
             self._go("print_failed", error.key)
             return
+        self.ops.device_ok("printer")
         transaction.printed = True
         self._settled()
-        self._log_issuance(len(transaction.documents) - 1)
-        self._erase()
+        completed_at = self.clock().astimezone(JST)
+        notice = self.ops.outbox.add(
+            self.settings.store_id, self.settings.terminal_id, completed_at,
+            transaction.certificate_ids,
+        )  # fmt: skip
+        outcome = await self.ops.outbox.send(notice)
+        self._log_issuance(len(transaction.documents) - 1, notice["notice_id"], outcome)
+        self._erase()  # the notice is sent (or kept without personal data): forget the rest
         self._go("done")
 
     async def reprint(self) -> None:
@@ -403,11 +478,12 @@ class KioskFlow:
             ]
         )
 
-    def _log_issuance(self, count: int) -> None:
-        """The kiosk's issuance log (date, time, count, fee) and the completion record.
+    def _log_issuance(self, count: int, notice_id: str, notice: str) -> None:
+        """The kiosk's issuance log (date, time, count, fee) and its completion notice.
 
-        The server has no completion-notice endpoint yet, so the completion time is
-        kept here, in ``issuances.jsonl``, for a later notice.
+        ``completion_notice`` is ``sent`` when the server recorded it right away,
+        ``pending`` when it is owed (sent later from :mod:`kiosk.outbox`, which logs it
+        in ``notices.jsonl``) or ``refused``.
         """
         entry = {
             "issued_at": self.clock().astimezone(JST).isoformat(timespec="seconds"),
@@ -416,7 +492,8 @@ class KioskFlow:
             "kind": self.transaction.kind,
             "store_id": self.settings.store_id,
             "terminal_id": self.settings.terminal_id,
-            "completion_notice": "pending",
+            "notice_id": notice_id,
+            "completion_notice": notice,
         }
         _LOG.info("issuance", extra=entry)
         folder = Path(self.settings.data_dir)

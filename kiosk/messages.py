@@ -116,6 +116,83 @@ _MESSAGES: dict[str, tuple[str, str]] = {
         "The card's certificate expired.",
     ),
     "card_proof.not_linked": ("カードを確認できませんでした。", "The card could not be confirmed."),
+    "kiosk.suspended": (
+        "国の判断により、コンビニでの証明書交付を全国で一時停止しています。料金はかかっていません。{notice}",
+        "Certificate issuance at kiosks is suspended nationwide by the national government."
+        " Nothing was charged. {notice}",
+    ),
+    "kiosk.out_of_service": (
+        "この端末は保守のため休止中です。",
+        "This kiosk is out of service for maintenance.",
+    ),
+    "kiosk.reader_fault": (
+        "カードリーダーに不具合があります。係員にお知らせください。料金はかかっていません。",
+        "The card reader has a fault. Please tell the staff. Nothing was charged.",
+    ),
+    "demo.title": ("デモ用カード", "Demo cards"),
+    "demo.note": (
+        "デモモードです。カードリーダーの代わりに、置くカードを選んでください。",
+        "Demo mode: choose a card to place instead of using a card reader.",
+    ),
+    "demo.place": (
+        "{name} のカードを置く（暗証番号 {pin}）",
+        "Place the card of {name} (PIN {pin})",
+    ),
+    "maintenance.title": ("保守モード", "Maintenance"),
+    "maintenance.secret": ("保守用パスワード", "Maintenance secret"),
+    "maintenance.sign_in": ("保守モードに入る", "Sign in"),
+    "maintenance.sign_out": ("保守モードを終わる", "Sign out"),
+    "maintenance.not_configured": (
+        "保守用パスワードが設定されていません（VRS_KIOSK_MAINTENANCE_HASH）。",
+        "No maintenance secret is configured (VRS_KIOSK_MAINTENANCE_HASH).",
+    ),
+    "maintenance.wrong_secret": ("保守用パスワードが違います。", "Wrong maintenance secret."),
+    "maintenance.locked": (
+        "続けて間違えたため、5分間保守モードに入れません。",
+        "Too many wrong secrets: maintenance sign-in is closed for 5 minutes.",
+    ),
+    "maintenance.service": ("サービス", "Service"),
+    "maintenance.in_service": ("サービス提供中", "In service"),
+    "maintenance.out_of_service": (
+        "休止中（開始画面に休止中と表示）",
+        "Out of service (the start screen says so)",
+    ),
+    "maintenance.take_out_of_service": ("休止する", "Take out of service"),
+    "maintenance.back_in_service": ("サービスを再開する", "Back in service"),
+    "maintenance.suspended": ("国が全国で交付を停止中: {notice}", "Suspended nationwide: {notice}"),
+    "maintenance.devices": ("機器の状態", "Devices"),
+    "maintenance.device.reader": ("カードリーダー", "Card reader"),
+    "maintenance.device.printer": ("プリンター", "Printer"),
+    "maintenance.device.payment": ("決済機", "Payment"),
+    "maintenance.device_state.ok": ("正常", "OK"),
+    "maintenance.device_state.fault": ("障害", "Fault"),
+    "maintenance.device_state.unknown": ("不明", "Unknown"),
+    "maintenance.server.ok": ("交付システムに接続できています", "The server is reachable"),
+    "maintenance.server.unreachable": (
+        "交付システムに接続できません",
+        "The server cannot be reached",
+    ),
+    "maintenance.server.unknown": (
+        "交付システムとはまだ通信していません",
+        "No contact with the server yet",
+    ),
+    "maintenance.test_print": ("テスト印刷", "Test print"),
+    "maintenance.notices": ("未送信の交付完了通知", "Completion notices not yet sent"),
+    "maintenance.notice_line": ("証明書 {count} 通", "{count} certificate(s)"),
+    "maintenance.no_notices": ("未送信の通知はありません。", "No notice is waiting."),
+    "maintenance.faults_pending": (
+        "未送信の障害報告 {count} 件",
+        "{count} fault report(s) not yet sent",
+    ),
+    "maintenance.sync": ("今すぐ送信する", "Send now"),
+    "maintenance.done.test_print_ok": ("テスト印刷しました。", "Test page printed."),
+    "maintenance.done.test_print_failed": (
+        "テスト印刷に失敗しました。障害として報告します。",
+        "The test print failed; it is reported as a fault.",
+    ),
+    "maintenance.done.out_of_service": ("休止にしました。", "The kiosk is out of service."),
+    "maintenance.done.in_service": ("サービスを再開しました。", "The kiosk is back in service."),
+    "maintenance.done.synced": ("送信しました。", "Sent."),
 }
 
 

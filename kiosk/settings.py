@@ -41,6 +41,15 @@ class KioskSettings:
     """Idle time before the screen goes back to the start."""
     fee_yen: int = 120
     """Fee per certificate, tax included."""
+    heartbeat_seconds: int = 60
+    """How often the kiosk reports its state to the server (and sends owed notices)."""
+    maintenance_hash: str = ""
+    """argon2 hash of the maintenance secret (``python -m kiosk hash-secret``); empty: no
+    maintenance sign-in."""
+    demo: bool = False
+    """Demo mode: no card reader; the screens offer the demo cards to place (in-process)."""
+    demo_key_dir: Path = Path("kiosk-data/demo-card-keys")
+    """Demo mode: where the test CA's and the demo cards' keys are kept."""
 
 
 def _time(env: Mapping[str, str], name: str, default: dt.time) -> dt.time:
@@ -53,6 +62,19 @@ def _time(env: Mapping[str, str], name: str, default: dt.time) -> dt.time:
         raise KioskSettingsError(f"{name} must be HH:MM, not {raw!r}") from None
 
 
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise KioskSettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value < 1:
+        raise KioskSettingsError(f"{name} must be at least 1 second")
+    return value
+
+
 def load_kiosk_settings(env: Mapping[str, str] | None = None) -> KioskSettings:
     """Read the settings; a missing required value raises naming it."""
     env = os.environ if env is None else env
@@ -63,10 +85,14 @@ def load_kiosk_settings(env: Mapping[str, str] | None = None) -> KioskSettings:
     ]
     if missing:
         raise KioskSettingsError(f"missing setting: {', '.join(missing)}")
-    try:
-        idle = int(env.get("VRS_KIOSK_IDLE_SECONDS", "60"))
-    except ValueError:
-        raise KioskSettingsError("VRS_KIOSK_IDLE_SECONDS must be a number of seconds") from None
+    idle = _seconds(env, "VRS_KIOSK_IDLE_SECONDS", 60)
+    heartbeat = _seconds(env, "VRS_KIOSK_HEARTBEAT_SECONDS", 60)
+    maintenance_hash = env.get("VRS_KIOSK_MAINTENANCE_HASH", "")
+    if maintenance_hash and not maintenance_hash.startswith("$argon2"):
+        raise KioskSettingsError(
+            "VRS_KIOSK_MAINTENANCE_HASH must be an argon2 hash (python -m kiosk hash-secret)"
+        )
+    data_dir = Path(env.get("VRS_KIOSK_DATA_DIR", "kiosk-data"))
     return KioskSettings(
         server_url=env["VRS_KIOSK_SERVER_URL"].rstrip("/"),
         token=env["VRS_KIOSK_TOKEN"],
@@ -75,8 +101,12 @@ def load_kiosk_settings(env: Mapping[str, str] | None = None) -> KioskSettings:
         reader_name=env.get("VRS_KIOSK_READER") or None,
         spool_dir=Path(env.get("VRS_KIOSK_SPOOL_DIR", "kiosk-spool")),
         cups_printer=env.get("VRS_KIOSK_CUPS_PRINTER") or None,
-        data_dir=Path(env.get("VRS_KIOSK_DATA_DIR", "kiosk-data")),
+        data_dir=data_dir,
         hours_start=_time(env, "VRS_KIOSK_HOURS_START", dt.time(6, 30)),
         hours_end=_time(env, "VRS_KIOSK_HOURS_END", dt.time(23, 0)),
         idle_seconds=idle,
+        heartbeat_seconds=heartbeat,
+        maintenance_hash=maintenance_hash,
+        demo=env.get("VRS_KIOSK_DEMO", "").lower() in ("1", "true", "yes"),
+        demo_key_dir=Path(env.get("VRS_KIOSK_DEMO_KEY_DIR") or data_dir / "demo-card-keys"),
     )

@@ -14,10 +14,17 @@ from common.card_proof import CardProof
 class ServerError(Exception):
     """The server refused (``code`` is its message key) or could not be reached."""
 
-    def __init__(self, code: str, detail: str = "") -> None:
+    def __init__(self, code: str, detail: str = "", status: int | None = None) -> None:
         super().__init__(code)
         self.code = code
         self.detail = detail
+        self.status = status
+        """The HTTP status (``None`` when the server was not reached)."""
+
+    @property
+    def retryable(self) -> bool:
+        """Not reached, or a server-side failure: the same request may succeed later."""
+        return self.status is None or self.status >= 500 and not self.code.startswith("suspension.")
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,8 @@ class Challenge:
 
 
 class VrsClient:
-    """Card sessions, preview and issuance (``web/controllers/kiosk_channel.py``)."""
+    """Card sessions, preview and issuance (``web/controllers/kiosk_channel.py``), heartbeats
+    and completion notices (``web/controllers/kiosk_reports.py``)."""
 
     def __init__(self, http: httpx.AsyncClient, token: str) -> None:
         """Use ``http`` (its base URL is the server) with the kiosk's ``token``."""
@@ -42,14 +50,18 @@ class VrsClient:
         except httpx.HTTPError as error:
             raise ServerError("server.unreachable", type(error).__name__) from None
         if response.status_code >= 400:
-            code = "server.refused"
+            code, detail = "server.refused", f"HTTP {response.status_code}"
             try:
                 problem = response.json()
                 code = problem.get("code") or problem.get("key") or code
-            except ValueError:
+                detail = str(problem.get("detail") or detail)
+            except (ValueError, AttributeError):
                 pass
-            raise ServerError(str(code), f"HTTP {response.status_code}")
-        return response.json()
+            raise ServerError(str(code), detail, response.status_code)
+        try:
+            return dict(response.json())
+        except (ValueError, TypeError):
+            raise ServerError("server.unreachable", "not JSON") from None
 
     async def challenge(self) -> Challenge:
         """A fresh challenge."""
@@ -70,3 +82,11 @@ class VrsClient:
             f"/api/v1/card-sessions/{session_id}/kiosk-issue", {**proof.to_dict(), "kind": kind}
         )
         return list(body["certificates"])
+
+    async def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Report the kiosk's state; the answer says whether kiosk issuance is suspended."""
+        return await self._post("/api/v1/kiosk/heartbeat", body)
+
+    async def complete(self, notice: dict[str, Any]) -> dict[str, Any]:
+        """交付完了通知: the certificates of ``notice`` are printed (idempotent)."""
+        return await self._post("/api/v1/kiosk/completions", notice)

@@ -37,6 +37,7 @@ from web.certificate_issuing import sign
 from web.controllers.certificates_api import json_body
 from web.errors import AppError, BadInput, NotAllowed, NotFound, SignInRequired
 from web.signing_context import SigningContext
+from web.suspension_guard import refuse_if_suspended
 
 _JST = dt.timezone(dt.timedelta(hours=9))
 
@@ -103,6 +104,7 @@ class CardSessionsController(Controller):
         settings: NamedDependency[Settings],
     ) -> dict[str, Any]:
         """Verify the proof and issue."""
+        await refuse_if_suspended(request, "app_issuance")
         kind = (await json_body(request)).get("kind", "domestic")
         if kind not in ("domestic", "overseas"):
             raise BadInput("certificate.kind_invalid", field="kind")

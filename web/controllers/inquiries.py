@@ -39,6 +39,7 @@ from db.residents.my_number import MyNumberVault
 from web.auth import requires
 from web.errors import BadInput
 from web.i18n import language_of, translate
+from web.suspension_guard import refuse_if_suspended, suspension_notice
 
 BULK_MAX_ROWS = 100_000
 _BULK_HEADERS = {
@@ -150,6 +151,7 @@ class InquiriesController(Controller):
     async def _page(self, request: Request[Any, Any, Any], **context: Any) -> Template:
         async with tenant_transaction(request.user.tenant):
             log = await inquiry_log()
+        suspension = await suspension_notice("inquiry")
         return Template(
             "inquiries/index.html",
             context={
@@ -158,6 +160,7 @@ class InquiriesController(Controller):
                 "dose_fields": DOSE_FIELDS,
                 "answers": None,
                 "bulk": None,
+                "suspension": suspension,
                 **context,
             },
             status_code=context.pop("status_code", 200) if "status_code" in context else 200,
@@ -173,6 +176,7 @@ class InquiriesController(Controller):
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Any:
         """Inquire about one person; optionally register the returned doses."""
+        await refuse_if_suspended(request, "inquiry")
         principal = request.user
         form = await request.form()
         number, basis = _check_single(form)
@@ -208,6 +212,7 @@ class InquiriesController(Controller):
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Any:
         """Inquire about every person of a CSV (一括照会); a page or a result CSV."""
+        await refuse_if_suspended(request, "inquiry")
         principal = request.user
         form = await request.form()
         upload = form.get("file")
@@ -268,6 +273,7 @@ class InquiriesApiController(Controller):
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> dict[str, Any]:
         """Body: ``my_number``, ``consent`` (true), ``consent_basis``."""
+        await refuse_if_suspended(request, "inquiry")
         principal = request.user
         try:
             body = await request.json()

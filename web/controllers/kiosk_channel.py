@@ -34,6 +34,7 @@ from web.controllers.card_sessions import (
 )
 from web.errors import BadInput, NotAllowed
 from web.signing_context import SigningContext
+from web.suspension_guard import refuse_if_suspended
 
 _JST = dt.timezone(dt.timedelta(hours=9))
 _DEFAULT_HOURS = (dt.time(6, 30), dt.time(23, 0))
@@ -58,6 +59,7 @@ async def _verified_lookup(
     """Check the kiosk client and the proof; the card holder's My Number hash and the body."""
     if request.scope["state"]["app_client"]["kind"] != "kiosk":
         raise NotAllowed("card_session.kiosk_only")
+    await refuse_if_suspended(request, "kiosk_issuance")
     return await verified_card_holder(request, session_id, signing, settings, now)
 
 

@@ -30,6 +30,10 @@ class FakeServer:
         self.issued: list[str] = []
         self.seen_bodies: list[str] = []
         self.fail_issue = False
+        self.reachable = True
+        self.notices: dict[str, dict] = {}  # recorded once per notice id, as the server does
+        self.heartbeats: list[dict] = []
+        self.suspension: dict | None = None
 
     async def challenge(self) -> Challenge:
         session = f"s{len(self.challenges)}"
@@ -51,11 +55,26 @@ class FakeServer:
         if self.fail_issue:
             raise ServerError("server.unreachable")
         self.issued.append(kind)
+        if getattr(self, "issue_then_unreachable", False):
+            self.reachable = False
         return [
             {"municipality_code": m["municipality_code"], "pdf_base64": base64.b64encode(
-                b"%PDF-1.7 " + m["municipality_code"].encode()).decode()}
+                b"%PDF-1.7 " + m["municipality_code"].encode()).decode(),
+             "certificate_id": f"C{len(self.issued)}-{m['municipality_code']}"}
             for m in self.municipalities
         ]  # fmt: skip
+
+    async def complete(self, notice: dict) -> dict:
+        if not self.reachable:
+            raise ServerError("server.unreachable")
+        self.notices.setdefault(notice["notice_id"], notice)
+        return {"recorded": notice["certificate_ids"], "already": []}
+
+    async def heartbeat(self, body: dict) -> dict:
+        if not self.reachable:
+            raise ServerError("server.unreachable")
+        self.heartbeats.append(body)
+        return {"faults_recorded": len(body["faults"]), "suspension": self.suspension}
 
 
 CHIYODA = {"municipality_code": "131016", "municipality_name": "千代田区", "passport_data": False}
@@ -124,6 +143,10 @@ async def test_domestic_success_prints_certificate_and_receipt(
     for body in kiosk.server.seen_bodies:  # type: ignore[attr-defined]
         assert set(json.loads(body)) == {"auth_certificate", "signature", "my_number", "basic4"}
     log = [json.loads(line) for line in (tmp_path / "data" / "issuances.jsonl").open()]
+    (notice,) = kiosk.server.notices.values()  # type: ignore[attr-defined]
+    assert notice["certificate_ids"] == ["C1-131016"] and notice["store_id"] == "store-1"
+    assert notice["completed_at"] == "2026-12-01T12:00:00+09:00"
+    assert notice["terminal_id"] == "3"
     assert log == [
         {
             "issued_at": "2026-12-01T12:00:00+09:00",
@@ -132,7 +155,8 @@ async def test_domestic_success_prints_certificate_and_receipt(
             "kind": "domestic",
             "store_id": "store-1",
             "terminal_id": "3",
-            "completion_notice": "pending",
+            "notice_id": notice["notice_id"],
+            "completion_notice": "sent",
         }
     ]
     await kiosk.reset()
