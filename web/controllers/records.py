@@ -102,8 +102,11 @@ class QualityController(Controller):
             raise BadInput("records.selection_invalid", field="id") from None
         if not ids:
             raise BadInput("records.selection_empty", field="id")
-        async with tenant_transaction(request.user.tenant):
-            count = await resolve(ids, reason=reason, actor=request.user)
+        try:
+            async with tenant_transaction(request.user.tenant):
+                count = await resolve(ids, reason=reason, actor=request.user)
+        except RecordNotFound:  # an id of another area (or none): nothing is resolved
+            raise NotFound("error.not_found", field="id") from None
         return Redirect(f"/quality?done=resolved:{count}", status_code=HTTP_303_SEE_OTHER)
 
     @post("/quality/match", name="quality_match", media_type=MediaType.HTML)

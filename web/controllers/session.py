@@ -17,6 +17,7 @@ from db.audit.queries import record
 from db.engine import tenant_transaction
 from web.auth import SESSION_COOKIE, signed_in
 from web.i18n import language_of, translate
+from web.network import STAFF_ROLES, NetworkPolicy
 from web.templating import japan_time
 
 
@@ -60,6 +61,10 @@ class SessionController(Controller):
             if result.principal is None:
                 refusal = result.refusal or SignInRefusal.WRONG_CREDENTIALS
                 return self._refused(request, str(refusal), target, login, result.locked_until)
+            if not NetworkPolicy.from_settings(settings).allows_staff(request.scope) and (
+                result.principal.role in STAFF_ROLES
+            ):
+                return self._refused(request, "network.sign_in_outside", target, login)
             async with tenant_transaction(result.principal.tenant):
                 token, principal = await start_session(result.principal, settings.session_hours)
                 await record(
@@ -69,6 +74,11 @@ class SessionController(Controller):
                     object_type="account",
                     object_id=str(principal.account_id),
                 )
+        previous = request.scope.get("user")
+        if previous is not None and previous.session_id is not None:
+            # Rotation: the session this browser had before signing in ends now.
+            async with tenant_transaction(previous.tenant):
+                await end_session(previous.session_id)
         response = Redirect(target, status_code=HTTP_303_SEE_OTHER)
         response.cookies.append(
             Cookie(
@@ -90,7 +100,9 @@ class SessionController(Controller):
         return Template(
             "session/sign_in.html",
             context={"next": target, "login": login, "error": translate(key, language, **params)},
-            status_code=401 if key != str(SignInRefusal.LOCKED) else 423,
+            status_code={str(SignInRefusal.LOCKED): 423, "network.sign_in_outside": 403}.get(
+                key, 401
+            ),
         )
 
     @post("/sign-out", name="sign_out", guards=[signed_in])
