@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -27,6 +28,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from web.i18n import language_of, translate
@@ -163,8 +165,31 @@ def _validation_detail(exc: ValidationException) -> str:
     return "; ".join(parts) or str(exc.detail)
 
 
+#: The database cannot be reached (down, restarting, connection lost mid-request): the
+#: request did nothing, so the client may retry it (the tablet retries with the same key).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # the connection died under a COMMIT
+    ConnectionError,
+)
+
+
+def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """503 with a message in the user's language and Retry-After; never a 500 or a hang."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                type(exc).__name__)  # fmt: skip
+    response = render_error(request, HTTP_503_SERVICE_UNAVAILABLE, "error.database_unavailable")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A bug: log it (without request bodies) and say so plainly."""
+    if isinstance(exc, DATABASE_UNAVAILABLE) or isinstance(exc.__cause__, DATABASE_UNAVAILABLE):
+        return database_unavailable_handler(request, exc)
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return render_error(request, HTTP_500_INTERNAL_SERVER_ERROR, "error.unexpected")
 
@@ -172,5 +197,11 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     AppError: app_error_handler,
     HTTPException: http_error_handler,
+    asyncpg.PostgresConnectionError: database_unavailable_handler,
+    asyncpg.exceptions.OperatorInterventionError: database_unavailable_handler,
+    asyncpg.exceptions.TooManyConnectionsError: database_unavailable_handler,
+    asyncpg.InterfaceError: database_unavailable_handler,
+    asyncpg.exceptions.InternalClientError: database_unavailable_handler,
+    ConnectionError: database_unavailable_handler,
     Exception: unexpected_error_handler,
 }

@@ -73,9 +73,12 @@ def decode(content: bytes) -> str:
     """UTF-8 (with or without BOM) or CP932, as municipal and clinic systems export."""
     for encoding in ("utf-8-sig", "cp932"):
         try:
-            return content.decode(encoding)
+            text = content.decode(encoding)
         except UnicodeDecodeError:
             continue
+        if "\x00" in text:  # UTF-16 (and binaries) pass as CP932 but carry NULs; no CSV does
+            break
+        return text
     raise UnreadableFile("bulk.encoding")
 
 
@@ -83,19 +86,24 @@ def rows(content: bytes) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) pairs; the header is line 1."""
     text = decode(content)
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",\t;").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise UnreadableFile("bulk.missing_columns", columns=", ".join(missing))
-    reader.fieldnames = header
-    for index, row in enumerate(reader, start=2):
-        if index - 1 > MAX_ROWS:
-            raise UnreadableFile("bulk.too_many_rows", max=MAX_ROWS)
-        yield index, {k: (v or "").strip() for k, v in row.items() if k}
+        delimiter = ","
+    # Only the delimiter is guessed: quoting is always Excel's ("" inside quotes), which the
+    # sniffer can misjudge on a short file and then misread a quote in a name.
+    reader = csv.DictReader(io.StringIO(text), dialect=csv.excel, delimiter=delimiter)
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise UnreadableFile("bulk.missing_columns", columns=", ".join(missing))
+        reader.fieldnames = header
+        for index, row in enumerate(reader, start=2):
+            if index - 1 > MAX_ROWS:
+                raise UnreadableFile("bulk.too_many_rows", max=MAX_ROWS)
+            yield index, {k: (v or "").strip() for k, v in row.items() if k}
+    except csv.Error:  # a stray quote, a bare CR inside a field, a NUL byte
+        raise UnreadableFile("bulk.csv_malformed", line=max(reader.line_num, 1)) from None
 
 
 def row_key(venue: Venue, values: dict[str, str]) -> str:
@@ -113,7 +121,8 @@ def row_key(venue: Venue, values: dict[str, str]) -> str:
 async def upload(content: bytes, *, venue: Venue, actor: Principal, today: dt.date) -> UploadReport:
     """Validate and save every row, each in its own transaction, and report."""
     report = UploadReport()
-    for line, values in rows(content):
+    parsed = list(rows(content))  # a file that is not readable CSV to the end saves nothing
+    for line, values in parsed:
         report.total += 1
         try:
             dose = parse_dose(values, default_municipality=venue.municipality_code,

@@ -72,6 +72,9 @@
     }).then(function (response) {
       if (response.status >= 500) { throw new Error("server " + response.status); }
       return response.json().then(function (body) {
+        // Not a verdict on the save: the tablet must sign in again or be registered again
+        // (device revoked). Keep the save queued; it is sent once that is done.
+        if (response.status === 401 || body.code === "device.required") { throw new Error(body.code); }
         var rest = load(QUEUE_KEY).filter(function (i) { return i.key !== item.key; });
         store(QUEUE_KEY, rest);
         if (!response.ok) {
@@ -121,6 +124,13 @@
   document.addEventListener("htmx:sendError", function (event) {
     var form = event.detail.elt;
     if (form && form.id === "dose-form") { enqueue(form); }
+  });
+
+  // A server error (503 while the database restarts) is no verdict on the save either:
+  // keep it queued like an offline one; the retry carries the same idempotency key.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt, xhr = event.detail.xhr;
+    if (form && form.id === "dose-form" && xhr && xhr.status >= 500) { enqueue(form); }
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {

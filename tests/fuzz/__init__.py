@@ -1,0 +1,1 @@
+"""Property tests (hypothesis) and schema fuzzing (schemathesis) of every parser and route."""

@@ -1,0 +1,1 @@
+"""Reliability under load and faults: soak, database crash, idempotency storms."""
