@@ -71,3 +71,24 @@ async def test_the_dashboard_renders_its_charts_and_refreshes_itself(page) -> No
         timeout=10000,
     )
     await screenshot(page, "dashboard-refreshed")
+
+
+async def test_a_backup_runs_as_a_job_and_its_archive_downloads(page, tmp_path) -> None:
+    await create_municipality("131016")
+    await create_resident("131016")
+    await create_account("e2e-admin", Role.MUNICIPAL_ADMIN, "131016", password=DEMO_PASSWORD)
+    await (await SignInPage(page).open()).sign_in("e2e-admin", DEMO_PASSWORD)
+    await page.goto("/admin/backup")
+    await page.get_by_test_id("backup-export").click()
+    await page.wait_for_url("**/admin/backup/jobs/*")
+    job = page.get_by_test_id("backup-job")
+    await page.locator('[data-testid="backup-job"][data-status="done"]').wait_for(timeout=60_000)
+    assert await job.get_attribute("data-status") == "done"
+    await screenshot(page, "backup-done")
+    async with page.expect_download() as info:
+        await page.get_by_test_id("backup-download").click()
+    saved = tmp_path / "backup.zip"
+    await (await info.value).save_as(saved)
+    assert saved.read_bytes()[:2] == b"PK"
+    await page.goto("/admin/backup")
+    assert await page.locator('[data-testid="backup-job-row"][data-status="done"]').count() == 1

@@ -12,23 +12,29 @@ installation (ids are installation-local); every other value is kept.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
 import zipfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from db.engine import current_connection
 
 FORMAT = "vrs-area-backup-1"
+#: Rows fetched and written per step (the writing, with compression, runs in a thread).
+CHUNK_ROWS = 2000
+#: Told (table, tables done, tables in all, rows written) after every chunk.
+Progress = Callable[[str, int, int, int], Awaitable[None]]
 #: Insert order for tables that reference others; any other tenant table follows, by name.
 ORDER = (
     "municipality_setting", "venue", "account", "resident", "ticket", "vaccination",
     "vaccination_version", "certificate_issuance", "import_job", "import_rejection", "inquiry",
 )  # fmt: skip
-#: Kept by triggers, rebuilt on restore.
-DERIVED = frozenset({"dose_count", "population_count"})
+#: Kept by triggers, rebuilt on restore; and the backup jobs (files of this installation).
+DERIVED = frozenset({"dose_count", "dose_rollup", "population_count", "backup_job"})
 #: Tables whose id is a sequence number of the installation.
 SEQUENCE_IDS = frozenset({"audit_event"})
 
@@ -42,9 +48,9 @@ class BackupError(Exception):
         self.params = params
 
 
-async def area_tables() -> list[str]:
+async def area_tables(connection: Any = None) -> list[str]:
     """Every table carrying ``municipality_code`` except derived counts, in insert order."""
-    rows = await current_connection().fetch(
+    rows = await (connection or current_connection()).fetch(
         "SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
         " AND a.attname = 'municipality_code' AND NOT a.attisdropped"
         " WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace"
@@ -54,8 +60,8 @@ async def area_tables() -> list[str]:
     return known + sorted(names - set(known) - {"audit_event"}) + ["audit_event"]
 
 
-async def _order_by(table: str) -> str:
-    columns = await current_connection().fetch(
+async def _order_by(connection: Any, table: str) -> str:
+    columns = await connection.fetch(
         "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
         " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary",
         table,
@@ -63,36 +69,63 @@ async def _order_by(table: str) -> str:
     return ", ".join(f'"{c["attname"]}"' for c in columns) or "1"
 
 
-async def export_area(municipality_code: str, target: Path) -> dict[str, Any]:
-    """Write the current area (the caller's tenant transaction) to ``target``; the manifest."""
-    connection = current_connection()
+async def export_area(
+    municipality_code: str,
+    target: Path,
+    connection: Any = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Write the area to ``target``; the manifest.
+
+    ``connection`` is a connection in the area's transaction (default: the
+    caller's tenant transaction); for a consistent archive it should be a
+    REPEATABLE READ one, as the backup job's is.
+    """
+    connection = connection or current_connection()
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "municipality_code": municipality_code,
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "tables": {},
     }
+    written = 0
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         reference = await connection.fetchval(
             "SELECT row_to_json(m)::text FROM municipality m WHERE code = $1", municipality_code
         )
         archive.writestr("municipality.json", reference or "null")
-        for table in await area_tables():
+        tables = await area_tables(connection)
+        for done, table in enumerate(tables):
             digest = hashlib.sha256()
             count = 0
-            order = await _order_by(table)
+            order = await _order_by(connection, table)
             with archive.open(f"tables/{table}.jsonl", "w") as out:
+                chunk: list[bytes] = []
                 async for record in connection.cursor(
                     f'SELECT row_to_json(t)::text AS line FROM "{table}" t ORDER BY {order}',
-                    prefetch=2000,
+                    prefetch=CHUNK_ROWS,
                 ):
-                    line = (record["line"] + "\n").encode()
-                    digest.update(line)
-                    out.write(line)
-                    count += 1
+                    chunk.append((record["line"] + "\n").encode())
+                    if len(chunk) >= CHUNK_ROWS:
+                        count += await asyncio.to_thread(_write, out, digest, chunk)
+                        chunk = []
+                        if progress:
+                            await progress(table, done, len(tables), written + count)
+                count += await asyncio.to_thread(_write, out, digest, chunk)
+            written += count
             manifest["tables"][table] = {"rows": count, "sha256": digest.hexdigest()}
+            if progress:
+                await progress(table, done + 1, len(tables), written)
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     return manifest
+
+
+def _write(out: Any, digest: Any, lines: list[bytes]) -> int:
+    """Write (and hash) one chunk of lines; how many."""
+    data = b"".join(lines)
+    digest.update(data)
+    out.write(data)
+    return len(lines)
 
 
 def _read(archive_path: Path) -> tuple[dict[str, Any], Any, dict[str, list[str]]]:

@@ -112,6 +112,13 @@ def map_header(cells: list[str]) -> tuple[dict[str, int], list[str], list[str], 
     return positions, missing, ignored, repeated
 
 
+class _Cells(dict[str, str]):
+    """A row's cells by column key; an absent column reads as empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 @dataclass
 class CheckedRow:
     """A row that passed the per-row checks (cross-row checks follow in the database)."""
@@ -142,9 +149,20 @@ class RowProblem:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+def nfkc(text: str) -> str:
+    """NFKC (full-width digits and letters to ASCII); ASCII text is already normal."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+
 def parse_date(text: str) -> dt.date:
     """A date as municipal systems write it (2021-04-01, 2021/04/01 or 20210401)."""
-    value = unicodedata.normalize("NFKC", text).strip()
+    value = nfkc(text).strip()
+    iso = _ISO_DATE.fullmatch(value)
+    if iso:  # the common form, without strptime's cost
+        return dt.date(int(iso[1]), int(iso[2]), int(iso[3]))
     for form in _DATE_FORMS:
         try:
             return dt.datetime.strptime(value, form).date()
@@ -159,11 +177,9 @@ def check_row(
     """Check one data row; returns the row, or the problems found (all of them)."""
     problems: list[RowProblem] = []
 
-    def cell(key: str) -> str:
-        index = positions.get(key)
-        if index is None or index >= len(cells):
-            return ""
-        return cells[index].strip()
+    width = len(cells)
+    values = {key: cells[i].strip() for key, i in positions.items() if i < width}
+    cell = _Cells(values).__getitem__
 
     def identifier(key: str, parse: Any) -> str | None:
         value = cell(key)
@@ -194,7 +210,7 @@ def check_row(
         return parsed
 
     def flag(key: str) -> bool | None:
-        value = unicodedata.normalize("NFKC", cell(key))
+        value = nfkc(cell(key))
         if value not in _FLAGS:
             problems.append(RowProblem(key, "import.flag_invalid"))
             return None
@@ -202,12 +218,12 @@ def check_row(
 
     resident_number = identifier("resident_number", parse_resident_number)
     my_number = identifier("my_number", parse_my_number)
-    name = unicodedata.normalize("NFKC", cell("name")).replace("\u3000", " ")
+    name = nfkc(cell("name")).replace("\u3000", " ")
     if not name:
         problems.append(RowProblem("name", "import.required"))
     elif len(name) > MAX_NAME:
         problems.append(RowProblem("name", "import.too_long", {"length": MAX_NAME}))
-    kana = unicodedata.normalize("NFKC", cell("name_kana"))
+    kana = nfkc(cell("name_kana"))
     if not kana:
         problems.append(RowProblem("name_kana", "import.required"))
     elif not _KANA.fullmatch(kana):
@@ -215,25 +231,25 @@ def check_row(
     elif len(kana) > MAX_NAME:
         problems.append(RowProblem("name_kana", "import.too_long", {"length": MAX_NAME}))
     kana = kana.replace("\u3000", " ")
-    former_name = unicodedata.normalize("NFKC", cell("former_name"))
+    former_name = nfkc(cell("former_name"))
     if len(former_name) > MAX_NAME:
         problems.append(RowProblem("former_name", "import.too_long", {"length": MAX_NAME}))
     birth_date = date("birth_date", required=True)
     if birth_date is not None and birth_date < EARLIEST_BIRTH:
         problems.append(RowProblem("birth_date", "import.birth_too_early"))
         birth_date = None
-    sex = SEXES.get(unicodedata.normalize("NFKC", cell("sex")))
+    sex = SEXES.get(nfkc(cell("sex")))
     if sex is None:
         problems.append(RowProblem("sex", "import.sex_invalid"))
     ticket_number = identifier("ticket_number", parse_ticket_number)
-    ticket_type = unicodedata.normalize("NFKC", cell("ticket_type")) or "1"
+    ticket_type = nfkc(cell("ticket_type")) or "1"
     if ticket_type not in TICKET_TYPES:
         problems.append(
             RowProblem(
                 "ticket_type", "import.ticket_type_invalid", {"known": "/".join(TICKET_TYPES)}
             )
         )
-    dose_text = unicodedata.normalize("NFKC", cell("ticket_dose_number"))
+    dose_text = nfkc(cell("ticket_dose_number"))
     ticket_dose: int | None = None
     if dose_text:
         if dose_text.isdigit() and 1 <= int(dose_text) <= 9:
@@ -250,7 +266,7 @@ def check_row(
     for key, value in (("moved_out_on", moved_out_on), ("deceased_on", deceased_on)):
         if value is not None and birth_date is not None and value < birth_date:
             problems.append(RowProblem(key, "import.before_birth"))
-    priority = PRIORITY_GROUPS.get(unicodedata.normalize("NFKC", cell("priority_group")))
+    priority = PRIORITY_GROUPS.get(nfkc(cell("priority_group")))
     if priority is None:
         problems.append(RowProblem("priority_group", "import.priority_invalid"))
     needs_care = flag("needs_care")

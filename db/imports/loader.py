@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -139,7 +141,8 @@ class _RowReader:
         return ignored
 
     def batch(self) -> list[tuple[Any, ...]]:
-        records: list[tuple[Any, ...]] = []
+        """The next checked rows (at most :data:`BATCH_ROWS`), My Numbers sealed; [] at the end."""
+        records: list[list[Any]] = []
         width = max(self.positions.values()) + 1
         try:
             for cells in self.reader:
@@ -158,17 +161,13 @@ class _RowReader:
                             (line, p.column, p.reason, json.dumps(p.params, ensure_ascii=False))
                         )
                     continue
-                sealed = hashed = None
-                if row.my_number:
-                    sealed = self.vault.seal(row.my_number, self.code)
-                    hashed = self.vault.lookup_hash(row.my_number)
                 records.append(
-                    (
-                        line, row.resident_number, sealed, hashed, row.name, row.name_kana,
+                    [
+                        line, row.resident_number, row.my_number, None, row.name, row.name_kana,
                         row.former_name, row.birth_date, row.sex, row.ticket_number,
                         row.ticket_type, row.ticket_dose_number, row.ticket_issued_on,
                         row.moved_out_on, row.deceased_on, row.priority_group, row.needs_care,
-                    )
+                    ]
                 )  # fmt: skip
                 if len(records) >= BATCH_ROWS:
                     break
@@ -178,7 +177,21 @@ class _RowReader:
             ) from None
         except csv.Error:
             raise ImportFailed("import.csv_malformed", line=self.reader.line_num) from None
-        return records
+        self._seal(records)
+        return [tuple(r) for r in records]
+
+    def _seal(self, records: list[list[Any]]) -> None:
+        """Replace each My Number (position 2) by its sealed form and fill its hash (3)."""
+        numbered = [r for r in records if r[2]]
+        numbers = [r[2] for r in numbered]
+        sealed = self.vault.seal_many(numbers, self.code)
+        hashes = self.vault.lookup_hashes(numbers)
+        for record, ciphertext, digest in zip(numbered, sealed, hashes, strict=True):
+            record[2] = ciphertext
+            record[3] = digest
+        for record in records:
+            if not record[2]:
+                record[2] = None
 
     def _reject(self, line: int, column: str, reason: str, params: dict[str, Any]) -> None:
         self.rejected_lines += 1
@@ -227,10 +240,10 @@ _CROSS_CHECKS = [
 
 _UPSERT_RESIDENTS = """
 WITH up AS (
-    INSERT INTO resident AS r (municipality_code, resident_number, my_number_ciphertext,
+    INSERT INTO resident AS r (id, municipality_code, resident_number, my_number_ciphertext,
         my_number_hmac, name, name_kana, former_name, birth_date, sex, moved_out_on,
         deceased_on, priority_group, needs_care)
-    SELECT $1, resident_number, my_number_ciphertext, my_number_hmac, name, name_kana,
+    SELECT resident_id, $1, resident_number, my_number_ciphertext, my_number_hmac, name, name_kana,
         former_name, birth_date, sex, moved_out_on, deceased_on, priority_group, needs_care
     FROM import_staging WHERE NOT rejected
     ON CONFLICT (municipality_code, resident_number) DO UPDATE SET
@@ -265,9 +278,9 @@ _UPSERT_TICKETS = """
 WITH tk AS (
     INSERT INTO ticket AS t (municipality_code, ticket_number, resident, ticket_type,
                              dose_number, issued_on)
-    SELECT $1, s.ticket_number, r.id, s.ticket_type, s.ticket_dose_number, s.ticket_issued_on
+    SELECT $1, s.ticket_number, s.resident_id, s.ticket_type, s.ticket_dose_number,
+           s.ticket_issued_on
     FROM import_staging s
-    JOIN resident r ON r.municipality_code = $1 AND r.resident_number = s.resident_number
     WHERE NOT s.rejected AND s.ticket_number IS NOT NULL
     ON CONFLICT (municipality_code, ticket_number) DO UPDATE SET
         ticket_type = excluded.ticket_type, dose_number = excluded.dose_number,
@@ -282,12 +295,19 @@ WITH tk AS (
 SELECT count(*) FILTER (WHERE inserted) FROM tk
 """
 
+#: Staged rows of known residents carry their id; new ones keep the id drawn at COPY.
+_KNOWN_RESIDENTS = """
+UPDATE import_staging s SET resident_id = r.id, existed = true
+FROM resident r
+WHERE r.municipality_code = $1 AND r.resident_number = s.resident_number
+"""
+
 _REISSUE = """
 UPDATE ticket t SET status = 'reissued', updated_at = now()
 FROM import_staging s
-JOIN resident r ON r.municipality_code = $1 AND r.resident_number = s.resident_number
-WHERE t.municipality_code = $1 AND t.resident = r.id AND t.status = 'valid'
-  AND NOT s.rejected AND s.ticket_number IS NOT NULL AND t.ticket_number <> s.ticket_number
+WHERE s.existed AND NOT s.rejected AND s.ticket_number IS NOT NULL
+  AND t.municipality_code = $1 AND t.resident = s.resident_id AND t.status = 'valid'
+  AND t.ticket_number <> s.ticket_number
 """
 
 
@@ -302,18 +322,16 @@ async def run_import(
     """Import one stored file into one area; the job row says how it went.
 
     Never raises for a bad file: the job ends ``failed`` with a message key.
-    The file is deleted afterwards (it may hold My Numbers).
+    The file is deleted afterwards (it may hold My Numbers). While the job
+    works it holds its advisory lock (see :mod:`db.imports.recovery`), so a
+    restart can tell a job left behind by a stopped process from a live one.
     """
     code = municipality_code
     try:
-        await update_job(
-            code, job_id, status="running", phase="read", total_bytes=path.stat().st_size
-        )
-        encoding = await asyncio.to_thread(detect_encoding, path)
-        outcome = await _load(job_id, path, code, encoding, vault, actor_id, actor_role)
+        outcome = await _load(job_id, path, code, vault, actor_id, actor_role)
         await update_job(
             code, job_id, status="done", phase="done", finished_at=dt.datetime.now(dt.UTC),
-            processed_bytes=path.stat().st_size, **outcome,
+            processed_bytes=path.stat().st_size, error_key="", error_params={}, **outcome,
         )  # fmt: skip
         return outcome
     except ImportFailed as exc:
@@ -322,31 +340,92 @@ async def run_import(
             error_params=exc.params, finished_at=dt.datetime.now(dt.UTC),
         )  # fmt: skip
         return {"error": exc.key}
+    except asyncio.CancelledError:  # the process is stopping: nothing was applied
+        await asyncio.shield(
+            update_job(
+                code,
+                job_id,
+                status="interrupted",
+                phase="done",
+                error_key="import.interrupted",
+                error_params={},
+                finished_at=dt.datetime.now(dt.UTC),
+            )  # fmt: skip
+        )
+        raise
     except Exception:
         log.exception("import job %s failed", job_id)
         await update_job(
             code, job_id, status="failed", phase="done", error_key="import.failed",
-            finished_at=dt.datetime.now(dt.UTC),
+            error_params={}, finished_at=dt.datetime.now(dt.UTC),
         )  # fmt: skip
         return {"error": "import.failed"}
     finally:
         path.unlink(missing_ok=True)
 
 
+class _Timings:
+    """How long each step took (logged at the end, for operators and the benchmark)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+        self._last = time.perf_counter()
+
+    def mark(self, step: str) -> None:
+        now = time.perf_counter()
+        self.steps.append((step, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{step} {seconds:.2f} s" for step, seconds in self.steps)
+
+
+async def _staged_batches(
+    reader: _RowReader, code: str, job_id: UUID
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Every checked row, the next batch read in a thread while COPY sends this one."""
+    pending = asyncio.ensure_future(asyncio.to_thread(reader.batch))
+    try:
+        while batch := await pending:
+            pending = asyncio.ensure_future(asyncio.to_thread(reader.batch))
+            for record in batch:
+                yield record
+            await update_job(
+                code, job_id, processed_bytes=reader.raw.tell(),
+                rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
+            )  # fmt: skip
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+
+
 async def _load(
     job_id: UUID,
     path: Path,
     code: str,
-    encoding: str,
     vault: MyNumberVault,
     actor_id: UUID | None,
     actor_role: str,
 ) -> dict[str, Any]:
-    reader = _RowReader(path, encoding, vault, code)
-    try:
-        ignored = await asyncio.to_thread(reader.header)
-        await update_job(code, job_id, encoding=encoding, ignored_columns=ignored)
-        async with tenant_connection(code) as connection:
+    timings = _Timings()
+    async with tenant_connection(code) as connection:
+        # Held until this transaction ends, released by PostgreSQL if the process dies.
+        await connection.execute("SELECT pg_advisory_xact_lock(vrs_job_lock_key($1))", job_id)
+        await update_job(
+            code, job_id, status="running", phase="read", total_bytes=path.stat().st_size,
+            error_key="", error_params={}, finished_at=None,
+        )  # fmt: skip
+        # One import at a time per area: the ids staged below stay right until commit.
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('vrs-import-area:' || $1, 0))", code
+        )
+        encoding = await asyncio.to_thread(detect_encoding, path)
+        reader = _RowReader(path, encoding, vault, code)
+        try:
+            ignored = await asyncio.to_thread(reader.header)
+            await update_job(code, job_id, encoding=encoding, ignored_columns=ignored)
             await connection.execute(
                 """CREATE TEMP TABLE import_staging (
                     line integer, resident_number text, my_number_ciphertext bytea,
@@ -354,81 +433,83 @@ async def _load(
                     birth_date date, sex text, ticket_number text, ticket_type text,
                     ticket_dose_number integer, ticket_issued_on date, moved_out_on date,
                     deceased_on date, priority_group text, needs_care boolean,
-                    rejected boolean NOT NULL DEFAULT false
+                    rejected boolean NOT NULL DEFAULT false,
+                    resident_id uuid NOT NULL DEFAULT gen_random_uuid(),
+                    existed boolean NOT NULL DEFAULT false
                 ) ON COMMIT DROP;
                 CREATE TEMP TABLE import_rejects (
                     line integer, column_name text, reason text, params text
                 ) ON COMMIT DROP"""
             )
-
-            async def records() -> AsyncIterator[tuple[Any, ...]]:
-                while batch := await asyncio.to_thread(reader.batch):
-                    for record in batch:
-                        yield record
-                    await update_job(
-                        code, job_id, processed_bytes=reader.raw.tell(),
-                        rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
-                    )  # fmt: skip
-
+            timings.mark("open")
             await connection.copy_records_to_table(
-                "import_staging", records=records(), columns=_STAGING_COLUMNS
+                "import_staging",
+                records=_staged_batches(reader, code, job_id),
+                columns=_STAGING_COLUMNS,
             )
             if reader.rejections:
                 await connection.copy_records_to_table("import_rejects", records=reader.rejections)
-            await update_job(
-                code, job_id, phase="apply", processed_bytes=path.stat().st_size,
-                rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
-            )  # fmt: skip
-            await connection.execute("ANALYZE import_staging")
-            await connection.execute(
-                "CREATE INDEX ON import_staging (resident_number);"
-                "CREATE INDEX ON import_staging (ticket_number)"
-            )
-            for check in _CROSS_CHECKS:
-                arguments = (code,) if "$1" in check else ()
-                await connection.execute(check, *arguments)
-            await connection.execute(
-                "UPDATE import_staging s SET rejected = true"
-                " WHERE s.line IN (SELECT line FROM import_rejects)"
-            )
-            residents = await connection.fetchrow(
-                _UPSERT_RESIDENTS, code, actor_id, actor_role, str(job_id)
-            )
-            tickets_inserted = await connection.fetchval(_UPSERT_TICKETS, code)
-            reissued = int((await connection.execute(_REISSUE, code)).split()[-1])
-            await connection.execute(
-                "INSERT INTO import_rejection (municipality_code, job, line_number, column_name,"
-                " reason, params) SELECT $1, $2, line, column_name, reason, params::jsonb"
-                " FROM import_rejects ORDER BY line, column_name",
-                code,
-                job_id,
-            )
-            rejected = await connection.fetchval("SELECT count(DISTINCT line) FROM import_rejects")
-            good = await connection.fetchval(
-                "SELECT count(*) FROM import_staging WHERE NOT rejected"
-            )
-            outcome = {
-                "rows_read": reader.rows_read,
-                "rows_rejected": int(rejected),
-                "residents_inserted": residents["inserted"],
-                "residents_updated": residents["updated"],
-                "residents_unchanged": good - residents["inserted"] - residents["updated"],
-                "tickets_inserted": tickets_inserted,
-                "tickets_reissued": reissued,
-            }
-            await connection.execute(
-                "INSERT INTO audit_event (municipality_code, occurred_at, actor, actor_role,"
-                " action, object_type, object_id, details)"
-                " VALUES ($1, now(), $2, $3, 'resident.import', 'import_job', $4, $5::jsonb)",
-                code,
-                actor_id,
-                actor_role,
-                str(job_id),
-                json.dumps(outcome),
-            )
-            return outcome
-    finally:
-        reader.close()
+            timings.mark("read, check and stage")
+        finally:
+            reader.close()
+        await update_job(
+            code, job_id, phase="apply", processed_bytes=path.stat().st_size,
+            rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
+        )  # fmt: skip
+        await connection.execute("ANALYZE import_staging")
+        await connection.execute(
+            "CREATE INDEX ON import_staging (resident_number);"
+            "CREATE INDEX ON import_staging (ticket_number)"
+        )
+        for check in _CROSS_CHECKS:
+            arguments = (code,) if "$1" in check else ()
+            await connection.execute(check, *arguments)
+        await connection.execute(
+            "UPDATE import_staging s SET rejected = true"
+            " WHERE s.line IN (SELECT line FROM import_rejects)"
+        )
+        timings.mark("cross-row checks")
+        await connection.execute(_KNOWN_RESIDENTS, code)
+        # Before the new tickets exist: a resident's other valid tickets become reissued.
+        reissued = int((await connection.execute(_REISSUE, code)).split()[-1])
+        timings.mark("reissue")
+        residents = await connection.fetchrow(
+            _UPSERT_RESIDENTS, code, actor_id, actor_role, str(job_id)
+        )
+        timings.mark("residents")
+        tickets_inserted = await connection.fetchval(_UPSERT_TICKETS, code)
+        timings.mark("tickets")
+        await connection.execute(
+            "INSERT INTO import_rejection (municipality_code, job, line_number, column_name,"
+            " reason, params) SELECT $1, $2, line, column_name, reason, params::jsonb"
+            " FROM import_rejects ORDER BY line, column_name",
+            code,
+            job_id,
+        )
+        rejected = await connection.fetchval("SELECT count(DISTINCT line) FROM import_rejects")
+        good = await connection.fetchval("SELECT count(*) FROM import_staging WHERE NOT rejected")
+        outcome = {
+            "rows_read": reader.rows_read,
+            "rows_rejected": int(rejected),
+            "residents_inserted": residents["inserted"],
+            "residents_updated": residents["updated"],
+            "residents_unchanged": good - residents["inserted"] - residents["updated"],
+            "tickets_inserted": tickets_inserted,
+            "tickets_reissued": reissued,
+        }
+        await connection.execute(
+            "INSERT INTO audit_event (municipality_code, occurred_at, actor, actor_role,"
+            " action, object_type, object_id, details)"
+            " VALUES ($1, now(), $2, $3, 'resident.import', 'import_job', $4, $5::jsonb)",
+            code,
+            actor_id,
+            actor_role,
+            str(job_id),
+            json.dumps(outcome),
+        )
+        timings.mark("report")
+    log.info("import job %s: %s rows; %s", job_id, reader.rows_read, timings)
+    return outcome
 
 
 __all__ = ["COLUMNS", "ImportFailed", "run_import"]

@@ -20,6 +20,17 @@ async def create_job(municipality_code: str, filename: str, started_by: UUID | N
     )
 
 
+async def requeue_job(job_id: UUID) -> bool:
+    """An interrupted job queued again, to run from its stored file; False if it was not."""
+    status = await current_connection().execute(
+        "UPDATE import_job SET status = 'queued', phase = 'upload', processed_bytes = 0,"
+        " error_key = '', error_params = '{}', finished_at = NULL"
+        " WHERE id = $1 AND status = 'interrupted'",
+        job_id,
+    )
+    return status.endswith(" 1")
+
+
 async def job(job_id: UUID) -> dict[str, Any] | None:
     """One job of the current area, or None."""
     row = await current_connection().fetchrow("SELECT * FROM import_job WHERE id = $1", job_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,6 +35,22 @@ class MyNumberVault:
         """Encrypt a (validated) My Number for one municipality's area."""
         nonce = os.urandom(_NONCE_BYTES)
         return nonce + self._aead.encrypt(nonce, my_number.encode(), municipality_code.encode())
+
+    def seal_many(self, my_numbers: Sequence[str], municipality_code: str) -> list[bytes]:
+        """:meth:`seal` for a batch (bulk import): one random draw for all the nonces."""
+        nonces = os.urandom(_NONCE_BYTES * len(my_numbers))
+        associated = municipality_code.encode()
+        encrypt = self._aead.encrypt
+        sealed = []
+        for i, number in enumerate(my_numbers):
+            nonce = nonces[i * _NONCE_BYTES : (i + 1) * _NONCE_BYTES]
+            sealed.append(nonce + encrypt(nonce, number.encode(), associated))
+        return sealed
+
+    def lookup_hashes(self, my_numbers: Sequence[str]) -> list[str]:
+        """:meth:`lookup_hash` for a batch."""
+        key = self._mac_key
+        return [hmac.digest(key, n.encode(), "sha256").hex() for n in my_numbers]
 
     def open(self, sealed: bytes, municipality_code: str) -> str:
         """Decrypt; raises ``cryptography.exceptions.InvalidTag`` if tampered or misplaced."""

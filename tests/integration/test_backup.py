@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
 import json
 import re
 import zipfile
@@ -133,7 +135,32 @@ async def test_the_round_trip_loses_nothing(app, database, tmp_path) -> None:
             assert exc.key == "backup.not_an_archive"
 
 
-async def test_the_admin_downloads_and_restores_through_the_page(client, app, database) -> None:
+async def wait_backup(client, job_path: str) -> str:
+    """Poll the job's partial, as its page does, until the job ends; its status."""
+    for _ in range(600):
+        partial = await client.get(job_path, headers={"hx-request": "true"})
+        assert partial.status_code == 200
+        status = re.search(r'data-status="(\w+)"', partial.text).group(1)
+        if status not in {"queued", "running"}:
+            assert_valid_page(
+                f"<!doctype html><html lang=ja><head><title>x</title></head><body>{partial.text}"
+                "</body></html>"
+            )
+            return status
+        assert 'hx-trigger="every 1s"' in partial.text  # it keeps polling while it runs
+        await asyncio.sleep(0.05)
+    raise AssertionError("the backup did not finish")
+
+
+async def start_backup(client, token: str) -> str:
+    started = await client.post("/admin/backup/export", data={"_csrf_token": token})
+    assert started.status_code == 303
+    return started.headers["location"]
+
+
+async def test_the_admin_backs_up_as_a_job_downloads_and_restores(
+    client, app, database, tmp_path
+) -> None:
     await create_municipality("131016")
     await create_resident("131016", name="頁 太郎")
     await sign_in(client, await create_account("page-admin", Role.MUNICIPAL_ADMIN, "131016"))
@@ -141,9 +168,32 @@ async def test_the_admin_downloads_and_restores_through_the_page(client, app, da
     assert page.status_code == 200
     assert_valid_page(page.text)
     token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
-    archive = await client.post("/admin/backup/export", data={"_csrf_token": token})
-    assert archive.status_code in {200, 201}
-    assert archive.content[:2] == b"PK"
+    job_path = await start_backup(client, token)
+    assert re.fullmatch(r"/admin/backup/jobs/[0-9a-f-]{36}", job_path)
+    assert await wait_backup(client, job_path) == "done"
+    shown = await client.get(job_path)
+    assert_valid_page(shown.text)
+    assert 'data-testid="backup-download"' in shown.text
+    archive = await client.get(f"{job_path}/download")
+    assert archive.status_code == 200 and archive.content[:2] == b"PK"
+    sha = re.search(r'data-testid="backup-sha256">([0-9a-f]{64})<', shown.text).group(1)
+    assert hashlib.sha256(archive.content).hexdigest() == sha
+    saved = tmp_path / "downloaded.zip"
+    saved.write_bytes(archive.content)
+    assert tables_of(saved)["resident"][0]["name"] == "頁 太郎"
+    assert "backup_job" not in tables_of(saved)  # the jobs describe this installation only
+
+    # A second backup: both stay in the history.
+    second = await start_backup(client, token)
+    assert await wait_backup(client, second) == "done"
+    listing = await client.get("/admin/backup")
+    assert listing.text.count('data-testid="backup-job-row" data-status="done"') == 2
+    async with owner_transaction():
+        actions = await current_connection().fetch(
+            "SELECT action FROM audit_event WHERE action LIKE 'backup.%' ORDER BY id"
+        )
+    assert [a["action"] for a in actions] == ["backup.export", "backup.download", "backup.export"]
+
     refused = await client.post(
         "/admin/backup/restore",
         files={"file": ("b.zip", archive.content, "application/zip")},
@@ -151,3 +201,57 @@ async def test_the_admin_downloads_and_restores_through_the_page(client, app, da
     )
     assert refused.status_code == 422
     assert_valid_page(refused.text)
+    # Restored into a fresh installation, the downloaded archive gives back the area.
+    await fresh_installation(database)
+    async with tenant_transaction("131016"):
+        restored = await restore_area("131016", saved)
+    assert restored["resident"] == 1
+
+
+async def test_a_failed_backup_says_why_and_offers_no_file(client, app, tmp_path) -> None:
+    from db.backup.jobs import create_backup_job, run_backup
+
+    await create_municipality("131016")
+    await sign_in(client, await create_account("fail-admin", Role.MUNICIPAL_ADMIN, "131016"))
+    blocked = tmp_path / "data"
+    blocked.mkdir()
+    (blocked / "backups").write_text("a file where the backups folder should be")
+    async with tenant_transaction("131016"):
+        job_id = await create_backup_job("131016", None)
+    await run_backup(job_id, "131016", blocked)
+    page = await client.get(f"/admin/backup/jobs/{job_id}")
+    assert_valid_page(page.text)
+    assert 'data-status="failed"' in page.text
+    assert "書き込めませんでした" in page.text and "backup-download" not in page.text
+    download = await client.get(f"/admin/backup/jobs/{job_id}/download")
+    assert download.status_code == 422
+    assert "まだ完了していない" in download.text
+
+
+async def test_a_backup_left_running_is_marked_interrupted_at_startup(client, app) -> None:
+    await create_municipality("131016")
+    await sign_in(client, await create_account("int-admin", Role.MUNICIPAL_ADMIN, "131016"))
+    async with tenant_transaction("131016"):
+        job_id = await current_connection().fetchval(
+            "INSERT INTO backup_job (municipality_code, status, tables_total, tables_done)"
+            " VALUES ('131016', 'running', 12, 5) RETURNING id"
+        )
+    async with app.lifespan():
+        pass
+    page = await client.get(f"/admin/backup/jobs/{job_id}")
+    assert 'data-status="interrupted"' in page.text
+    assert "中断されました" in page.text
+    assert 'hx-trigger="every 1s"' not in page.text
+
+
+async def test_another_areas_backup_cannot_be_reached(client, app) -> None:
+    await create_municipality("131016")
+    await create_municipality("011002")
+    await sign_in(client, await create_account("own-admin", Role.MUNICIPAL_ADMIN, "131016"))
+    async with tenant_transaction("011002"):
+        other = await current_connection().fetchval(
+            "INSERT INTO backup_job (municipality_code, status) VALUES ('011002', 'done')"
+            " RETURNING id"
+        )
+    assert (await client.get(f"/admin/backup/jobs/{other}")).status_code == 404
+    assert (await client.get(f"/admin/backup/jobs/{other}/download")).status_code == 404

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +19,29 @@ async def import_file(source: Path, municipality_code: str) -> dict[str, Any]:
     """Import a residents-and-tickets CSV into one area; returns the outcome counts.
 
     The pool must be open (the caller opens it). The user's file is copied
-    first: the import deletes the copy it read.
+    first, to where the server keeps uploads: the import deletes the copy it
+    read, and a job interrupted on the way can be resumed from its page.
     """
     from common.identifiers import parse_municipality_code
     from common.settings import get_settings
     from db.engine import tenant_transaction
     from db.imports.loader import run_import
     from db.imports.queries import create_job, job, rejections
+    from db.imports.recovery import mark_interrupted_imports
     from db.residents.my_number import MyNumberVault
+    from web.controllers.imports import stored_upload
 
     code = parse_municipality_code(municipality_code)
     settings = get_settings()
+    await mark_interrupted_imports()  # jobs a killed server or command left "running"
     async with tenant_transaction(code):
         job_id = await create_job(code, source.name, None)
-    staging = Path(tempfile.mkdtemp(prefix="vrs-import-")) / f"{job_id}.csv"
-    shutil.copyfile(source, staging)
-    staging.chmod(0o600)
+    # Where the server keeps uploads: a job this command leaves interrupted can be resumed.
+    staging = stored_upload(settings, job_id)
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out, source.open("rb") as given:
+        shutil.copyfileobj(given, out, 1 << 20)
     await run_import(job_id, staging, code, MyNumberVault(settings.my_number_key), None, "cli")
-    shutil.rmtree(staging.parent, ignore_errors=True)
     async with tenant_transaction(code):
         outcome = await job(job_id) or {}
         outcome["rejections"] = await rejections(job_id, limit=None)

@@ -1,55 +1,125 @@
-"""Backup and restore of the municipality's area, for its admin (F9)."""
+"""Backup and restore of the municipality's area, for its admin (F9).
+
+A backup is a job (like an import): asking for one queues it and answers
+with its page, which polls the job row until the archive is ready to
+download; every backup stays listed with who asked, when and how it ended.
+Restore of an uploaded archive into an empty area runs in the request.
+"""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import asyncio
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from litestar import Controller, Request, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.response import File, Template
+from litestar.params import FromPath
+from litestar.response import File, Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from common.settings import Settings
 from db.accounts.roles import Role
 from db.audit.queries import record
-from db.backup.archive import BackupError, export_area, restore_area
+from db.backup.archive import BackupError, restore_area
+from db.backup.jobs import (
+    archive_path,
+    backup_job,
+    create_backup_job,
+    recent_backup_jobs,
+    run_backup,
+)
 from db.engine import tenant_transaction
 from web.auth import requires
 from web.controllers.imports import IMPORT_MAX_BYTES, _stream_upload, upload_directory
-from web.errors import BadInput
+from web.errors import BadInput, NotFound
+
+_RUNNING: set[asyncio.Task[Any]] = set()
+
+
+def start_backup(job_id: UUID, municipality_code: str, settings: Settings) -> asyncio.Task[Any]:
+    """Run the backup as a task of this process, kept referenced until it ends."""
+    task = asyncio.create_task(run_backup(job_id, municipality_code, settings.data_dir))
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+    return task
+
+
+def _htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true" and not request.headers.get(
+        "hx-history-restore-request"
+    )
 
 
 class BackupController(Controller):
-    """Export the area as one archive; restore an archive into an empty area."""
+    """Back the area up as a job and download the archive; restore an archive."""
 
     include_in_schema = False
     path = "/admin/backup"
     guards = [requires(Role.MUNICIPAL_ADMIN)]
 
     @get("/", name="admin_backup")
-    async def index(self) -> Template:
-        """What a backup holds, and the two forms."""
-        return Template("backup/index.html", context={"restored": None})
+    async def index(self, request: Request[Any, Any, Any]) -> Template:
+        """What a backup holds, the two forms, and the backups made so far."""
+        async with tenant_transaction(request.user.tenant):
+            jobs = await recent_backup_jobs()
+        return Template("backup/index.html", context={"restored": None, "jobs": jobs})
 
     @post("/export", name="admin_backup_export")
-    async def export(self, request: Request[Any, Any, Any]) -> File:
-        """The whole area as a zip with a manifest and checksums (audited)."""
+    async def export(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Any:
+        """Queue a backup of the whole area (audited); answer with its page."""
         principal = request.user
-        target = Path(tempfile.mkdtemp(prefix="vrs-backup-")) / "backup.zip"
         async with tenant_transaction(principal.tenant):
+            job_id = await create_backup_job(principal.tenant, principal.account_id)
             await record(
                 "backup.export", actor=principal, municipality_code=principal.tenant,
-                object_type="municipality", object_id=principal.tenant,
+                object_type="backup_job", object_id=str(job_id),
             )  # fmt: skip
-            await export_area(principal.tenant, target)
+        start_backup(job_id, principal.tenant, settings)
+        return Redirect(f"/admin/backup/jobs/{job_id}", status_code=HTTP_303_SEE_OTHER)
+
+    @get("/jobs/{job_id:uuid}", name="admin_backup_job")
+    async def show(self, request: Request[Any, Any, Any], job_id: FromPath[UUID]) -> Template:
+        """A backup's progress (the partial, for htmx polling) or its page."""
+        async with tenant_transaction(request.user.tenant):
+            current = await backup_job(job_id)
+        if current is None:
+            raise NotFound("error.not_found")
+        return Template(
+            "backup/_job.html" if _htmx(request) else "backup/job.html",
+            context={"job": current},
+            headers={"vary": "HX-Request"},
+        )
+
+    @get("/jobs/{job_id:uuid}/download", name="admin_backup_download")
+    async def download(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[UUID],
+        settings: NamedDependency[Settings],
+    ) -> File:
+        """A finished backup's archive (each download audited)."""
+        principal = request.user
+        async with tenant_transaction(principal.tenant):
+            current = await backup_job(job_id)
+            if current is None:
+                raise NotFound("error.not_found")
+            if current["status"] != "done":
+                raise BadInput("backup.not_ready")
+            path = archive_path(settings.data_dir, job_id)
+            if not path.is_file():
+                raise NotFound("backup.file_gone")
+            await record(
+                "backup.download", actor=principal, municipality_code=principal.tenant,
+                object_type="backup_job", object_id=str(job_id),
+            )  # fmt: skip
+        stamp = current["created_at"].strftime("%Y%m%d-%H%M%S")
         return File(
-            target,
-            filename=f"vrs-backup-{principal.tenant}.zip",
+            path,
+            filename=f"vrs-backup-{principal.tenant}-{stamp}.zip",
             media_type="application/zip",
-            background=BackgroundTask(_remove, target),
         )
 
     @post("/restore", name="admin_backup_restore", request_max_body_size=IMPORT_MAX_BYTES)
@@ -67,16 +137,12 @@ class BackupController(Controller):
                     "backup.restore", actor=principal, municipality_code=principal.tenant,
                     object_type="municipality", object_id=principal.tenant, details=restored,
                 )  # fmt: skip
+                jobs = await recent_backup_jobs()
         except BackupError as exc:
             raise BadInput(exc.key, **exc.params) from None
         finally:
             path.unlink(missing_ok=True)
-        return Template("backup/index.html", context={"restored": restored})
-
-
-def _remove(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    path.parent.rmdir()
+        return Template("backup/index.html", context={"restored": restored, "jobs": jobs})
 
 
 ROUTES = [BackupController]

@@ -28,7 +28,7 @@ from db.accounts.roles import Role
 from db.engine import tenant_transaction
 from db.imports.format import COLUMNS, template_csv
 from db.imports.loader import run_import
-from db.imports.queries import create_job, job, recent_jobs, rejections
+from db.imports.queries import create_job, job, recent_jobs, rejections, requeue_job
 from db.residents.my_number import MyNumberVault
 from web.auth import requires
 from web.errors import BadInput, NotFound
@@ -45,6 +45,11 @@ def upload_directory(settings: Settings) -> Path:
     directory = settings.data_dir / "imports"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     return directory
+
+
+def stored_upload(settings: Settings, job_id: UUID) -> Path:
+    """Where a job's file waits (also the CLI's copy); still there after an interruption."""
+    return upload_directory(settings) / f"{job_id}.csv"
 
 
 def start_import(
@@ -153,7 +158,7 @@ class ImportsController(Controller):
         filename, _ = await _stream_upload(request, path)
         async with tenant_transaction(principal.tenant):
             job_id = await create_job(principal.municipality_code, filename, principal.account_id)
-        final = path.with_name(f"{job_id}.csv")
+        final = stored_upload(settings, job_id)
         path.rename(final)
         start_import(job_id, final, principal.municipality_code, settings, principal)
         if request.headers.get("hx-request") == "true":
@@ -163,7 +168,12 @@ class ImportsController(Controller):
         return Redirect(f"/imports/{job_id}", status_code=HTTP_303_SEE_OTHER)
 
     @get("/{job_id:uuid}", name="imports_job")
-    async def show(self, request: Request[Any, Any, Any], job_id: FromPath[UUID]) -> Template:
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[UUID],
+        settings: NamedDependency[Settings],
+    ) -> Template:
         """A job's progress (the partial, for htmx polling) or its whole report."""
         async with tenant_transaction(request.user.tenant):
             current = await job(job_id)
@@ -171,7 +181,12 @@ class ImportsController(Controller):
                 raise NotFound("error.not_found")
             rows = await rejections(job_id) if current["status"] == "done" else []
         language = language_of(request)
-        context = {"job": current, "rejections": [_describe(r, language) for r in rows]}
+        context = {
+            "job": current,
+            "rejections": [_describe(r, language) for r in rows],
+            "resumable": current["status"] == "interrupted"
+            and stored_upload(settings, job_id).is_file(),
+        }
         htmx = request.headers.get("hx-request") == "true" and not request.headers.get(
             "hx-history-restore-request"
         )
@@ -180,6 +195,29 @@ class ImportsController(Controller):
             context=context,
             headers={"vary": "HX-Request"},
         )
+
+    @post("/{job_id:uuid}/resume", name="imports_resume")
+    async def resume(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[UUID],
+        settings: NamedDependency[Settings],
+    ) -> Redirect:
+        """Run an interrupted job again from its stored file (nothing is duplicated)."""
+        principal = request.user
+        path = stored_upload(settings, job_id)
+        async with tenant_transaction(principal.tenant):
+            current = await job(job_id)
+            if current is None:
+                raise NotFound("error.not_found")
+            if current["status"] != "interrupted":
+                raise BadInput("import.resume_not_interrupted")
+            if not path.is_file():
+                raise BadInput("import.resume_no_file")
+            if not await requeue_job(job_id):
+                raise BadInput("import.resume_not_interrupted")
+        start_import(job_id, path, principal.municipality_code, settings, principal)
+        return Redirect(f"/imports/{job_id}", status_code=HTTP_303_SEE_OTHER)
 
     @get("/{job_id:uuid}/rejections.csv", name="imports_rejections")
     async def rejections_csv(
