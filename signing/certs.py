@@ -87,7 +87,7 @@ def _key_usage(
 
 
 def _end_entity(
-    key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey,
     ca: x509.Certificate,
     common_name: str,
     organization: str,
@@ -98,10 +98,9 @@ def _end_entity(
 ) -> x509.CertificateBuilder:
     """A builder for a certificate ``ca`` issues, with key ids, no CA rights and ``key_usage``."""
     ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    public = key if isinstance(key, ec.EllipticCurvePublicKey) else key.public_key()
     return (
-        _builder(
-            _name(common_name, organization, country), ca.subject, key.public_key(), now, years
-        )
+        _builder(_name(common_name, organization, country), ca.subject, public, now, years)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
         )
@@ -130,7 +129,7 @@ def make_self_signed_ca(
 
 
 def make_pdf_signer(
-    key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey,
     ca: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
     common_name: str,
@@ -138,7 +137,10 @@ def make_pdf_signer(
     country: str = "JP",
     now: dt.datetime | None = None,
 ) -> x509.Certificate:
-    """The document signer certificate used for PAdES signatures (no revocation URLs)."""
+    """The document signer certificate used for PAdES signatures (no revocation URLs).
+
+    ``key`` may be the public key alone (a key generated in a PKCS#11 token).
+    """
     usage = _key_usage(signing=True, commitment=True)
     builder = _end_entity(
         key,

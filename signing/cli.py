@@ -43,7 +43,10 @@ def show(store: KeyStore) -> str:
     """A human-readable summary of a key store (no secrets)."""
     lines = [
         _describe("PDF root CA", store.pdf_root),
-        _describe("PDF signer", store.pdf_signer.certificate),
+        _describe(
+            "PDF signer" + (" (key in PKCS#11 token)" if store.pdf_signer_in_token else ""),
+            store.pdf_signer_certificate,
+        ),
         f"PDF root CRL: next update {store.pdf_crl.next_update_utc:%Y-%m-%d}",
         _describe("VDS-NC CSCA", store.vdsnc_csca),
         _describe("VDS-NC barcode signer", store.vdsnc_signer.certificate),

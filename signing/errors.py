@@ -38,3 +38,13 @@ class VerificationError(Exception):
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class SigningServiceUnavailable(Exception):
+    """A service the signature needs did not answer (the timestamp authority, or a
+    revocation service its chain names), so nothing was signed; ``detail`` says more."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service}: {detail}")
+        self.service = service
+        self.detail = detail

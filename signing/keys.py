@@ -11,6 +11,11 @@ Private keys are PKCS#8 PEM encrypted with the deployment's passphrase
 only the keys that sign (not the CA keys) and keeps them parsed: FORMATS.md
 measured re-parsing a key on every signature as a large share of its cost.
 
+The PDF signer key may instead live in a PKCS#11 token (:mod:`signing.hsm`):
+:meth:`KeyStore.init` is then given its public key and keeps only the
+certificate (``pdf/signer-0001.crt.pem``); the manifest names the key's label
+and :attr:`KeyStore.pdf_signer` is ``None``.
+
 Rotation adds a numbered generation (``0002``...) and deletes the private key
 of the one it replaces, so a retired key can no longer sign, while its public
 part stays: the JWKS keeps listing retired SHC keys (cards signed with them
@@ -58,6 +63,14 @@ class CertifiedKey:
 
 
 @dataclass(frozen=True)
+class TokenKey:
+    """A signer whose private key lives in a PKCS#11 token, found there by ``key_label``."""
+
+    certificate: x509.Certificate
+    key_label: str
+
+
+@dataclass(frozen=True)
 class ShcIssuerKey:
     """One SMART Health Card issuer key; ``signing_key`` is ``None`` once retired."""
 
@@ -72,13 +85,24 @@ class KeyStore:
 
     directory: Path
     pdf_root: x509.Certificate
-    pdf_signer: CertifiedKey
+    pdf_signer: CertifiedKey | None
+    """The PDF signer key, or ``None`` when it lives in a token (:attr:`pdf_signer_in_token`)."""
     shc_keys: tuple[ShcIssuerKey, ...]
     """Oldest first; the last one signs."""
     vdsnc_csca: x509.Certificate
     vdsnc_signer: CertifiedKey
     pdf_crl: x509.CertificateRevocationList
     """The PDF root's current CRL (revokes nothing), embedded in B-LT signatures."""
+    pdf_signer_in_token: TokenKey | None = None
+    """The PDF signer's certificate and key label when its key lives in a PKCS#11 token."""
+
+    @property
+    def pdf_signer_certificate(self) -> x509.Certificate:
+        """The PDF signer's certificate, wherever its key lives."""
+        if self.pdf_signer is not None:
+            return self.pdf_signer.certificate
+        assert self.pdf_signer_in_token is not None
+        return self.pdf_signer_in_token.certificate
 
     @property
     def shc_signing_key(self) -> ShcIssuerKey:
@@ -112,8 +136,14 @@ class KeyStore:
         organization: str = "Vaccination Record System",
         country: str = "JP",
         now: dt.datetime | None = None,
+        pdf_signer_in_token: tuple[str, ec.EllipticCurvePublicKey] | None = None,
     ) -> KeyStore:
         """Generate a deployment's keys and certificates into an empty ``directory``.
+
+        Args:
+            pdf_signer_in_token: ``(key label, public key)`` of a PDF signer key
+                generated in a PKCS#11 token (:func:`signing.hsm.generate_signer_key`):
+                it is certified by the new root instead of a key generated here.
 
         Raises:
             KeyStoreError: the directory already holds a key store (never overwritten).
@@ -140,9 +170,18 @@ class KeyStore:
         _write_cert(root / "vdsnc" / "csca.crt.pem", csca)
         _write_key(root / "vdsnc" / "csca.key.pem", csca_key, secret)
 
-        manifest = {"format": _FORMAT, "organization": organization, "country": country}
+        manifest: dict[str, Any] = {
+            "format": _FORMAT,
+            "organization": organization,
+            "country": country,
+        }
         _new_pdf_crl(root, secret, now)
-        _new_signer(root, "pdf", secret, manifest, 1, now)
+        if pdf_signer_in_token is None:
+            _new_signer(root, "pdf", secret, manifest, 1, now)
+        else:
+            label, public_key = pdf_signer_in_token
+            manifest["pdf_signer_pkcs11_key"] = label
+            _new_signer(root, "pdf", secret, manifest, 1, now, public_key=public_key)
         _new_signer(root, "vdsnc", secret, manifest, 1, now)
         _new_shc_key(root, secret, 1)
         (root / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -159,6 +198,8 @@ class KeyStore:
         if not (root / _MANIFEST).exists():
             raise KeyStoreError(f"{root} holds no key store (run the key setup first)")
         secret = _secret(passphrase)
+        manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
+        token_label = manifest.get("pdf_signer_pkcs11_key")
         shc_keys = []
         for jwk_path in sorted((root / "shc").glob("*.jwk.json")):
             public_jwk = json.loads(jwk_path.read_text(encoding="utf-8"))
@@ -170,11 +211,14 @@ class KeyStore:
         return cls(
             directory=root,
             pdf_root=_read_cert(root / "pdf" / "root.crt.pem"),
-            pdf_signer=_current_signer(root / "pdf", secret),
+            pdf_signer=None if token_label else _current_signer(root / "pdf", secret),
             shc_keys=tuple(shc_keys),
             vdsnc_csca=_read_cert(root / "vdsnc" / "csca.crt.pem"),
             vdsnc_signer=_current_signer(root / "vdsnc", secret),
             pdf_crl=_read_crl(root / "pdf" / "root.crl"),
+            pdf_signer_in_token=TokenKey(_current_certificate(root / "pdf"), token_label)
+            if token_label
+            else None,
         )
 
     @classmethod
@@ -207,6 +251,10 @@ class KeyStore:
         secret = _secret(passphrase)
         manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
         now = now or dt.datetime.now(dt.UTC)
+        if part == "pdf" and store.pdf_signer_in_token is not None:
+            raise KeyStoreError(
+                "the PDF signer key lives in a PKCS#11 token: rotating it is not supported yet"
+            )
         if part == "shc":
             sequence = len(store.shc_keys) + 1
             _new_shc_key(root, secret, sequence)
@@ -232,17 +280,26 @@ _SIGNER_KINDS = {
 
 
 def _new_signer(
-    root: Path, part: str, secret: bytes, manifest: dict[str, str], sequence: int, now: dt.datetime
+    root: Path,
+    part: str,
+    secret: bytes,
+    manifest: Mapping[str, Any],
+    sequence: int,
+    now: dt.datetime,
+    public_key: ec.EllipticCurvePublicKey | None = None,
 ) -> None:
+    """A new signer generation; with ``public_key`` (a token's key) only its certificate."""
     ca_stem, make, role = _SIGNER_KINDS[part]
     ca = _read_cert(root / part / f"{ca_stem}.crt.pem")
     ca_key = _read_key(root / part / f"{ca_stem}.key.pem", secret)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1()) if public_key is None else None
     organization = manifest["organization"]
     common_name = f"{organization} {role} {sequence}"
-    cert = make(key, ca, ca_key, common_name, organization, manifest["country"], now)
+    certified = public_key if key is None else key
+    cert = make(certified, ca, ca_key, common_name, organization, manifest["country"], now)
     _write_cert(root / part / f"signer-{sequence:04d}.crt.pem", cert)
-    _write_key(root / part / f"signer-{sequence:04d}.key.pem", key, secret)
+    if key is not None:
+        _write_key(root / part / f"signer-{sequence:04d}.key.pem", key, secret)
 
 
 def _new_pdf_crl(root: Path, secret: bytes, now: dt.datetime) -> None:
@@ -268,6 +325,10 @@ def _new_shc_key(root: Path, secret: bytes, sequence: int) -> None:
 
 def _last_sequence(directory: Path) -> int:
     return max(int(path.name[7:11]) for path in directory.glob("signer-*.crt.pem"))
+
+
+def _current_certificate(directory: Path) -> x509.Certificate:
+    return _read_cert(directory / f"signer-{_last_sequence(directory):04d}.crt.pem")
 
 
 def _current_signer(directory: Path, secret: bytes) -> CertifiedKey:

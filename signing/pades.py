@@ -15,15 +15,23 @@ placeholder). :class:`PdfSigner` is built once and reused: it keeps the parsed
 
 pyHanko's synchronous API runs its own event loop; from async code (the web
 layer) call :meth:`PdfSigner.async_sign` instead of :meth:`PdfSigner.sign`.
+
+The signing key is either a parsed software key (:class:`CertifiedKey`) or any
+pyHanko signer, e.g. one whose key lives in a PKCS#11 token
+(:mod:`signing.pkcs11`). When the timestamp authority or a revocation service
+does not answer, :class:`~signing.errors.SigningServiceUnavailable` is raised
+and nothing is signed: a configured level is never silently lowered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Sequence
 from typing import Literal
 
+import aiohttp
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -31,13 +39,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
+from signing.errors import SigningServiceUnavailable
 from signing.keys import CertifiedKey, KeyStore
+from signing.signed_attributes import KeptAttributesMixin
+
+log = logging.getLogger("vrs.signing.pades")
 
 Level = Literal["B-B", "B-T", "B-LT"]
 
@@ -49,10 +64,22 @@ FIELD_NAME = "VaccinationCertificateSignature"
 #: token with the TSA's certificates (often RSA chains of several kB).
 RESERVED_B_B = 8192
 RESERVED_WITH_TIMESTAMP = 32768
+#: Seconds to wait for the timestamp authority before giving up.
+TSA_TIMEOUT = 10
+
+#: What a timestamp or validation-data fetch raises when a service is down or answers nonsense.
+_SERVICE_FAILURES = (
+    TimestampRequestError,
+    aiohttp.ClientError,
+    OSError,
+    asyncio.TimeoutError,
+    PathBuildingError,
+    PathValidationError,
+)
 
 
-class _KeptKeySigner(signers.Signer):
-    """A pyHanko signer holding an already-parsed EC private key."""
+class _KeptKeySigner(KeptAttributesMixin, signers.Signer):
+    """A pyHanko signer holding an already-parsed EC private key (attributes encoded once)."""
 
     def __init__(
         self,
@@ -81,21 +108,24 @@ class PdfSigner:
     """Signs certificate PDFs; build once per process from the key store and reuse.
 
     Args:
-        signer: the PDF signer key and certificate (``KeyStore.pdf_signer``).
+        signer: the PDF signer key and certificate (``KeyStore.pdf_signer``), or
+            a pyHanko signer holding the key elsewhere (a PKCS#11 token).
         root: the PDF root CA (``KeyStore.pdf_root``), embedded with the signature.
         timestamp_url: an RFC 3161 TSA; without it only B-B is possible.
         ltv_trust_roots: further roots (the TSA's) to trust when collecting
-            B-LT validation data.
+            B-LT validation data; when empty, the system's trust store is used
+            besides our root (Mozilla's list from ``certifi``: a public TSA's chain).
         revocation_lists: CRLs of our own chain (``KeyStore.pdf_crl``), which
             B-LT embeds since our signer names no revocation URL to fetch.
         reason: the /Reason of the signature.
         location: the /Location (the issuing municipality, for example).
         timestamper: a pyHanko timestamper to use instead of ``timestamp_url``.
+        level: the default level; ``None`` means B-T with a TSA, else B-B.
     """
 
     def __init__(
         self,
-        signer: CertifiedKey,
+        signer: CertifiedKey | signers.Signer,
         root: x509.Certificate,
         *,
         timestamp_url: str | None = None,
@@ -104,19 +134,33 @@ class PdfSigner:
         reason: str = "新型コロナウイルス感染症予防接種証明書 / Vaccination Certificate of COVID-19",
         location: str | None = None,
         timestamper: TimeStamper | None = None,
+        level: Level | None = None,
     ) -> None:
         self._root = _asn1(root)
-        self._signer = _KeptKeySigner(signer.private_key, _asn1(signer.certificate), [self._root])
-        self._ltv_roots = [self._root, *(_asn1(c) for c in ltv_trust_roots)]
+        if isinstance(signer, CertifiedKey):
+            self._signer: signers.Signer = _KeptKeySigner(
+                signer.private_key, _asn1(signer.certificate), [self._root]
+            )
+        else:
+            signer.cert_registry.register(self._root)
+            self._signer = signer
+        # Named TSA roots: trust exactly ours and those; none named: Mozilla's list too
+        # (certifi's, a public TSA's chain), read once when a TSA is configured.
+        self._extra_ltv_roots = [_asn1(c) for c in ltv_trust_roots]
+        if not self._extra_ltv_roots and (timestamp_url or timestamper):
+            self._extra_ltv_roots = _public_roots()
         self._crls = [
             asn1_crl.CertificateList.load(c.public_bytes(serialization.Encoding.DER))
             for c in revocation_lists
         ]
         self._timestamper = timestamper or (
-            HTTPTimeStamper(timestamp_url) if timestamp_url else None
+            HTTPTimeStamper(timestamp_url, timeout=TSA_TIMEOUT) if timestamp_url else None
         )
         self._reason = reason
         self._location = location
+        if level is not None and level != "B-B" and self._timestamper is None:
+            raise ValueError(f"PAdES {level} needs a timestamp authority (timestamp_url)")
+        self._level: Level = level or ("B-T" if self._timestamper is not None else "B-B")
         self._b_b = self._pdf_signer("B-B")
 
     @classmethod
@@ -127,21 +171,36 @@ class PdfSigner:
         timestamp_url: str | None = None,
         ltv_trust_roots: Sequence[x509.Certificate] = (),
         location: str | None = None,
+        token_signer: signers.Signer | None = None,
+        level: Level | None = None,
     ) -> PdfSigner:
-        """The signer of a deployment: its PDF signer, root and root CRL from ``keys``."""
+        """The signer of a deployment: its PDF signer, root and root CRL from ``keys``.
+
+        Args:
+            token_signer: the signer of a key store whose PDF signer key lives in
+                a PKCS#11 token (:func:`signing.pkcs11.token_signer`).
+
+        Raises:
+            ValueError: the key store's PDF signer is in a token and no
+                ``token_signer`` was given.
+        """
+        signer: CertifiedKey | signers.Signer | None = token_signer or keys.pdf_signer
+        if signer is None:
+            raise ValueError("the PDF signer key lives in a PKCS#11 token: open it first")
         return cls(
-            keys.pdf_signer,
+            signer,
             keys.pdf_root,
             timestamp_url=timestamp_url,
             ltv_trust_roots=ltv_trust_roots,
             revocation_lists=[keys.pdf_crl],
             location=location,
+            level=level,
         )
 
     @property
     def default_level(self) -> Level:
-        """B-T when a TSA is configured, else B-B."""
-        return "B-T" if self._timestamper is not None else "B-B"
+        """The level :meth:`sign` uses unless told otherwise (B-T or B-LT with a TSA, else B-B)."""
+        return self._level
 
     def _pdf_signer(
         self, level: Level, fetcher: AIOHttpFetcherBackend | None = None
@@ -156,7 +215,7 @@ class PdfSigner:
             embed_validation_info=long_term,
             # Fetch revocation data for the chains (the TSA's has some) to embed it.
             validation_context=ValidationContext(
-                trust_roots=self._ltv_roots,
+                trust_roots=[self._root, *self._extra_ltv_roots],
                 crls=self._crls,
                 allow_fetching=True,
                 fetcher_backend=fetcher,
@@ -174,6 +233,8 @@ class PdfSigner:
 
         Raises:
             ValueError: B-T or B-LT without a TSA.
+            SigningServiceUnavailable: the TSA (or a revocation service of its
+                chain, for B-LT) did not answer; nothing was signed.
         """
         return asyncio.run(self.async_sign(pdf, level))
 
@@ -189,6 +250,13 @@ class PdfSigner:
             return await self._sign_with(
                 self._pdf_signer(level, fetcher), pdf, RESERVED_WITH_TIMESTAMP
             )
+        except _SERVICE_FAILURES as error:
+            raise _unavailable(level, error) from error
+        except SigningError as error:
+            # pyHanko wraps what went wrong while collecting B-LT validation data.
+            if isinstance(error.__cause__, _SERVICE_FAILURES):
+                raise _unavailable(level, error.__cause__) from error
+            raise
         finally:
             if fetcher is not None:
                 await fetcher.close()
@@ -200,3 +268,23 @@ class PdfSigner:
             IncrementalPdfFileWriter(io.BytesIO(pdf)), bytes_reserved=reserved, output=output
         )
         return output.getvalue()
+
+
+def _public_roots() -> list[asn1_x509.Certificate]:
+    import certifi
+    from asn1crypto import pem
+
+    with open(certifi.where(), "rb") as bundle:
+        blocks = pem.unarmor(bundle.read(), multiple=True)
+        return [asn1_x509.Certificate.load(der) for _name, _headers, der in blocks]
+
+
+def _unavailable(level: Level, error: BaseException) -> SigningServiceUnavailable:
+    if isinstance(error, TimestampRequestError):
+        service = "timestamp"
+    elif isinstance(error, PathBuildingError | PathValidationError):
+        service = "trust"  # the TSA's chain does not lead to a trusted root
+    else:
+        service = "revocation"
+    log.warning("PAdES %s signature impossible, %s service failed: %r", level, service, error)
+    return SigningServiceUnavailable(service, f"{type(error).__name__}: {error}")

@@ -4,16 +4,24 @@ Thin glue between the handlers, :mod:`db.certificates.queries` and
 :mod:`signing`: build the content in the clerk's tenant transaction, sign
 outside it (CPU work in a worker thread, the event loop stays free), then
 store the issuance and audit it in a second short transaction.
+
+When a timestamp authority is configured and does not answer, issuance fails
+with a clear 503 (``certificate.timestamp_unavailable``) and nothing is stored:
+the PDF is never quietly issued at a lower PAdES level than the deployment
+promises, and a retry once the TSA is back issues normally.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import anyio
+import asyncpg
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from common.identifiers import IdentifierError, parse_passport_number
 from db.accounts.principal import Principal
@@ -21,12 +29,21 @@ from db.audit.queries import record
 from db.certificates import queries
 from db.engine import tenant_transaction
 from signing.content import CertificateContent, new_certificate_id
+from signing.errors import SigningServiceUnavailable
 from signing.issue import IssuedCertificate, issue_certificate
-from web.errors import BadInput, NotFound
+from web.errors import AppError, BadInput, NotFound
 from web.signing_context import SigningContext
+
+log = logging.getLogger("vrs.certificates")
 
 KINDS = ("domestic", "overseas")
 _NATIONALITY_LENGTH = 3
+
+
+class TimestampUnavailable(AppError):
+    """The timestamp authority (or a service its chain needs) did not answer: nothing issued."""
+
+    status_code = HTTP_503_SERVICE_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -106,10 +123,23 @@ async def prepare_content(
 
 
 def sign(signing: SigningContext, content: CertificateContent) -> IssuedCertificate:
-    """Sign and render (CPU-bound; call in a worker thread)."""
-    return issue_certificate(
-        content, signing.keys, issuer_url=signing.issuer_url, pdf_signer=signing.pdf_signer
-    )
+    """Sign and render (CPU-bound; call in a worker thread), at the configured PAdES level.
+
+    Raises:
+        TimestampUnavailable: the TSA or a revocation service did not answer.
+    """
+    try:
+        return issue_certificate(
+            content, signing.keys, issuer_url=signing.issuer_url, pdf_signer=signing.pdf_signer
+        )
+    except SigningServiceUnavailable as error:
+        log.error(
+            "certificate %s not issued: %s service unavailable (%s)",
+            content.certificate_id,
+            error.service,
+            error.detail,
+        )
+        raise TimestampUnavailable("certificate.timestamp_unavailable") from error
 
 
 async def issue_for_resident(
@@ -125,15 +155,46 @@ async def issue_for_resident(
 ) -> Issued:
     """Issue, store and audit one certificate of the principal's municipality."""
     if idempotency_key:
-        async with tenant_transaction(principal.tenant):
-            earlier = await queries.issuance_for_idempotency_key(idempotency_key)
+        earlier = await _issued_for_key(principal, idempotency_key, resident_id, kind)
         if earlier is not None:
-            if str(earlier["resident"]) != str(resident_id) or earlier["kind"] != kind:
-                raise BadInput("certificate.idempotency_key_reused", field="Idempotency-Key")
-            return _from_row(earlier)
+            return earlier
     today = dt.datetime.now(dt.UTC).astimezone(_JST).date()
     content, vaccination_ids = await prepare_content(principal, resident_id, kind, passport, today)
     issued = await anyio.to_thread.run_sync(sign, signing, content)
+    try:
+        await _store(principal, resident_id, kind, content, vaccination_ids, issued,
+                     channel=channel, language=language, signing=signing,
+                     idempotency_key=idempotency_key)  # fmt: skip
+    except asyncpg.UniqueViolationError:
+        # A concurrent request with the same key stored first: answer its certificate.
+        if not idempotency_key:
+            raise
+        earlier = await _issued_for_key(principal, idempotency_key, resident_id, kind)
+        if earlier is None:
+            raise
+        return earlier
+    return Issued(content.certificate_id, kind, issued.pdf, issued.shc_jws, issued.vdsnc_json)
+
+
+async def _issued_for_key(
+    principal: Principal, key: str, resident_id: UUID, kind: str
+) -> Issued | None:
+    """The certificate an earlier request with this Idempotency-Key issued (same person, kind)."""
+    async with tenant_transaction(principal.tenant):
+        earlier = await queries.issuance_for_idempotency_key(key)
+    if earlier is None:
+        return None
+    if str(earlier["resident"]) != str(resident_id) or earlier["kind"] != kind:
+        raise BadInput("certificate.idempotency_key_reused", field="Idempotency-Key")
+    return _from_row(earlier)
+
+
+async def _store(
+    principal: Principal, resident_id: UUID, kind: str, content: CertificateContent,
+    vaccination_ids: Any, issued: IssuedCertificate, *, channel: str, language: str,
+    signing: SigningContext, idempotency_key: str | None,
+) -> None:  # fmt: skip
+    """Store the issuance and its audit event in one transaction."""
     async with tenant_transaction(principal.tenant):
         await queries.record_issuance(
             municipality_code=principal.municipality_code or "",
@@ -157,7 +218,6 @@ async def issue_for_resident(
             object_id=content.certificate_id,
             details={"kind": kind, "channel": channel, "resident": str(resident_id)},
         )
-    return Issued(content.certificate_id, kind, issued.pdf, issued.shc_jws, issued.vdsnc_json)
 
 
 def _from_row(row: dict[str, Any]) -> Issued:

@@ -9,6 +9,12 @@ Card authentication trusts the J-LIS CA certificates and CRLs in
 ``<data dir>/card-trust/`` (``*.crt.pem|*.der`` and ``*.crl``); the CRLs are
 read on every proof, since J-LIS publishes new ones daily.
 
+The PDF signature level follows the settings: with ``VRS_TSA_URL`` every
+channel's PDF is PAdES B-LT (a timestamp from that TSA and the validation data
+embedded; the TSA's roots from ``VRS_TSA_TRUST_ROOTS``, else the system's),
+without it B-B. When the PDF signer key lives in a PKCS#11 token
+(``vrs keys init --pkcs11``), ``VRS_PDF_SIGNER_PKCS11_*`` say where.
+
 Handlers get a :class:`SigningContext` through ``Provide`` (the app factory
 builds one :class:`SigningProvider`), so tests can swap it.
 """
@@ -20,7 +26,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -32,6 +38,9 @@ from signing import shc, vdsnc
 from signing.keys import KeyStore, KeyStoreError
 from signing.pades import PdfSigner
 from web.errors import AppError
+
+if TYPE_CHECKING:
+    from signing.hsm import TokenSettings
 
 log = logging.getLogger("vrs.signing")
 
@@ -134,6 +143,63 @@ def _extra_trust(settings: Settings) -> tuple[dict[str, dict[str, ECKey]], tuple
     return jwks, tuple(cscas)
 
 
+def token_settings(settings: Settings) -> TokenSettings:
+    """Where the PDF signer key lives in a PKCS#11 token, from ``VRS_PDF_SIGNER_PKCS11_*``."""
+    from signing.hsm import TokenSettings
+
+    return TokenSettings(
+        module=settings.pdf_signer_pkcs11_module,
+        token_label=settings.pdf_signer_pkcs11_token,
+        pin=settings.pdf_signer_pkcs11_pin,
+        key_label=settings.pdf_signer_pkcs11_key,
+    )
+
+
+def _tsa_roots(settings: Settings) -> list[x509.Certificate]:
+    if not settings.tsa_trust_roots:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(Path(settings.tsa_trust_roots).read_bytes())
+    except (OSError, ValueError) as error:
+        raise KeyStoreError(
+            f"VRS_TSA_TRUST_ROOTS: cannot read certificates from {settings.tsa_trust_roots}"
+        ) from error
+
+
+def build_pdf_signer(settings: Settings, keys: KeyStore) -> PdfSigner:
+    """The PDF signer the settings ask for: B-LT with a TSA, else B-B; key in a file or token.
+
+    Raises:
+        KeyStoreError: the token or the TSA trust roots cannot be used.
+    """
+    token_signer = None
+    if keys.pdf_signer_in_token is not None:
+        from signing.hsm import TokenError
+        from signing.hsm import token_signer as open_token
+
+        if not settings.pdf_signer_pkcs11_module:
+            raise KeyStoreError(
+                "the PDF signer key lives in a PKCS#11 token: set VRS_PDF_SIGNER_PKCS11_MODULE"
+            )
+        tokens = token_settings(settings)
+        if tokens.key_label != keys.pdf_signer_in_token.key_label:
+            raise KeyStoreError(
+                f"VRS_PDF_SIGNER_PKCS11_KEY is {tokens.key_label!r} but the key store's"
+                f" PDF signer key is {keys.pdf_signer_in_token.key_label!r}"
+            )
+        try:
+            token_signer = open_token(tokens, keys.pdf_signer_in_token.certificate, [keys.pdf_root])
+        except TokenError as error:
+            raise KeyStoreError(str(error)) from error
+    return PdfSigner.from_key_store(
+        keys,
+        timestamp_url=settings.tsa_url or None,
+        ltv_trust_roots=_tsa_roots(settings),
+        token_signer=token_signer,
+        level="B-LT" if settings.tsa_url else "B-B",
+    )
+
+
 def load_signing_context(settings: Settings) -> SigningContext:
     """Read and decrypt the key store and the trust lists.
 
@@ -146,7 +212,7 @@ def load_signing_context(settings: Settings) -> SigningContext:
     jwks, cscas = _extra_trust(settings)
     return SigningContext(
         keys=keys,
-        pdf_signer=PdfSigner.from_key_store(keys),
+        pdf_signer=build_pdf_signer(settings, keys),
         issuer_url=settings.shc_issuer,
         extra_jwks=jwks,
         extra_cscas=cscas,

@@ -2,7 +2,9 @@
 
 The key store lives in ``<data dir>/keys`` (see :mod:`web.signing_context`),
 encrypted with ``VRS_KEY_PASSPHRASE``. ``init`` is idempotent: it keeps an
-existing store. :func:`prepare_demo` is what ``vrs demo`` calls: keys, the test
+existing store. ``init --pkcs11`` generates the PDF signer key inside the PKCS#11
+token named by ``VRS_PDF_SIGNER_PKCS11_MODULE``/``_TOKEN``/``_PIN``/``_KEY`` (an HSM;
+the key never leaves it) and certifies it with the new PDF root. :func:`prepare_demo` is what ``vrs demo`` calls: keys, the test
 J-LIS CA as the card trust list, and the demo cards' linkage.
 """
 
@@ -26,8 +28,16 @@ def _passphrase_or_exit(settings: Settings) -> str:
     return settings.key_passphrase
 
 
-def ensure_keys(settings: Settings) -> bool:
-    """Create the key store unless one exists; True when it was created."""
+def ensure_keys(settings: Settings, *, pkcs11: bool = False) -> bool:
+    """Create the key store unless one exists; True when it was created.
+
+    Args:
+        pkcs11: generate the PDF signer key in the configured PKCS#11 token.
+
+    Raises:
+        KeyStoreError: the existing store cannot be opened, or the token cannot
+            be used (the message says why).
+    """
     directory = key_directory(settings)
     passphrase = _passphrase_or_exit(settings)
     try:
@@ -36,7 +46,19 @@ def ensure_keys(settings: Settings) -> bool:
     except KeyStoreError:
         if (directory / "store.json").exists():
             raise
-    KeyStore.init(directory, passphrase)
+    in_token = None
+    if pkcs11:
+        from signing.hsm import TokenError, generate_signer_key
+        from web.signing_context import token_settings
+
+        if not settings.pdf_signer_pkcs11_module:
+            raise KeyStoreError("--pkcs11 needs VRS_PDF_SIGNER_PKCS11_MODULE (and _TOKEN, _PIN)")
+        tokens = token_settings(settings)
+        try:
+            in_token = (tokens.key_label, generate_signer_key(tokens))
+        except TokenError as error:
+            raise KeyStoreError(str(error)) from error
+    KeyStore.init(directory, passphrase, pdf_signer_in_token=in_token)
     return True
 
 
@@ -46,10 +68,15 @@ def cmd_keys_init(args: argparse.Namespace) -> None:
 
     settings = settings_or_exit()
     try:
-        created = ensure_keys(settings)
+        created = ensure_keys(settings, pkcs11=args.pkcs11)
     except KeyStoreError as error:
         sys.exit(f"vrs: {error}")
     print(f"vrs: {'created' if created else 'kept existing'} keys in {key_directory(settings)}")
+    if created and args.pkcs11:
+        print(
+            f"vrs: the PDF signer key {settings.pdf_signer_pkcs11_key!r} was generated in"
+            f" PKCS#11 token {settings.pdf_signer_pkcs11_token!r}"
+        )
     _show(settings)
 
 
@@ -191,7 +218,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add ``vrs keys ...`` and ``vrs app-client``."""
     keys = subparsers.add_parser("keys", help="certificate signing keys")
     sub = keys.add_subparsers(dest="keys_command", required=True)
-    sub.add_parser("init", help=cmd_keys_init.__doc__).set_defaults(func=cmd_keys_init)
+    init = sub.add_parser("init", help=cmd_keys_init.__doc__)
+    init.add_argument(
+        "--pkcs11",
+        action="store_true",
+        help="generate the PDF signer key in the PKCS#11 token of VRS_PDF_SIGNER_PKCS11_*",
+    )
+    init.set_defaults(func=cmd_keys_init)
     rotate = sub.add_parser("rotate", help=cmd_keys_rotate.__doc__)
     rotate.add_argument("part", choices=["shc", "pdf", "vdsnc"], help="which key to replace")
     rotate.set_defaults(func=cmd_keys_rotate)

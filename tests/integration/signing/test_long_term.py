@@ -90,3 +90,25 @@ def test_pdfsig_accepts_the_long_term_signature(timestamped: dict) -> None:
     report = pdfsig(timestamped["B-LT"], database)
     assert "Signature is Valid." in report, report
     assert "Certificate is Trusted." in report, report
+
+
+def test_a_tsa_that_is_down_or_untrusted_signs_nothing(tmp_path, key_store: KeyStore) -> None:
+    from signing.errors import SigningServiceUnavailable
+
+    content = example_content(15)
+    with local_tsa(tmp_path / "tsa") as (tsa, stop):
+        untrusted = PdfSigner.from_key_store(key_store, timestamp_url=tsa.url, level="B-LT")
+        with pytest.raises(SigningServiceUnavailable) as refused:
+            issue_certificate(content, key_store, issuer_url=ISSUER_URL, pdf_signer=untrusted)
+        assert refused.value.service == "trust"  # the TSA's root is neither named nor public
+        signer = PdfSigner.from_key_store(
+            key_store, timestamp_url=tsa.url, ltv_trust_roots=[tsa.root], level="B-LT"
+        )
+        assert signer.default_level == "B-LT"
+        stop()
+        for level in ("B-T", "B-LT"):
+            with pytest.raises(SigningServiceUnavailable) as down:
+                issue_certificate(
+                    content, key_store, issuer_url=ISSUER_URL, pdf_signer=signer, level=level
+                )
+            assert down.value.service == "timestamp"

@@ -143,3 +143,39 @@ async def test_async_issue_gives_a_valid_certificate_inside_an_event_loop(
     status = await async_validate_pdf_signature(signature, ValidationContext(trust_roots=[trust]))
     assert status.bottom_line
     assert issued.vdsnc_json is not None and content.certificate_id in issued.vdsnc_json
+
+
+def test_a_timestamped_default_level_needs_a_tsa(key_store: KeyStore) -> None:
+    with pytest.raises(ValueError, match="timestamp authority"):
+        PdfSigner.from_key_store(key_store, level="B-LT")
+    assert PdfSigner.from_key_store(key_store).default_level == "B-B"
+
+
+def _signing_certificate_hash(signed: bytes) -> bytes:
+    reader = PdfFileReader(io.BytesIO(signed))
+    (signature,) = reader.embedded_signatures
+    attributes = {a["type"].native: a["values"][0] for a in signature.signer_info["signed_attrs"]}
+    (cert_id,) = attributes["signing_certificate_v2"]["certs"]
+    return cert_id["cert_hash"].native
+
+
+def test_kept_signed_attributes_name_each_signers_own_certificate(
+    key_store: KeyStore, pdf_signer: PdfSigner, tmp_path
+) -> None:
+    # The signing-certificate-v2 value is built once per signer and kept parsed
+    # (signing.signed_attributes); every signature must still name its own certificate.
+    import hashlib
+
+    unsigned = page.render_certificate(
+        example_content(3), page.PageCodes(health_card=shc_symbol("shc:/" + "0" * 40))
+    )
+    other_store = KeyStore.init(tmp_path / "other", "another passphrase")
+    other = PdfSigner.from_key_store(other_store)
+    for signer, store in ((pdf_signer, key_store), (other, other_store), (pdf_signer, key_store)):
+        signed = signer.sign(unsigned)
+        expected = hashlib.sha256(store.pdf_signer_certificate.public_bytes(
+            serialization.Encoding.DER
+        )).digest()  # fmt: skip
+        assert _signing_certificate_hash(signed) == expected
+        status = _validate(signed, store.pdf_root)
+        assert status.intact and status.valid and status.trusted
