@@ -10,6 +10,7 @@ naming the variable.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -66,6 +67,22 @@ class Settings:
     """VRS_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
     key_passphrase: str = ""
     """VRS_KEY_PASSPHRASE: decrypts the certificate signing keys in <data_dir>/keys."""
+    tsa_url: str = ""
+    """VRS_TSA_URL: an RFC 3161 timestamp authority; set → certificate PDFs are PAdES B-LT."""
+    tsa_trust_roots: str = ""
+    """VRS_TSA_TRUST_ROOTS: PEM file of the TSA's root(s); unset → Mozilla's root list (certifi)."""
+    pdf_signer_pkcs11_module: str = ""
+    """VRS_PDF_SIGNER_PKCS11_MODULE: PKCS#11 module path; set → the PDF signer key is in a token."""
+    pdf_signer_pkcs11_token: str = ""
+    """VRS_PDF_SIGNER_PKCS11_TOKEN: the label of the token holding the PDF signer key."""
+    pdf_signer_pkcs11_pin: str = ""
+    """VRS_PDF_SIGNER_PKCS11_PIN: the token's user PIN (a secret: keep it in the secrets file)."""
+    pdf_signer_pkcs11_key: str = "vrs-pdf-signer"
+    """VRS_PDF_SIGNER_PKCS11_KEY: the label of the PDF signer key in the token."""
+    staff_networks: tuple[str, ...] = ()
+    """VRS_STAFF_NETWORKS: CIDR ranges (comma-separated) staff accounts may connect from; empty → any."""
+    trusted_proxies: tuple[str, ...] = ()
+    """VRS_TRUSTED_PROXIES: CIDR ranges of reverse proxies whose X-Forwarded-For is believed."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -113,6 +130,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         except ValueError as exc:
             raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
 
+    def networks(name: str) -> tuple[str, ...]:
+        ranges = tuple(part.strip() for part in values.get(name, "").split(",") if part.strip())
+        for cidr in ranges:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise SettingsError(
+                    f"{name}: {cidr!r} is not an address range like 10.0.0.0/8"
+                ) from exc
+        return ranges
+
     return Settings(
         database_url=values.get("DATABASE_URL") or None,
         data_dir=data_dir,
@@ -126,6 +154,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         db_pool_size=integer("VRS_DB_POOL_SIZE", 10),
         log_level=values.get("VRS_LOG_LEVEL", "INFO").upper(),
         key_passphrase=values.get("VRS_KEY_PASSPHRASE", ""),
+        tsa_url=values.get("VRS_TSA_URL", ""),
+        tsa_trust_roots=values.get("VRS_TSA_TRUST_ROOTS", ""),
+        pdf_signer_pkcs11_module=values.get("VRS_PDF_SIGNER_PKCS11_MODULE", ""),
+        pdf_signer_pkcs11_token=values.get("VRS_PDF_SIGNER_PKCS11_TOKEN", ""),
+        pdf_signer_pkcs11_pin=values.get("VRS_PDF_SIGNER_PKCS11_PIN", ""),
+        pdf_signer_pkcs11_key=values.get("VRS_PDF_SIGNER_PKCS11_KEY") or "vrs-pdf-signer",
+        staff_networks=networks("VRS_STAFF_NETWORKS"),
+        trusted_proxies=networks("VRS_TRUSTED_PROXIES"),
     )
 
 

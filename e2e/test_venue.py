@@ -16,8 +16,15 @@ from db.engine import current_connection, owner_transaction
 from e2e.conftest import CHROMIUM_ARGS, screenshot
 from e2e.pages import SignInPage
 from e2e.venue_pages import VenuePage
-from tests.factories import PASSWORD, create_account, create_municipality, create_resident
+from tests.factories import (
+    PASSWORD,
+    create_account,
+    create_municipality,
+    create_resident,
+    enrol_device,
+)
 from tests.realparts import missing_part
+from web.access import DEVICE_COOKIE
 
 TODAY = dt.date.today().isoformat()
 
@@ -43,7 +50,11 @@ async def venue_setup(db):
 
 
 async def signed_in_venue(page, login: str) -> VenuePage:
-    await (await SignInPage(page).open()).sign_in(login, PASSWORD)
+    """Sign in on a tablet that is a registered device of the account's venue."""
+    sign_in_page = await SignInPage(page).open()
+    credential = await enrol_device(login)
+    await page.context.add_cookies([{"name": DEVICE_COOKIE, "value": credential, "url": page.url}])
+    await sign_in_page.sign_in(login, PASSWORD)
     return await VenuePage(page).open()
 
 

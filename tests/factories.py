@@ -169,3 +169,36 @@ async def sign_in(client: Any, login: str, password: str = PASSWORD) -> Any:
         data={"login": login, "password": password, "_csrf_token": token, "next": "/"},
         follow_redirects=False,
     )
+
+
+async def enrol_device(login: str, client: Any = None, label: str = "tablet") -> str:
+    """Register and enrol a venue device for a venue account's venue; returns its credential.
+
+    With ``client`` (an httpx client) the device cookie is set on it, as the
+    enrolment page would; a Playwright test adds it to its browser context
+    (``DEVICE_COOKIE`` of :mod:`web.access`).
+    """
+    import secrets
+
+    from db.accounts.queries import token_hash
+    from web.access import DEVICE_COOKIE
+
+    credential = "vrsdev_" + secrets.token_urlsafe(32)
+    async with owner_transaction():
+        connection = current_connection()
+        account = await connection.fetchrow(
+            "SELECT id, municipality_code, venue_id FROM account WHERE login = $1", login
+        )
+        assert account is not None and account["venue_id"] is not None, f"{login}: no venue"
+        await connection.execute(
+            "INSERT INTO venue_device (municipality_code, venue, label, credential_hash,"
+            " created_by, enrolled_at, enrolled_by) VALUES ($1, $2, $3, $4, $5, now(), $5)",
+            account["municipality_code"],
+            account["venue_id"],
+            label,
+            token_hash(credential),
+            account["id"],
+        )
+    if client is not None:
+        client.cookies.set(DEVICE_COOKIE, credential)
+    return credential

@@ -16,6 +16,8 @@ from litestar.static_files import create_static_files_router
 
 from common.settings import Settings, get_settings
 from db.engine import close_serving_pool, start_serving_pool
+from db.imports.recovery import recover_interrupted_jobs
+from web.access import AccessMiddleware
 from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
 from web.clock import today_in_japan
 from web.controllers import all_routes
@@ -70,12 +72,14 @@ def create_app(
         },
         middleware=[
             RequestContextMiddleware(settings),
+            AccessMiddleware(settings),
             DefineMiddleware(BearerAwareCSRFMiddleware, config=csrf_config(settings)),
         ],
         template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_security_headers],
         lifespan=[database_pool],
+        on_startup=[recover_interrupted_jobs],  # jobs a stopped server left running
         openapi_config=OpenAPIConfig(
             title="Vaccination Record System API",
             version="1",

@@ -107,8 +107,11 @@ async def person(resident_id: UUID) -> dict[str, Any] | None:
         [d["id"] for d in doses],
     )
     issuances = await connection.fetch(
-        "SELECT certificate_id, kind, channel, language, issued_at, revoked_at, revocation_reason"
-        " FROM certificate_issuance WHERE resident = $1 ORDER BY issued_at",
+        "SELECT c.certificate_id, c.kind, c.channel, c.language, c.issued_at, c.revoked_at,"
+        " c.revocation_reason, k.store_id AS kiosk_store, k.terminal_id AS kiosk_terminal,"
+        " k.completed_at AS kiosk_completed_at FROM certificate_issuance c"
+        " LEFT JOIN kiosk_completion k ON k.certificate_id = c.certificate_id"
+        " WHERE c.resident = $1 ORDER BY c.issued_at",
         resident_id,
     )
     history: dict[UUID, list[dict[str, Any]]] = {}

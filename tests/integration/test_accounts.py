@@ -7,7 +7,14 @@ import pytest
 from db.accounts.queries import create_api_token, revoke_api_token
 from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
-from tests.factories import PASSWORD, create_account, create_municipality, csrf_token, sign_in
+from tests.factories import (
+    PASSWORD,
+    create_account,
+    create_municipality,
+    csrf_token,
+    enrol_device,
+    sign_in,
+)
 
 
 @pytest.fixture
@@ -137,6 +144,7 @@ async def test_bearer_tokens_work_without_csrf_and_stop_when_revoked(client, chi
 async def test_a_venue_account_cannot_open_clerk_or_admin_pages(client, chiyoda) -> None:
     login = await create_account("venue-j", Role.VENUE_OPERATOR)
     await sign_in(client, login)
+    await enrol_device(login, client)
     response = await client.get("/admin/accounts")
     assert response.status_code == 403
     assert "この画面は使えません" in response.text

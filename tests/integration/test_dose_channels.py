@@ -18,6 +18,7 @@ from tests.factories import (
     create_resident,
     create_vaccination,
     csrf_token,
+    enrol_device,
     sign_in,
 )
 from tests.pages import assert_valid_page
@@ -68,6 +69,7 @@ async def test_every_channel_refuses_alike(
     fields = {**GOOD, **change}
     message = translate(key, "ja", **params)
     await sign_in(client, channel_setup)
+    await enrol_device(channel_setup, client)
     csrf = await csrf_token(client, "/venue")
 
     page = await client.post(
@@ -101,6 +103,7 @@ async def test_a_cp932_file_with_good_bad_and_unmatched_rows_and_a_harmless_reru
     client, channel_setup
 ) -> None:
     await sign_in(client, channel_setup)
+    await enrol_device(channel_setup, client)
     csrf = await csrf_token(client, "/venue/upload")
     lines = [
         "ticket,municipality_code,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name",
@@ -134,6 +137,7 @@ async def test_a_cp932_file_with_good_bad_and_unmatched_rows_and_a_harmless_reru
 
 async def test_an_unreadable_upload_says_why(client, channel_setup) -> None:
     await sign_in(client, channel_setup)
+    await enrol_device(channel_setup, client)
     csrf = await csrf_token(client, "/venue/upload")
     missing = await client.post(
         "/venue/upload",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from db.accounts.roles import Role
-from tests.factories import create_account, create_municipality, sign_in
+from tests.factories import create_account, create_municipality, enrol_device, sign_in
 from tests.pages import assert_valid_page
 
 
@@ -43,6 +43,8 @@ async def test_every_roles_home_page_is_valid(make_client, app, role) -> None:
     login = await create_account(None, role, municipality_code="131016")
     browser = await make_client()
     await sign_in(browser, login)
+    if role is Role.VENUE_OPERATOR:
+        await enrol_device(login, browser)  # venue sessions need a registered tablet
     response = await browser.get("/")
     assert response.status_code == 200
     assert_valid_page(response.text)

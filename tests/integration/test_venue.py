@@ -17,6 +17,7 @@ from tests.factories import (
     create_resident,
     create_vaccination,
     csrf_token,
+    enrol_device,
     sign_in,
 )
 from tests.pages import assert_valid_page
@@ -75,6 +76,7 @@ async def lookup(client, ticket: str, csrf: str):
 async def test_the_venue_page_is_a_valid_touch_page(client, chiyoda_venue) -> None:
     operator, _, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     page = await client.get("/venue")
     assert page.status_code == 200
     assert_valid_page(page.text)
@@ -86,6 +88,7 @@ async def test_scan_shows_the_person_with_previous_doses_and_defaults(
 ) -> None:
     operator, first, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     panel = await lookup(client, ocr(2, "131016", first["ticket_number"]), csrf)
     assert panel.status_code == 200
@@ -105,6 +108,7 @@ async def test_scan_shows_the_person_with_previous_doses_and_defaults(
 async def test_two_tickets_in_a_row_never_show_the_previous_person(client, chiyoda_venue) -> None:
     operator, first, second = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     one = await lookup(client, ocr(2, "131016", first["ticket_number"]), csrf)
     two = await lookup(client, ocr(1, "131016", second["ticket_number"]), csrf)
@@ -117,6 +121,7 @@ async def test_two_tickets_in_a_row_never_show_the_previous_person(client, chiyo
 async def test_a_misread_municipality_digit_is_refused_at_the_scan(client, chiyoda_venue) -> None:
     operator, first, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     panel = await lookup(client, ocr(2, "134016", first["ticket_number"]), csrf)  # 1 read as 4
     assert 'data-testid="panel-error"' in panel.text and "検査数字" in panel.text
@@ -125,6 +130,7 @@ async def test_a_misread_municipality_digit_is_refused_at_the_scan(client, chiyo
 async def test_an_unknown_ticket_is_refused_at_the_scan(client, chiyoda_venue) -> None:
     operator, _, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     panel = await lookup(client, ocr(1, "131016", "9999999999"), csrf)
     assert "登録されていません" in panel.text
@@ -135,6 +141,7 @@ async def test_saving_from_the_panel_records_once_and_retries_are_harmless(
 ) -> None:
     operator, first, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     key = uuid.uuid4().hex
     form = {
@@ -168,6 +175,7 @@ async def test_saving_from_the_panel_records_once_and_retries_are_harmless(
 async def test_the_next_scan_starts_from_the_sessions_lot_and_doctor(client, chiyoda_venue) -> None:
     operator, first, second = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     form = {
         **dose_fields(ocr(2, "131016", first["ticket_number"]), doctor_name="会場 医師"),
@@ -183,6 +191,7 @@ async def test_the_next_scan_starts_from_the_sessions_lot_and_doctor(client, chi
 async def test_a_refused_dose_shows_why_and_saves_nothing(client, chiyoda_venue) -> None:
     operator, first, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     form = {**dose_fields(ocr(2, "131016", first["ticket_number"]), vaccinated_on="2021-06-10"),
             "idempotency_key": uuid.uuid4().hex, "_csrf_token": csrf}  # fmt: skip
@@ -206,6 +215,7 @@ async def test_a_refused_dose_shows_why_and_saves_nothing(client, chiyoda_venue)
 async def test_bad_fields_get_specific_messages_on_the_panel(client, chiyoda_venue) -> None:
     operator, first, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     form = {**dose_fields(ocr(2, "131016", first["ticket_number"]), volume_ml="abc"),
             "idempotency_key": uuid.uuid4().hex, "_csrf_token": csrf}  # fmt: skip
@@ -217,6 +227,7 @@ async def test_bad_fields_get_specific_messages_on_the_panel(client, chiyoda_ven
 async def test_api_records_with_the_same_rules_and_messages(client, chiyoda_venue) -> None:
     operator, first, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     headers = {"x-csrftoken": csrf, "Idempotency-Key": uuid.uuid4().hex}
     refused = await client.post(
@@ -262,6 +273,7 @@ async def test_one_key_sent_50_times_concurrently_makes_exactly_one_record(
 ) -> None:
     operator, first, _ = chiyoda_venue
     await sign_in(client, operator)
+    await enrol_device(operator, client)
     csrf = await csrf_token(client, "/venue")
     headers = {"x-csrftoken": csrf, "Idempotency-Key": "storm-" + uuid.uuid4().hex}
     body = dose_fields(ocr(2, "131016", first["ticket_number"]))
@@ -282,6 +294,7 @@ async def test_two_tablets_saving_the_same_dose_with_different_keys_make_one_rec
     tokens = []
     for tablet in tablets:
         await sign_in(tablet, operator)
+        await enrol_device(operator, tablet)
         tokens.append(await csrf_token(tablet, "/venue"))
     body = dose_fields(ocr(2, "131016", first["ticket_number"]))
     responses = await asyncio.gather(*(
@@ -312,6 +325,7 @@ async def test_a_venue_of_another_municipality_vaccinates_and_the_record_lands_h
     chiyoda_clerk = await create_account("chiyoda-clerk-v", Role.CLERK, "131016")
     tablet = await make_client()
     await sign_in(tablet, sapporo_operator)
+    await enrol_device(sapporo_operator, tablet)
     csrf = await csrf_token(tablet, "/venue")
     panel = await lookup(tablet, ocr(2, "131016", first["ticket_number"]), csrf)
     assert (
@@ -372,6 +386,7 @@ async def test_a_municipality_refusing_outside_records_is_unknown_to_other_venue
     operator = await create_account("sapporo-op2", Role.VENUE_OPERATOR, "011002")
     tablet = await make_client()
     await sign_in(tablet, operator)
+    await enrol_device(operator, tablet)
     csrf = await csrf_token(tablet, "/venue")
     panel = await lookup(tablet, ocr(1, "131016", resident["ticket_number"]), csrf)
     assert "登録されていません" in panel.text and resident["name"] not in panel.text

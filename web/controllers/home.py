@@ -21,8 +21,19 @@ from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 #: What each role finds on its home page: route names, in order. A route that
 #: is not registered (yet) is left out, so the page never links to a 404.
 NAVIGATION: dict[Role, list[str]] = {
-    Role.NATIONAL_ADMIN: ["national_vaccines", "national_municipalities"],
-    Role.MUNICIPAL_ADMIN: ["admin_accounts", "admin_venues", "admin_settings", "admin_backup"],
+    Role.NATIONAL_ADMIN: [
+        "national_vaccines",
+        "national_municipalities",
+        "national_kiosks",
+        "national_suspensions",
+    ],
+    Role.MUNICIPAL_ADMIN: [
+        "admin_accounts",
+        "admin_devices",
+        "admin_venues",
+        "admin_settings",
+        "admin_backup",
+    ],
     Role.CLERK: [
         "residents",
         "imports",
