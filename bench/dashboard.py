@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report import figure as bench_figure  # noqa: E402
 
 SERVER = os.environ.get("VRS_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432")
 PREFECTURES = ("01", "13", "14", "27")
@@ -279,6 +280,10 @@ def report(rows: list[tuple]) -> None:
                 f"  p95 < {GOAL_MS:.0f} ms, ≥ {GOAL_RATIO:.0f}× {'(met)' if ok else '(not met)'}"
                 f"{'' if same else ' COUNTS DIFFER'}"
             )
+            if q == 95:
+                bench_figure(f"{name} p95", figure, "ms", baseline=baseline, ratio=ratio,
+                             goal=f"p95 < {GOAL_MS:.0f} ms, ≥ {GOAL_RATIO:.0f}×",
+                             met=ok and same)  # fmt: skip
     print("(baseline: the naive GROUP BY over vaccination ⋈ resident giving the same figures;"
           " shared 2-core machine: figures distorted)")  # fmt: skip
 

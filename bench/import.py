@@ -27,6 +27,7 @@ from pathlib import Path
 from uuid import uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report import figure  # noqa: E402
 
 HEADER = "個別宛名番号,マイナンバー,氏名,カナ氏名,生年月日,性別,接種券番号\n"
 SERVER = os.environ.get("VRS_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432")
@@ -134,6 +135,9 @@ async def main(rows: int, database: str, profile: Path | None) -> None:
         f" {outcome['rows_rejected']} rejected; {rows / real:,.0f} rows/s"
     )
     print("(shared 2-core machine: absolute figures are distorted; the ratio is same-run)")
+    met = baseline / real >= 0.5 and (rows < 1_000_000 or real < 30)
+    figure(f"import of {rows:,} residents", real, "s", baseline=baseline, ratio=baseline / real,
+           goal="ratio ≥ 0.5; < 30 s at 1,000,000", met=met)  # fmt: skip
 
 
 if __name__ == "__main__":
