@@ -120,3 +120,11 @@ async def record_completion(
         )  # fmt: skip
         outcome.setdefault(state, []).append(certificate_id)
     return outcome
+
+
+async def bind_issuances(client: UUID, certificate_ids: list[str], issued_at: dt.datetime) -> None:
+    """Note which kiosk the certificates were issued to: only it may confirm their printing."""
+    await current_connection().executemany(
+        "INSERT INTO kiosk_issuance (certificate_id, client, issued_at) VALUES ($1, $2, $3)",
+        [(certificate_id, client, issued_at) for certificate_id in certificate_ids],
+    )

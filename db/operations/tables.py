@@ -70,3 +70,16 @@ class KioskCompletion(Table):
     terminal_id = Varchar(length=64)
     completed_at = Timestamptz()
     received_at = Timestamptz()
+
+
+class KioskIssuance(Table):
+    """Which kiosk a kiosk-channel certificate was issued to (no personal data).
+
+    A completion notice is accepted only from the kiosk the certificate was
+    issued to (``vrs_record_kiosk_completion`` checks it).
+    """
+
+    certificate_id = Varchar(length=64, primary_key=True)
+    client = UUID(index=True)
+    """The kiosk's ``app_client`` id."""
+    issued_at = Timestamptz()

@@ -25,6 +25,7 @@ from litestar.params import FromPath
 
 from common.settings import Settings
 from db.engine import current_connection, tenant_transaction
+from db.operations import kiosks
 from web.controllers.card_sessions import (
     ProofRefusal,
     _doses,
@@ -142,6 +143,11 @@ class KioskChannelController(Controller):
                 now,
                 channel="kiosk",
                 eligible=lambda row: kiosk_open(row, now),
+            )
+            await kiosks.bind_issuances(
+                request.scope["state"]["app_client"]["id"],
+                [certificate["certificate_id"] for certificate in certificates],
+                now,
             )
         return {"certificates": certificates}
 

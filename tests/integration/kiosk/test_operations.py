@@ -204,6 +204,32 @@ async def test_a_notice_naming_an_unknown_issuance_records_nothing(client, kiosk
         assert await current_connection().fetchval("SELECT count(*) FROM kiosk_completion") == 0
 
 
+async def test_only_the_kiosk_that_issued_a_certificate_may_confirm_its_printing(
+    client, settings
+) -> None:
+    cards = server_ready(settings)
+    token = await register_card_holders(cards)
+    issued = await _prove(client, token, cards[1], "kiosk-issue", kind="domestic")
+    assert issued.status_code == 200, issued.text
+    (certificate,) = issued.json()["certificates"]
+    notice = {
+        "notice_id": "other-kiosk-1",
+        "store_id": "S-9999",
+        "terminal_id": "T-9",
+        "completed_at": NOW.isoformat(),
+        "certificate_ids": [certificate["certificate_id"]],
+    }
+    other = await client.post(
+        "/api/v1/kiosk/completions", json=notice, headers=_bearer(await _kiosk_token())
+    )
+    assert other.status_code == 422, other.text
+    assert other.json()["code"] == "kiosk_report.certificate_unknown"
+    async with owner_transaction():
+        assert await current_connection().fetchval("SELECT count(*) FROM kiosk_completion") == 0
+    own = await client.post("/api/v1/kiosk/completions", json=notice, headers=_bearer(token))
+    assert own.status_code == 200 and own.json()["recorded"] == [certificate["certificate_id"]]
+
+
 # --- the emergency stop ------------------------------------------------------------------
 
 
