@@ -175,11 +175,13 @@ class Tablet:
     csrf: str
 
 
-async def sign_in_tablet(base: str, login: str, password: str, device: str) -> Tablet:
+async def sign_in_tablet(
+    base: str, login: str, password: str, device: str, request_timeout: float = 15.0
+) -> Tablet:
     """Sign in through the real form (on the tablet's device) and read the venue page's CSRF token."""
     from web.access import DEVICE_COOKIE
 
-    client = httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(15.0))
+    client = httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(request_timeout))
     client.cookies.set(DEVICE_COOKIE, device)
     page = await client.get("/sign-in")
     token = _CSRF_INPUT.search(page.text)
