@@ -13,11 +13,12 @@ import asyncio
 import asyncpg
 import pytest
 
-from bench.soak import MUNICIPALITY, seed_in_subprocess, vrs_server
+from bench.soak import MUNICIPALITY, seed_in_subprocess
 from e2e.conftest import screenshot
 from e2e.pages import SignInPage
 from e2e.venue_pages import VenuePage
 from tests.reliability.own_postgres import running_own_postgres
+from tests.server_process import vrs_server
 from web.access import DEVICE_COOKIE
 
 pytestmark = pytest.mark.xdist_group("soak")

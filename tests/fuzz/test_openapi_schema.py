@@ -17,11 +17,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.soak import vrs_server
 from db.accounts.queries import create_api_token
 from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
 from tests.factories import create_account, create_municipality, create_resident, create_vaccination
+from tests.server_process import vrs_server
 
 os.environ.setdefault("VRS_KEY_PASSPHRASE", "test-key-passphrase")
 

@@ -194,7 +194,7 @@ def test_serve_speaks_https_when_given_a_certificate(database: str, tmp_path: Pa
 
     import httpx
 
-    from e2e.conftest import free_port
+    from tests.server_process import free_port
 
     cert, key = _self_signed(tmp_path)
     port = free_port()
@@ -243,7 +243,7 @@ def test_serve_on_the_embedded_server_stops_it_on_sigterm(tmp_path: Path) -> Non
 
     import httpx
 
-    from e2e.conftest import free_port
+    from tests.server_process import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}

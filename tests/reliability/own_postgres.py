@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.realparts import missing_part
+from tests.server_process import free_port
 
 
 def postgres_binaries() -> Path:
@@ -123,10 +123,7 @@ def running_own_postgres() -> Iterator[OwnPostgres]:
     """A fresh cluster on a free port, started; stopped and removed at the end."""
     # Not under pytest's tmp_path: that is root's 0700 folder, which the postgres user cannot enter.
     base = Path(tempfile.mkdtemp(prefix="vrs-own-pg-"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = OwnPostgres(base, port)
+    server = OwnPostgres(base, free_port())
     try:
         server.init()
         server.start()

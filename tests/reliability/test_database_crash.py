@@ -24,9 +24,9 @@ from bench.soak import (
     run_tablets,
     seed_in_subprocess,
     sign_in_tablet,
-    vrs_server,
 )
 from tests.reliability.own_postgres import OwnPostgres, running_own_postgres
+from tests.server_process import vrs_server
 
 TABLETS = 20
 SAVES = 1500

@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.soak import (
-    count_against,
-    figures,
-    run_tablets,
-    seed_in_subprocess,
-    sign_in_tablet,
-    vrs_server,
-)
+from bench.soak import count_against, figures, run_tablets, seed_in_subprocess, sign_in_tablet
+from tests.server_process import vrs_server
 
 TABLETS = 50
 SAVES = 5000

@@ -155,6 +155,21 @@ async def verified_card_holder(
     return lookup, body
 
 
+async def records_with_doses(lookup: str) -> list[dict[str, Any]]:
+    """The card holder's records in each municipality that has doses to certify, in this
+    transaction; refuses when there are none."""
+    rows = [
+        dict(row)
+        for row in await current_connection().fetch(
+            "SELECT * FROM vrs_records_for_certificate($1)", lookup
+        )
+    ]
+    rows = [row for row in rows if _doses(row)]
+    if not rows:
+        raise ProofRefusal("card_proof.no_records")
+    return rows
+
+
 async def _issue_everywhere(
     signing: SigningContext,
     lookup: str,
@@ -165,11 +180,7 @@ async def _issue_everywhere(
 ) -> list[dict[str, Any]]:
     """One certificate per municipality holding the person's records, in this transaction."""
     connection = current_connection()
-    rows = [
-        dict(row)
-        for row in await connection.fetch("SELECT * FROM vrs_records_for_certificate($1)", lookup)
-    ]
-    rows = [row for row in rows if _doses(row) and eligible(row)]
+    rows = [row for row in await records_with_doses(lookup) if eligible(row)]
     if not rows:
         raise ProofRefusal("card_proof.no_records")
     if kind == "overseas" and any(not row["passport"] for row in rows):

@@ -28,9 +28,9 @@ from db.engine import current_connection, tenant_transaction
 from db.operations import kiosks
 from web.controllers.card_sessions import (
     ProofRefusal,
-    _doses,
     _issue_everywhere,
     app_client,
+    records_with_doses,
     verified_card_holder,
 )
 from web.errors import BadInput, NotAllowed
@@ -88,31 +88,24 @@ class KioskChannelController(Controller):
         now = dt.datetime.now(dt.UTC)
         lookup, _ = await _verified_lookup(request, session_id, signing, settings, now)
         async with tenant_transaction(None):
-            connection = current_connection()
-            rows = [
-                dict(row)
-                for row in await connection.fetch(
-                    "SELECT * FROM vrs_records_for_certificate($1)", lookup
-                )
-                if _doses(dict(row))
-            ]
-            if not rows:
-                raise ProofRefusal("card_proof.no_records")
-            open_rows = [row for row in rows if kiosk_open(row, now)]
+            open_rows = [row for row in await records_with_doses(lookup) if kiosk_open(row, now)]
             if not open_rows:
                 raise ProofRefusal("card_proof.kiosk_not_offered")
-            answers = []
-            for row in open_rows:
-                name = await connection.fetchval(
-                    "SELECT name FROM municipality WHERE code = $1", row["municipality_code"]
+            names = dict(
+                await current_connection().fetch(
+                    "SELECT code, name FROM municipality WHERE code = ANY($1::text[])",
+                    [row["municipality_code"] for row in open_rows],
                 )
-                answers.append(
-                    {
-                        "municipality_code": row["municipality_code"],
-                        "municipality_name": name or row["municipality_code"],
-                        "passport_data": bool(row["passport"]),
-                    }
-                )
+            )
+        answers = [
+            {
+                "municipality_code": row["municipality_code"],
+                "municipality_name": names.get(row["municipality_code"])
+                or row["municipality_code"],
+                "passport_data": bool(row["passport"]),
+            }
+            for row in open_rows
+        ]
         return {"municipalities": answers}
 
     @post(

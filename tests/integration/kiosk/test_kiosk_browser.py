@@ -9,9 +9,7 @@ PC/SC tests so that it shares their one pcscd (session fixture ``pcsc``).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,10 +22,10 @@ import pytest
 
 from e2e.conftest import (  # noqa: F401  (chromium: the fixture)
     chromium,
-    free_port,
     screenshot,
 )
 from e2e.kiosk_pages import KioskScreen
+from tests import server_process
 from tests.integration.kiosk.pcsc_stack import PcscStack
 from tests.integration.kiosk.test_kiosk_server_channel import (
     clean,
@@ -36,6 +34,7 @@ from tests.integration.kiosk.test_kiosk_server_channel import (
     register_card_holders,
     server_ready,
 )
+from tests.server_process import free_port
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.xdist_group("pcsc")]
 
@@ -48,29 +47,12 @@ def vrs_server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     from common.settings import load_settings
 
     server_ready(replace(load_settings(), data_dir=kiosk_server_data_dir()))
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("kiosk-vrs") / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env={
-                **os.environ,
-                "DATABASE_URL": database,
-                "VRS_DATA_DIR": str(kiosk_server_data_dir()),
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(f"{base}/readyz", process, log_path)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with server_process.vrs_server(
+        database,
+        log_path=tmp_path_factory.mktemp("kiosk-vrs") / "server.log",
+        extra_env={"VRS_DATA_DIR": str(kiosk_server_data_dir())},
+    ) as base:
+        yield base
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes] | None, log: Path | None) -> None:

@@ -17,7 +17,6 @@ from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
 from e2e.conftest import (  # noqa: F401  (chromium: the fixture)
     chromium,
-    free_port,
     screenshot,
 )
 from e2e.kiosk_pages import KioskScreen
@@ -35,6 +34,7 @@ from tests.integration.kiosk.test_kiosk_server_channel import (
     screen_name,
     server_ready,
 )
+from tests.server_process import free_port
 
 SECRET = "maintenance-secret-1"  # noqa: S105  (a test value)
 
