@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("VRS_KEY_PASSPHRASE", "test-key-passphrase")
+from tests.unit.signing.fixtures import VECTORS
 
-VECTORS = Path(__file__).resolve().parents[4] / "shared" / "vectors"
+os.environ.setdefault("VRS_KEY_PASSPHRASE", "test-key-passphrase")
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from tests.realparts import missing_part
 
 PASSPHRASE = "correct horse battery staple"  # noqa: S105 - a throwaway test key store
 ISSUER_URL = "https://vrs.example.jp/issuer"
-#: shared/ lies beside the repository, locally and in CI (FORMATS.md's vectors).
-VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "vectors"
+#: Public test vectors kept in the repository (sources and licences in their README).
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 
 
 @pytest.fixture(scope="session")
