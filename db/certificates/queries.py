@@ -73,6 +73,11 @@ async def _product_facts(codes: Iterable[str], issued_on: dt.date) -> dict[str, 
     return facts
 
 
+async def municipality_names(codes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Municipality code → name, English name, head title."""
+    return await _municipality_names(codes)
+
+
 async def _municipality_names(codes: Iterable[str]) -> dict[str, dict[str, Any]]:
     rows = await current_connection().fetch(
         "SELECT code, name, name_en, head_title FROM municipality WHERE code = ANY($1::text[])",
@@ -322,6 +327,44 @@ async def issuance_for_idempotency_key(key: str) -> dict[str, Any] | None:
         "SELECT * FROM certificate_issuance WHERE idempotency_key = $1", key
     )
     return dict(row) if row else None
+
+
+# --- the app and kiosk channels (no tenant: SECURITY DEFINER crossings) ----------------
+
+
+async def records_for_card(my_number_lookup: str) -> list[dict[str, Any]]:
+    """The card holder's records in every municipality: names, birth date, doses, passport,
+    kiosk participation and hours (``vrs_records_for_certificate``)."""
+    rows = await current_connection().fetch(
+        "SELECT * FROM vrs_records_for_certificate($1)", my_number_lookup
+    )
+    return [dict(row) for row in rows]
+
+
+async def record_card_issuance(
+    *,
+    lookup: str,
+    municipality_code: str,
+    resident_id: UUID,
+    channel: str,
+    content: CertificateContent,
+    vaccination_ids: Sequence[str],
+    language: str,
+    shc_kid: str,
+    shc_jws: str,
+    vdsnc_json: str | None,
+    pdf: bytes,
+) -> UUID | None:
+    """Store one app or kiosk issuance in the issuing municipality's area (and audit it);
+    ``None`` when that resident is no longer the card holder's active record."""
+    holder = content.holder
+    return await current_connection().fetchval(
+        "SELECT vrs_record_card_issuance($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+        " $11::jsonb, $12, $13, $14, $15)",
+        lookup, municipality_code, resident_id, channel, content.certificate_id, content.kind,
+        language, holder.passport_number, holder.nationality, holder.name_roman,
+        source_data(content, vaccination_ids), shc_kid, shc_jws, vdsnc_json or "", pdf,
+    )  # fmt: skip
 
 
 # --- revocation ---------------------------------------------------------------------

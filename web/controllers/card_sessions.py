@@ -5,20 +5,22 @@ The app authenticates with an app client token (``vrs app-client``:
 it, and posts the proof. The server checks the proof (J-LIS CA, validity, CRL,
 signature over its own single-use challenge), the J-LIS linkage of the
 certificate to the My Number, then issues one certificate per municipality
-that holds records, in one transaction. What the app sends (basic 4 facts,
-My Number) is used for this issuance only and never updates resident records
-(確認事項 第9条3).
+that holds records and whose record matches the card's birth date, through
+the one issuance service (:mod:`db.certificates.issuance`: read, sign outside
+any transaction, record). What the app sends (basic 4 facts, My Number) is
+used for this issuance only and never updates resident records (確認事項
+第9条3); passport data the app sends is kept in the issuance history as the
+counter's is (※海外用: counter or app).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Callable
+import json
 from typing import Any
 from uuid import UUID
 
-import anyio
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -28,18 +30,18 @@ from litestar.params import FromPath
 from common.card_proof import CardProof, CardProofFormatError, ProofRefused, verify_proof
 from common.settings import Settings
 from db.cards import queries as cards
-from db.certificates import queries as certificate_queries
-from db.engine import current_connection, tenant_transaction
+from db.certificates import issuance
+from db.certificates.issuance import Issued
+from db.engine import tenant_transaction
 from db.residents.my_number import MyNumberVault
 from signing import shc
-from signing.content import new_certificate_id
-from web.certificate_issuing import sign
+from web.certificate_issuing import answered, parse_kind, parse_passport, signer
 from web.controllers.certificates_api import json_body
 from web.errors import AppError, BadInput, NotAllowed, NotFound, SignInRequired
 from web.signing_context import SigningContext
 from web.suspension_guard import refuse_if_suspended
 
-_JST = dt.timezone(dt.timedelta(hours=9))
+_MAX_MUNICIPALITIES = 50
 
 
 class ProofRefusal(AppError):
@@ -90,9 +92,13 @@ class CardSessionsController(Controller):
         summary="Prove the card; answers one certificate per issuing municipality",
         description=(
             "Body: auth_certificate, signature, my_number, basic4 (FORMATS §5), and optionally"
-            " kind (domestic|overseas, default domestic). Overseas needs passport data in the"
-            " issuance history of every issuing municipality. Refusals are 403 problems whose"
-            " code says why (card_proof.*)."
+            " kind (domestic|overseas, default domestic), municipalities (the codes chosen;"
+            " default every municipality that can issue) and passport (passport_number,"
+            " nationality, family_name_roman, given_name_roman: registered into the issuance"
+            " history with the overseas certificates). A municipality whose record's birth date"
+            " differs from the card's is not offered. Without passport data a municipality"
+            " issues no overseas certificate; not_issued says which and why. Refusals are 403"
+            " problems whose code says why (card_proof.*)."
         ),
         status_code=200,
     )
@@ -105,13 +111,23 @@ class CardSessionsController(Controller):
     ) -> dict[str, Any]:
         """Verify the proof and issue."""
         await refuse_if_suspended(request, "app_issuance")
-        kind = (await json_body(request)).get("kind", "domestic")
-        if kind not in ("domestic", "overseas"):
-            raise BadInput("certificate.kind_invalid", field="kind")
+        body = await json_body(request)
+        kind = parse_kind(body.get("kind", "domestic"))
+        selected = parse_selection(body)
+        passport = (
+            parse_passport(body["passport"]) if isinstance(body.get("passport"), dict) else None
+        )
         now = dt.datetime.now(dt.UTC)
-        lookup, _ = await verified_card_holder(request, session_id, signing, settings, now)
-        async with tenant_transaction(None):
-            return {"certificates": await _issue_everywhere(signing, lookup, kind, now)}
+        lookup, body = await verified_card_holder(request, session_id, signing, settings, now)
+        with answered():
+            result = await issuance.issue_for_card(
+                lookup, body.get("basic4"), kind, signer(signing),
+                channel="app", selected=selected, passport=passport,
+            )  # fmt: skip
+        return {
+            "certificates": [certificate_answer(issued) for issued in result.issued],
+            "not_issued": result.not_issued,
+        }
 
 
 async def verified_card_holder(
@@ -155,100 +171,33 @@ async def verified_card_holder(
     return lookup, body
 
 
-async def records_with_doses(lookup: str) -> list[dict[str, Any]]:
-    """The card holder's records in each municipality that has doses to certify, in this
-    transaction; refuses when there are none."""
-    rows = [
-        dict(row)
-        for row in await current_connection().fetch(
-            "SELECT * FROM vrs_records_for_certificate($1)", lookup
-        )
-    ]
-    rows = [row for row in rows if _doses(row)]
-    if not rows:
-        raise ProofRefusal("card_proof.no_records")
-    return rows
+def parse_selection(body: dict[str, Any]) -> list[str] | None:
+    """The municipalities the resident chose (``municipalities``: codes), else ``None`` (all)."""
+    chosen = body.get("municipalities")
+    if chosen is None:
+        return None
+    if (
+        not isinstance(chosen, list)
+        or not chosen
+        or len(chosen) > _MAX_MUNICIPALITIES
+        or not all(isinstance(code, str) and code.isdigit() and len(code) == 6 for code in chosen)
+    ):
+        raise BadInput("card_proof.municipalities_invalid", field="municipalities")
+    return list(chosen)
 
 
-async def _issue_everywhere(
-    signing: SigningContext,
-    lookup: str,
-    kind: str,
-    now: dt.datetime,
-    channel: str = "app",
-    eligible: Callable[[dict[str, Any]], bool] = lambda row: True,
-) -> list[dict[str, Any]]:
-    """One certificate per municipality holding the person's records, in this transaction."""
-    connection = current_connection()
-    rows = [row for row in await records_with_doses(lookup) if eligible(row)]
-    if not rows:
-        raise ProofRefusal("card_proof.no_records")
-    if kind == "overseas" and any(not row["passport"] for row in rows):
-        raise ProofRefusal("card_proof.no_passport_data")
-    today = now.astimezone(_JST).date()
-    answers = []
-    for row in rows:
-        code = row["municipality_code"]
-        passport = None
-        if kind == "overseas":
-            family, given = certificate_queries.split_roman_name(
-                _json(row["passport"])["roman_name"]
-            )
-            passport = {
-                "passport_number": _json(row["passport"])["passport_number"],
-                "nationality": _json(row["passport"])["nationality"],
-                "family_name_roman": family,
-                "given_name_roman": given,
-            }
-        contact = await certificate_queries.certificate_contact(code)
-        try:
-            content, ids = await certificate_queries.build_content(
-                kind=kind,  # type: ignore[arg-type]
-                certificate_id=new_certificate_id(),
-                issued_on=today,
-                municipality_code=code,
-                contact=contact,
-                resident=row,
-                doses=_doses(row),
-                passport=passport,
-            )
-        except ValueError as error:
-            raise BadInput("certificate.content_invalid", detail=str(error)) from None
-        issued = await anyio.to_thread.run_sync(sign, signing, content)
-        stored = await connection.fetchval(
-            "SELECT vrs_record_card_issuance($1, $2, $3, $15, $4, $5, $6, $7, $8, $9,"
-            " $10::jsonb, $11, $12, $13, $14)",
-            lookup, code, row["resident_id"], content.certificate_id, kind,
-            "ja" if kind == "domestic" else "ja+en", content.holder.passport_number,
-            content.holder.nationality, content.holder.name_roman,
-            certificate_queries.source_data(content, ids), signing.keys.shc_signing_key.kid,
-            issued.shc_jws, issued.vdsnc_json or "", issued.pdf, channel,
-        )  # fmt: skip
-        if stored is None:
-            raise ProofRefusal("card_proof.no_records")
-        answers.append(
-            {
-                "municipality_code": code,
-                "municipality_name": content.issuer.name_ja,
-                "certificate_id": content.certificate_id,
-                "kind": kind,
-                "shc_jws": issued.shc_jws,
-                "smart_health_card": shc.file_body([issued.shc_jws]).decode(),
-                "vdsnc": _json(issued.vdsnc_json) if issued.vdsnc_json else None,
-                "pdf_base64": base64.b64encode(issued.pdf).decode(),
-            }
-        )
-    return answers
-
-
-def _json(value: Any) -> Any:
-    import json
-
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _doses(row: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(_json(row["doses"]) or [])
+def certificate_answer(issued: Issued) -> dict[str, Any]:
+    """One issued certificate as the app and kiosk get it."""
+    return {
+        "municipality_code": issued.municipality_code,
+        "municipality_name": issued.municipality_name,
+        "certificate_id": issued.certificate_id,
+        "kind": issued.kind,
+        "shc_jws": issued.shc_jws,
+        "smart_health_card": shc.file_body([issued.shc_jws]).decode(),
+        "vdsnc": json.loads(issued.vdsnc_json) if issued.vdsnc_json else None,
+        "pdf_base64": base64.b64encode(issued.pdf).decode(),
+    }
 
 
 ROUTES = [CardSessionsController]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from uuid import UUID
 
@@ -13,12 +12,11 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from db.accounts.roles import Role
-from db.audit.queries import record
-from db.certificates import queries
-from db.engine import tenant_transaction
+from db.certificates import issuance
 from signing.content import is_valid_certificate_id
 from web.auth import requires
 from web.certificate_issuing import (
+    answered,
     issue_for_resident,
     parse_kind,
     parse_passport,
@@ -54,10 +52,7 @@ class CounterCertificatesController(Controller):
     @get("/", name="certificates")
     async def index(self, request: Request[Any, Any, Any], q: FromQuery[str] = "") -> Template:
         """Find the person by ticket number (接種券番号) or resident number (個別宛名番号)."""
-        results: list[dict[str, Any]] = []
-        if q.strip():
-            async with tenant_transaction(request.user.tenant):
-                results = await queries.find_resident(q[:32])
+        results = await issuance.find_residents(request.user, q[:32]) if q.strip() else []
         return Template(
             "certificates/index.html", context={"q": q, "results": results, "searched": bool(q)}
         )
@@ -83,21 +78,10 @@ class CounterCertificatesController(Controller):
         preview: Any = None,
         status_code: int = 200,
     ) -> Template:
-        principal = request.user
-        async with tenant_transaction(principal.tenant):
-            resident = await queries.resident_for_certificate(resident_id)
-            if resident is None:
-                raise NotFound("certificate.resident_not_found")
-            doses = await queries.active_vaccinations(resident_id)
-            history = await queries.issuance_history(resident_id)
-            passport = await queries.latest_passport(resident_id)
-            await record(
-                "certificate.person_view",
-                actor=principal,
-                municipality_code=principal.municipality_code,
-                object_type="resident",
-                object_id=str(resident_id),
-            )
+        with answered():
+            person = await issuance.person(request.user, resident_id)
+        resident, doses, history = person["resident"], person["doses"], person["history"]
+        passport = person["passport"]
         language = language_of(request)
         values = form or {"kind": "domestic", **(passport or {})}
         return Template(
@@ -135,8 +119,7 @@ class CounterCertificatesController(Controller):
         form = await self._read_form(request)
         try:
             kind, passport = self._parsed(form)
-            today = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
-            content, _ = await prepare_content(request.user, resident_id, kind, passport, today)
+            content = await prepare_content(request.user, resident_id, kind, passport)
         except BadInput as error:
             return await self._page(request, resident_id, form=form, error=error, status_code=422)
         return await self._page(request, resident_id, form=form, preview=content)

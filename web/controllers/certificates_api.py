@@ -3,8 +3,12 @@
 ``POST /api/v1/certificates`` (clerk, bearer token or session) issues a
 certificate for a resident of the caller's municipality and answers the signed
 PDF; an ``Idempotency-Key`` header makes a retry answer the same certificate.
+A retry after that certificate was revoked answers 410 Gone
+(``certificate.idempotency_key_revoked``, naming the certificate and the
+reason), never the revoked PDF: a new certificate needs a new key.
 ``GET /api/v1/certificates/{id}`` answers the SHC JWS and the VDS-NC of the
-same certificate; ``.../smart-health-card`` the wallet file, ``.../pdf`` the PDF.
+same certificate and its revocation state (``revoked``, ``revoked_at``,
+``revocation_reason``); ``.../smart-health-card`` the wallet file, ``.../pdf`` the PDF.
 """
 
 from __future__ import annotations
@@ -63,8 +67,9 @@ class CertificatesApiController(Controller):
         description=(
             "JSON body: resident_id, kind (domestic|overseas), and for overseas passport_number,"
             " nationality (ICAO 3 letters), family_name_roman, given_name_roman. Send an"
-            " Idempotency-Key header (8-64 characters) to make retries safe. The certificate id"
-            " is in the X-Certificate-Id header."
+            " Idempotency-Key header (8-64 characters) to make retries safe; a retry after the"
+            " certificate was revoked answers 410 (certificate.idempotency_key_revoked)."
+            " The certificate id is in the X-Certificate-Id header."
         ),
         status_code=201,
         response_description="application/pdf",
@@ -99,7 +104,11 @@ class CertificatesApiController(Controller):
         response.headers["Location"] = f"/api/v1/certificates/{issued.certificate_id}"
         return response
 
-    @get("/{certificate_id:str}", name="api_certificate", summary="A certificate's QR payloads")
+    @get(
+        "/{certificate_id:str}",
+        name="api_certificate",
+        summary="A certificate's QR payloads and revocation state",
+    )
     async def payloads(
         self, request: Request[Any, Any, Any], certificate_id: FromPath[str]
     ) -> dict[str, Any]:
@@ -111,6 +120,10 @@ class CertificatesApiController(Controller):
             "shc_jws": issued.shc_jws,
             "shc_qr": shc.to_qr_text(issued.shc_jws),
             "vdsnc": json.loads(issued.vdsnc_json) if issued.vdsnc_json else None,
+            "issued_at": issued.issued_at.isoformat() if issued.issued_at else None,
+            "revoked": issued.revoked_at is not None,
+            "revoked_at": issued.revoked_at.isoformat() if issued.revoked_at else None,
+            "revocation_reason": issued.revocation_reason or None,
             "smart_health_card": f"/api/v1/certificates/{issued.certificate_id}/smart-health-card",
             "pdf": f"/api/v1/certificates/{issued.certificate_id}/pdf",
         }

@@ -6,10 +6,13 @@ and only then have them issued, so it proves the card twice, each time over a
 fresh single-use challenge of ``POST /api/v1/card-sessions``:
 
 - ``.../{session_id}/kiosk-preview``: verify the proof, answer the municipalities
-  that take part in kiosk issuance and are within their own kiosk hours now,
-  and whether each holds passport data (overseas). Nothing is issued.
+  that take part in kiosk issuance, are within their own kiosk hours now and
+  whose record has the card's birth date, each with the name as it holds it and
+  whether it holds passport data (overseas); and the others, each with why it is
+  not offered and whom to contact. Nothing is issued.
 - ``.../{session_id}/kiosk-issue``: verify the proof again, issue one certificate
-  per such municipality with the channel ``kiosk``.
+  per municipality the resident chose (and paid for), channel ``kiosk``, through
+  the one issuance service (:mod:`db.certificates.issuance`).
 
 Only clients registered with ``--kind kiosk`` may call them.
 """
@@ -24,30 +27,18 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from common.settings import Settings
-from db.engine import current_connection, tenant_transaction
-from db.operations import kiosks
+from db.certificates import issuance
+from web.certificate_issuing import answered, parse_kind, signer
 from web.controllers.card_sessions import (
-    ProofRefusal,
-    _issue_everywhere,
     app_client,
-    records_with_doses,
+    certificate_answer,
+    parse_selection,
     verified_card_holder,
 )
-from web.errors import BadInput, NotAllowed
+from web.controllers.certificates_api import json_body
+from web.errors import NotAllowed
 from web.signing_context import SigningContext
 from web.suspension_guard import refuse_if_suspended
-
-_JST = dt.timezone(dt.timedelta(hours=9))
-_DEFAULT_HOURS = (dt.time(6, 30), dt.time(23, 0))
-
-
-def kiosk_open(row: dict[str, Any], now: dt.datetime) -> bool:
-    """Whether the municipality takes part in kiosk issuance and is within its hours now."""
-    if not row["kiosk_issuance"]:
-        return False
-    start = row["kiosk_hours_start"] or _DEFAULT_HOURS[0]
-    end = row["kiosk_hours_end"] or _DEFAULT_HOURS[1]
-    return start <= now.astimezone(_JST).time().replace(tzinfo=None) < end
 
 
 async def _verified_lookup(
@@ -84,35 +75,30 @@ class KioskChannelController(Controller):
         signing: NamedDependency[SigningContext],
         settings: NamedDependency[Settings],
     ) -> dict[str, Any]:
-        """``{"municipalities": [{"municipality_code", "municipality_name", "passport_data"}]}``."""
+        """``{"municipalities": [offered], "not_offered": [with reason and contact]}``.
+
+        Each entry: ``municipality_code``, ``municipality_name``, ``record_name`` (the
+        name as that municipality holds it), ``name_matches``, ``passport_data``,
+        ``doses``, ``contact``, and for the others ``reason`` (``not_taking_part``,
+        ``outside_hours``, ``identity_mismatch``).
+        """
         now = dt.datetime.now(dt.UTC)
-        lookup, _ = await _verified_lookup(request, session_id, signing, settings, now)
-        async with tenant_transaction(None):
-            open_rows = [row for row in await records_with_doses(lookup) if kiosk_open(row, now)]
-            if not open_rows:
-                raise ProofRefusal("card_proof.kiosk_not_offered")
-            names = dict(
-                await current_connection().fetch(
-                    "SELECT code, name FROM municipality WHERE code = ANY($1::text[])",
-                    [row["municipality_code"] for row in open_rows],
-                )
-            )
-        answers = [
-            {
-                "municipality_code": row["municipality_code"],
-                "municipality_name": names.get(row["municipality_code"])
-                or row["municipality_code"],
-                "passport_data": bool(row["passport"]),
-            }
-            for row in open_rows
-        ]
-        return {"municipalities": answers}
+        lookup, body = await _verified_lookup(request, session_id, signing, settings, now)
+        with answered():
+            offers = await issuance.card_offers(lookup, body.get("basic4"), "kiosk", lambda: now)
+        return {
+            "municipalities": [offer.to_dict() for offer in offers if offer.offered],
+            "not_offered": [offer.to_dict() for offer in offers if not offer.offered],
+        }
 
     @post(
         "/{session_id:str}/kiosk-issue",
         name="api_kiosk_issue",
         summary="Prove the card again and issue, channel kiosk (after the fee is paid)",
-        description="Body: the proof (FORMATS §5), kind (domestic|overseas).",
+        description=(
+            "Body: the proof (FORMATS §5), kind (domestic|overseas), municipalities (the codes"
+            " the resident chose and paid for; default every offered one)."
+        ),
         status_code=200,
     )
     async def issue(
@@ -124,25 +110,17 @@ class KioskChannelController(Controller):
     ) -> dict[str, Any]:
         """``{"certificates": [...]}`` as the app channel answers, issued for the kiosk."""
         now = dt.datetime.now(dt.UTC)
+        body = await json_body(request)
+        kind = parse_kind(body.get("kind", "domestic"))
+        selected = parse_selection(body)
         lookup, body = await _verified_lookup(request, session_id, signing, settings, now)
-        kind = body.get("kind", "domestic")
-        if kind not in ("domestic", "overseas"):
-            raise BadInput("certificate.kind_invalid", field="kind")
-        async with tenant_transaction(None):
-            certificates = await _issue_everywhere(
-                signing,
-                lookup,
-                kind,
-                now,
-                channel="kiosk",
-                eligible=lambda row: kiosk_open(row, now),
-            )
-            await kiosks.bind_issuances(
-                request.scope["state"]["app_client"]["id"],
-                [certificate["certificate_id"] for certificate in certificates],
-                now,
-            )
-        return {"certificates": certificates}
+        with answered():
+            result = await issuance.issue_for_card(
+                lookup, body.get("basic4"), kind, signer(signing), channel="kiosk",
+                selected=selected, kiosk_client=request.scope["state"]["app_client"]["id"],
+                now=lambda: now,
+            )  # fmt: skip
+        return {"certificates": [certificate_answer(issued) for issued in result.issued]}
 
 
 ROUTES = [KioskChannelController]

@@ -72,8 +72,9 @@ async def test_a_proven_card_gets_one_certificate_per_municipality_and_changes_n
             dict(r) for r in await current_connection().fetch("SELECT * FROM resident ORDER BY id")
         ]
     session, challenge = await _challenge(client, app_headers)
+    # Another name and address than the record's (a marriage, a move); the same birth date.
     other_facts = Basic4(
-        "別人 名前", "北海道札幌市中央区北1条西2丁目", dt.date(1999, 9, 9), "2"
+        "別人 名前", "北海道札幌市中央区北1条西2丁目", card.resident.basic4.birth_date, "2"
     ).to_dict()
     response = await client.post(
         f"/api/v1/card-sessions/{session}/proof",
@@ -172,8 +173,8 @@ async def test_every_refusal_is_specific(
         )
     await _refusal(client, app_headers, stranger_card, "card_proof.no_records")
 
-    # Overseas needs passport data in the issuance history first.
-    await _refusal(client, app_headers, card, "card_proof.no_passport_data", kind="overseas")
+    # Overseas needs passport data in the issuance history first (or sent by the app).
+    await _refusal(client, app_headers, card, "card_proof.no_passport_data_in", kind="overseas")
 
     # Revoked by J-LIS: the CRL lists the card's certificate.
     now = dt.datetime.now(dt.UTC)
