@@ -40,3 +40,15 @@ async def test_a_wrong_password_is_shown_on_the_page(page) -> None:
     await page.get_by_test_id("sign-in-submit").click()
     alert = page.get_by_test_id("alert-error")
     assert "パスワードが違います" in await alert.inner_text()
+
+
+async def test_no_request_of_a_page_answers_404_not_even_the_icon(page) -> None:
+    """Browsers ask for an icon on every page: ours is linked, so none of them is a 404."""
+    await create_municipality("131016")
+    await create_account("chiyoda-clerk", Role.CLERK, "131016", password=DEMO_PASSWORD)
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    home = await (await SignInPage(page).open()).sign_in("chiyoda-clerk", DEMO_PASSWORD)
+    await page.wait_for_load_state("networkidle")
+    assert await home.title() == "ホーム"
+    assert missing == []

@@ -36,6 +36,16 @@ def _current_user(context: Any) -> Any:
     return request.scope.get("user") if request is not None else None
 
 
+@pass_context
+def _back_here(context: Any) -> str:
+    """This page's path and query, for links that come back here (the language switch)."""
+    request = context.get("request")
+    if request is None:
+        return "/"
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
 def japan_time(moment: dt.datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
     """A timestamp as people in Japan read it (JST), whatever the server's zone."""
     return moment.astimezone(JAPAN).strftime(pattern)
@@ -44,7 +54,12 @@ def japan_time(moment: dt.datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
 def _configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["jst"] = japan_time
     engine.engine.globals.update(
-        t=_t, language=_language, current_user=_current_user, LANGUAGES=LANGUAGES, Role=Role
+        t=_t,
+        language=_language,
+        current_user=_current_user,
+        back_here=_back_here,
+        LANGUAGES=LANGUAGES,
+        Role=Role,
     )
     engine.engine.autoescape = True
 

@@ -70,6 +70,17 @@ async def test_the_language_switch_turns_the_page_english_and_back(client, clerk
     assert "Home" in (await client.get("/")).text  # the cookie remembers English
 
 
+async def test_switching_language_keeps_the_query_of_the_page(client, clerk) -> None:
+    """The switch comes back to the same filtered list, not to its unfiltered first page."""
+    await sign_in(client, clerk)
+    page = await client.get("/quality?quality=must_check")
+    assert 'back=/quality%3Fquality%3Dmust_check"' in page.text
+    switched = await client.get(
+        "/language/en?back=%2Fquality%3Fquality%3Dmust_check", follow_redirects=False
+    )
+    assert switched.headers["location"] == "/quality?quality=must_check"
+
+
 async def test_language_switch_never_redirects_off_site(client, clerk) -> None:
     response = await client.get("/language/en?back=//evil.example/", follow_redirects=False)
     assert response.headers["location"] == "/"

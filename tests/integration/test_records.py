@@ -263,3 +263,14 @@ async def test_a_record_of_another_municipality_is_not_found(make_client, dose_r
     )
     assert attempt.status_code == 404
     assert (await row(first))["status"] == "active"
+
+
+async def test_resolving_with_nothing_ticked_says_so_instead_of_failing(client, dose_record) -> None:
+    clerk, _, _, _ = dose_record
+    await sign_in(client, clerk)
+    csrf = await csrf_token(client, "/quality")
+    response = await client.post(
+        "/quality/resolve", data={"_csrf_token": csrf, "reason": "確認済み"}
+    )
+    assert response.status_code == 422
+    assert "記録を選んでください" in response.text

@@ -97,7 +97,7 @@ class QualityController(Controller):
         form = await request.form()
         reason = _reason(form)
         try:
-            ids = [UUID(str(value)) for value in form.getall("id")]
+            ids = [UUID(str(value)) for value in form.getall("id", [])]
         except ValueError:
             raise BadInput("records.selection_invalid", field="id") from None
         if not ids:
