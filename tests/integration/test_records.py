@@ -265,7 +265,9 @@ async def test_a_record_of_another_municipality_is_not_found(make_client, dose_r
     assert (await row(first))["status"] == "active"
 
 
-async def test_resolving_with_nothing_ticked_says_so_instead_of_failing(client, dose_record) -> None:
+async def test_resolving_with_nothing_ticked_says_so_instead_of_failing(
+    client, dose_record
+) -> None:
     clerk, _, _, _ = dose_record
     await sign_in(client, clerk)
     csrf = await csrf_token(client, "/quality")
