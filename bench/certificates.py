@@ -59,7 +59,7 @@ def _issue(n: int, kind: str = "overseas") -> int:
     assert _worker is not None
     store, signer = _worker
     issued = issue_certificate(
-        example_content(n, kind),  # type: ignore[arg-type]
+        example_content(n, kind),  # type: ignore[arg-type]  # a str for the Literal kind
         store,
         issuer_url=ISSUER_URL,
         pdf_signer=signer,

@@ -365,7 +365,7 @@ def _check_revocation(
         candidate
         for candidate in crls
         if candidate.issuer == issuer.subject
-        and candidate.is_signature_valid(issuer_key)  # type: ignore[arg-type]
+        and candidate.is_signature_valid(issuer_key)  # type: ignore[arg-type]  # a CA key is RSA or EC; a wrong kind fails the check
         and candidate.last_update_utc <= now
         and (candidate.next_update_utc is None or now <= candidate.next_update_utc)
     ]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID, uuid4
 
+import asyncpg
+
 from common.identifiers import my_number_check_digit
 from db.accounts.queries import create_account
 from db.accounts.roles import Role
@@ -111,7 +113,7 @@ async def load_demo(vault: MyNumberVault) -> bool:
 
 
 async def _residents(
-    connection: object,
+    connection: asyncpg.Connection,
     vault: MyNumberVault,
     rng: random.Random,
     code: str,
@@ -160,7 +162,7 @@ async def _residents(
                     None, "接種 医師", product, lot, volume, "active", "ok", "[]", "import",
                     None, 1, None, now, now,
                 ))  # fmt: skip
-    await connection.copy_records_to_table(  # type: ignore[attr-defined]
+    await connection.copy_records_to_table(
         "resident",
         records=residents,
         columns=["id", "municipality_code", "resident_number", "my_number_ciphertext",
@@ -168,13 +170,13 @@ async def _residents(
                  "moved_out_on", "deceased_on", "priority_group", "needs_care", "version",
                  "status", "created_at", "updated_at"],
     )  # fmt: skip
-    await connection.copy_records_to_table(  # type: ignore[attr-defined]
+    await connection.copy_records_to_table(
         "ticket",
         records=tickets,
         columns=["id", "municipality_code", "ticket_number", "resident", "ticket_type",
                  "dose_number", "issued_on", "status", "created_at", "updated_at"],
     )  # fmt: skip
-    await connection.copy_records_to_table(  # type: ignore[attr-defined]
+    await connection.copy_records_to_table(
         "vaccination",
         records=doses,
         columns=["id", "municipality_code", "resident", "ticket_number", "ticket_type",

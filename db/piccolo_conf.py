@@ -39,6 +39,7 @@ def _after_security(registry: AppRegistry) -> None:
     with them, so its migrations must follow.
     """
     security = registry.get_app_config("security")
+    assert security is not None  # the security app is always installed
     foundation = {"security"} | {d.split(".")[1] for d in security.migration_dependencies}
     for name, config in registry.app_configs.items():
         if (

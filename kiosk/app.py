@@ -61,7 +61,7 @@ _WATCH_CARD = {"pin", "choose_type", "overseas_refused", "fee"}
 
 
 def _flow(request: Request[Any, Any, Any]) -> KioskFlow:
-    return request.app.state.flow  # type: ignore[no-any-return]
+    return request.app.state.flow
 
 
 def _back() -> Redirect:

@@ -156,7 +156,7 @@ def make_pdf_signer(
 
 
 def make_barcode_signer(
-    key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey,
     csca: x509.Certificate,
     csca_key: ec.EllipticCurvePrivateKey,
     common_name: str,
@@ -212,6 +212,6 @@ def make_empty_crl(
     return builder.sign(ca_key, _hash_for(ca_key))
 
 
-def _hash_for(key: ec.EllipticCurvePrivateKey) -> hashes.HashAlgorithm:
+def _hash_for(key: ec.EllipticCurvePrivateKey) -> hashes.SHA256 | hashes.SHA384:
     # Match the hash to the curve strength, as ICAO and RFC 5480 recommend.
     return hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()

@@ -187,7 +187,7 @@ def token_signer(
     )
     # Find the key handle now, in this thread: pyHanko's lazy loading waits on an
     # asyncio event, which cannot be shared by the event loops of several threads.
-    signer._load_objects()  # noqa: SLF001 - pyHanko's synchronous loader
+    signer._load_objects()  # type: ignore[no-untyped-call]  # noqa: SLF001 - pyHanko's synchronous loader, unannotated
     return signer
 
 

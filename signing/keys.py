@@ -295,7 +295,8 @@ def _new_signer(
     key = ec.generate_private_key(ec.SECP256R1()) if public_key is None else None
     organization = manifest["organization"]
     common_name = f"{organization} {role} {sequence}"
-    certified = public_key if key is None else key
+    certified = public_key or key
+    assert certified is not None  # one of the two is always set
     cert = make(certified, ca, ca_key, common_name, organization, manifest["country"], now)
     _write_cert(root / part / f"signer-{sequence:04d}.crt.pem", cert)
     if key is not None:

@@ -58,8 +58,8 @@ DOSE_HEADERS = (
     ("接種自治体", "Administered in"),
 )
 
-QR_MIN_SIZE = 40 * mm
-QR_MIN_MODULE = 0.35 * mm
+QR_MIN_SIZE: float = 40 * mm
+QR_MIN_MODULE: float = 0.35 * mm
 QR_QUIET_ZONE = 4  # modules, as ISO 18004 requires
 
 _PAGE_WIDTH, _PAGE_HEIGHT = A4

@@ -118,7 +118,7 @@ def _encode(segments: list[tuple[str, bytes]]) -> tuple[int, tuple[bytes, ...]]:
     parts = [(data.decode("utf-8"), _MODES[mode]) for mode, data in segments if mode != "eci"]
     content = parts[0][0] if len(parts) == 1 else parts
     code = segno.make(
-        content,
+        content,  # type: ignore[arg-type]  # segno also takes a list of (text, mode) segments
         error="L",
         mode="byte" if len(parts) == 1 else None,
         encoding="utf-8" if eci else None,

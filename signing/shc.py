@@ -243,12 +243,14 @@ class CardVerification:
     @property
     def bundle(self) -> dict[str, Any]:
         """The FHIR Bundle."""
-        return self.claims["vc"]["credentialSubject"]["fhirBundle"]
+        bundle: dict[str, Any] = self.claims["vc"]["credentialSubject"]["fhirBundle"]
+        return bundle
 
     @property
     def rid(self) -> str | None:
         """The revocation id, if the card has one."""
-        return self.claims["vc"].get("rid")
+        rid: str | None = self.claims["vc"].get("rid")
+        return rid
 
 
 def verify_card(

@@ -40,7 +40,7 @@ class KeptAttributesMixin:
     _kept_signing_certificate: tuple[bytes, tsp.SigningCertificateV2] | None = None
 
     def _signed_attr_providers(self, *args: Any, **kwargs: Any) -> Any:
-        for provider in super()._signed_attr_providers(*args, **kwargs):  # type: ignore[misc]
+        for provider in super()._signed_attr_providers(*args, **kwargs):  # type: ignore[misc]  # mixin: the Signer after it has it
             if type(provider) is attributes.SigningCertificateV2Provider:
                 yield _KeptValue(provider, self._signing_certificate_value(provider.signing_cert))
             else:
@@ -55,5 +55,5 @@ class KeptAttributesMixin:
         return kept[1]
 
     async def signed_attrs(self, *args: Any, **kwargs: Any) -> cms.CMSAttributes | None:
-        built = await super().signed_attrs(*args, **kwargs)  # type: ignore[misc]
+        built = await super().signed_attrs(*args, **kwargs)  # type: ignore[misc]  # mixin: the Signer after it has it
         return None if built is None else cms.CMSAttributes.load(built.dump())

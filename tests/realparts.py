@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def missing_part(what: str) -> None:
+def missing_part(what: str) -> NoReturn:
     """Skip (locally) or fail (in CI) because a real part is not available."""
     message = f"real part missing: {what}"
     if IN_CI:
@@ -27,4 +28,4 @@ def require_executable(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         missing_part(f"executable {name!r} not on PATH")
-    return path  # type: ignore[return-value]
+    return path

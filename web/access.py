@@ -18,7 +18,7 @@ account here at all and authenticate on their own tokens in their routes.
 from __future__ import annotations
 
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
 from common.settings import Settings
 from db.accounts.roles import Role
@@ -54,14 +54,13 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 async def _redirect(send: Send, location: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 303,
-            "headers": [(b"location", location.encode()), (b"content-length", b"0")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b""})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 303,
+        "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class AccessMiddleware(ASGIMiddleware):

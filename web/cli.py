@@ -15,7 +15,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def ensure_database(settings: Settings) -> str:
     return url
 
 
-def run_async(work: Callable[[], Awaitable[Any]]) -> Any:
+def run_async(work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     """Run a coroutine function to completion."""
     return asyncio.run(work())
 

@@ -30,6 +30,7 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
+from litestar.types import ExceptionHandlersMap
 
 from web.i18n import language_of, translate
 
@@ -194,7 +195,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
     return render_error(request, HTTP_500_INTERNAL_SERVER_ERROR, "error.unexpected")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     AppError: app_error_handler,
     HTTPException: http_error_handler,
     asyncpg.PostgresConnectionError: database_unavailable_handler,

@@ -49,7 +49,7 @@ def pick_language(cookie: str | None, query: str | None = None) -> str:
     """The language of a request: an explicit ?lang=, else the cookie, else Japanese."""
     for candidate in (query, cookie):
         if candidate in LANGUAGES:
-            return candidate  # type: ignore[return-value]
+            return candidate
     return DEFAULT_LANGUAGE
 
 

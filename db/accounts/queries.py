@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -52,15 +53,15 @@ class SignInResult:
     locked_until: datetime | None = None
 
 
-def _principal(row: object, session_id: UUID | None = None) -> Principal:
+def _principal(row: Mapping[str, Any], session_id: UUID | None = None) -> Principal:
     return Principal(
-        account_id=row["account_id"] if "account_id" in row else row["id"],  # type: ignore[index,operator]
-        login=row["login"],  # type: ignore[index]
-        display_name=row["display_name"],  # type: ignore[index]
-        role=Role(row["role"]),  # type: ignore[index]
-        municipality_code=row["municipality_code"],  # type: ignore[index]
-        prefecture_code=row["prefecture_code"],  # type: ignore[index]
-        venue_id=row["venue_id"],  # type: ignore[index]
+        account_id=row["account_id"] if "account_id" in row else row["id"],
+        login=row["login"],
+        display_name=row["display_name"],
+        role=Role(row["role"]),
+        municipality_code=row["municipality_code"],
+        prefecture_code=row["prefecture_code"],
+        venue_id=row["venue_id"],
         session_id=session_id,
     )
 
@@ -156,7 +157,7 @@ async def create_api_token(account_id: UUID, label: str) -> str:
 
 async def revoke_api_token(account_id: UUID, label: str) -> bool:
     """Revoke an account's token by label; True if one was live."""
-    result = await current_connection().execute(
+    result: str = await current_connection().execute(
         "UPDATE api_token SET revoked_at = now()"
         " WHERE account = $1 AND label = $2 AND revoked_at IS NULL",
         account_id,

@@ -48,11 +48,12 @@ def archive_path(data_dir: Path, job_id: UUID) -> Path:
 
 async def create_backup_job(municipality_code: str, started_by: UUID | None) -> UUID:
     """A queued backup job of the current area."""
-    return await current_connection().fetchval(
+    found: UUID = await current_connection().fetchval(
         "INSERT INTO backup_job (municipality_code, started_by) VALUES ($1, $2) RETURNING id",
         municipality_code,
         started_by,
     )
+    return found
 
 
 async def backup_job(job_id: UUID) -> dict[str, Any] | None:

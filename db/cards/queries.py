@@ -74,10 +74,11 @@ async def consume_card_session(session_id: UUID, now: dt.datetime) -> tuple[str,
 
 async def linked_my_number_hmac(certificate_fingerprint: str) -> str | None:
     """The My Number HMAC J-LIS links this authentication certificate to."""
-    return await current_connection().fetchval(
+    found: str | None = await current_connection().fetchval(
         "SELECT my_number_hmac FROM card_link WHERE certificate_fingerprint = $1",
         certificate_fingerprint,
     )
+    return found
 
 
 async def link_certificate(certificate_fingerprint: str, my_number_hmac: str) -> None:

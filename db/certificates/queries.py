@@ -233,9 +233,10 @@ async def active_vaccinations(resident_id: UUID) -> list[dict[str, Any]]:
 
 async def certificate_contact(municipality_code: str) -> str:
     """The contact the municipality prints on its certificates (第19条)."""
-    return await current_connection().fetchval(
+    found: str = await current_connection().fetchval(
         "SELECT vrs_certificate_contact($1)", municipality_code
     )
+    return found
 
 
 async def latest_passport(resident_id: UUID) -> dict[str, str] | None:
@@ -273,7 +274,7 @@ async def record_issuance(
 ) -> UUID:
     """Store one issuance in the current area (counter and API channels)."""
     holder = content.holder
-    return await current_connection().fetchval(
+    found: UUID = await current_connection().fetchval(
         """
         INSERT INTO certificate_issuance (id, municipality_code, resident, certificate_id, kind,
             channel, language, passport_number, nationality, roman_name, source_data, shc_rid,
@@ -300,6 +301,7 @@ async def record_issuance(
         pdf,
         idempotency_key,
     )
+    return found
 
 
 async def issuance_history(resident_id: UUID) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ class Device:
 def normalise_code(text: str) -> str:
     """What the tablet typed, as issued: upper case, no spaces or dashes, O→0, I/L→1."""
     cleaned = "".join(ch for ch in text.upper() if ch not in " -\t\u3000")
-    return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return cleaned.translate(str.maketrans("OIL", "011"))
 
 
 def format_code(code: str) -> str:
@@ -115,7 +115,7 @@ async def enrol_device(code: str, *, venue_id: UUID | None, enrolled_by: UUID) -
 
 async def revoke_device(device_id: UUID, *, revoked_by: UUID) -> bool:
     """Revoke a device of the current area; False if it is unknown or already revoked."""
-    result = await current_connection().execute(
+    result: str = await current_connection().execute(
         "UPDATE venue_device SET revoked_at = now(), revoked_by = $2, enrolment_code_hash = NULL"
         " WHERE id = $1 AND revoked_at IS NULL",
         device_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,7 +182,7 @@ def check_row(
     values = {key: cells[i].strip() for key, i in positions.items() if i < width}
     cell = _Cells(values).__getitem__
 
-    def identifier(key: str, parse: Any) -> str | None:
+    def identifier(key: str, parse: Callable[[str], str]) -> str | None:
         value = cell(key)
         if not value:
             if key in REQUIRED:

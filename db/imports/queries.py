@@ -11,18 +11,19 @@ from db.engine import current_connection
 
 async def create_job(municipality_code: str, filename: str, started_by: UUID | None) -> UUID:
     """A queued job for a file about to be imported."""
-    return await current_connection().fetchval(
+    found: UUID = await current_connection().fetchval(
         "INSERT INTO import_job (municipality_code, filename, started_by, status, phase)"
         " VALUES ($1, $2, $3, 'queued', 'upload') RETURNING id",
         municipality_code,
         filename[:255],
         started_by,
     )
+    return found
 
 
 async def requeue_job(job_id: UUID) -> bool:
     """An interrupted job queued again, to run from its stored file; False if it was not."""
-    status = await current_connection().execute(
+    status: str = await current_connection().execute(
         "UPDATE import_job SET status = 'queued', phase = 'upload', processed_bytes = 0,"
         " error_key = '', error_params = '{}', finished_at = NULL"
         " WHERE id = $1 AND status = 'interrupted'",

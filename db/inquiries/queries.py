@@ -69,9 +69,10 @@ def _answers(rows: list[Any]) -> list[Answer]:
 
 
 async def _local_resident(my_number_hmac: str) -> UUID | None:
-    return await current_connection().fetchval(
+    found: UUID | None = await current_connection().fetchval(
         "SELECT id FROM resident WHERE my_number_hmac = $1 AND status = 'active'", my_number_hmac
     )
+    return found
 
 
 async def _log(
@@ -83,7 +84,7 @@ async def _log(
     answering: set[str],
 ) -> UUID:
     connection = current_connection()
-    inquiry_id = await connection.fetchval(
+    inquiry_id: UUID = await connection.fetchval(
         "INSERT INTO inquiry (municipality_code, kind, actor, actor_login, consent_basis,"
         " subjects, subject_count, answered_count, answering_municipalities, made_at)"
         " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9::jsonb, now()) RETURNING id",

@@ -136,6 +136,7 @@ async def person(resident_id: UUID) -> dict[str, Any] | None:
 
 async def my_number_ciphertext(resident_id: UUID) -> bytes | None:
     """The sealed My Number of a resident, for an explicit, audited reveal."""
-    return await current_connection().fetchval(
+    found: bytes | None = await current_connection().fetchval(
         "SELECT my_number_ciphertext FROM resident WHERE id = $1", resident_id
     )
+    return found

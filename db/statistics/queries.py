@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from db.engine import current_connection
@@ -113,7 +114,10 @@ async def municipality_figures() -> dict[str, Any]:
 
 async def summary_rows(prefecture: str | None) -> list[Any]:
     """Sums per municipality, day, dose, age band, sex, medical worker and product."""
-    return await current_connection().fetch("SELECT * FROM vrs_statistics_summary($1)", prefecture)
+    found: list[Any] = await current_connection().fetch(
+        "SELECT * FROM vrs_statistics_summary($1)", prefecture
+    )
+    return found
 
 
 async def viewer_figures(prefecture: str | None) -> dict[str, Any]:
@@ -136,7 +140,9 @@ async def viewer_figures(prefecture: str | None) -> dict[str, Any]:
                 "SELECT code, name FROM municipality WHERE prefecture = $1", prefecture
             )
         }
-    key = (lambda code: code[:2]) if prefecture is None else (lambda code: code)
+    key: Callable[[str], str] = (
+        (lambda code: code[:2]) if prefecture is None else (lambda code: code)
+    )
     areas: dict[str, dict[str, Any]] = {}
     for p in populations:
         area = areas.setdefault(

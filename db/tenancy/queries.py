@@ -71,7 +71,7 @@ async def create_municipality(
 
 async def save_terms(municipality_code: str, terms: TermsAgreed, changed_by: UUID | None) -> int:
     """Record a new revision of a municipality's settings; returns its number."""
-    latest = await current_connection().fetchval(
+    latest: int = await current_connection().fetchval(
         "SELECT coalesce(max(revision), 0) FROM municipality_setting WHERE municipality_code = $1",
         municipality_code,
     )
@@ -102,7 +102,7 @@ async def municipality(code: str) -> dict[str, Any] | None:
     """A municipality's reference row with its prefecture name."""
     return (
         await Municipality.select(
-            Municipality.all_columns(), Municipality.prefecture.name.as_alias("prefecture_name")
+            *Municipality.all_columns(), Municipality.prefecture.name.as_alias("prefecture_name")
         )
         .where(Municipality.code == code)
         .first()
@@ -126,7 +126,8 @@ async def create_venue(
         .first()
     )
     if existing:
-        return existing["id"]
+        found: UUID = existing["id"]
+        return found
     venue = Venue(
         municipality_code=municipality_code, code=code, name=name, kind=kind, address=address
     )

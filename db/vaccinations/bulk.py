@@ -10,6 +10,7 @@ it records, so uploading the same file again duplicates nothing.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -55,7 +56,7 @@ class RowProblem:
     line: int
     field: str
     key: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)  # `field` is a column here
 
 
 @dataclass

@@ -67,12 +67,12 @@ async def _keep_version(row: Any, actor: Principal, reason: str) -> None:
     )  # fmt: skip
 
 
-async def _revoke_certificates(vaccination_id: UUID, reason: str) -> int:
+async def _revoke_certificates(vaccination_id: UUID, reason: str) -> list[str]:
     """Revoke what certified the old content (the certificates module does the work)."""
     try:
         from db.certificates.queries import revoke_certificates_for_vaccination
     except ImportError:  # certificates not installed in this build
-        return 0
+        return []
     return await revoke_certificates_for_vaccination(vaccination_id, reason)
 
 
@@ -131,7 +131,8 @@ async def correct(
         "vaccination.correct", actor=actor, municipality_code=row["municipality_code"], object_type="vaccination",
         object_id=str(vaccination_id), details={"fields": changed, "reason": reason, "revoked_certificates": revoked},
     )  # fmt: skip
-    return row["version"] + 1
+    version: int = row["version"] + 1
+    return version
 
 
 async def delete(vaccination_id: UUID, *, reason: str, actor: Principal) -> None:

@@ -155,7 +155,7 @@ async def _existing(request: DoseRequest, caller: str) -> asyncpg.Record | None:
     found = await connection.fetchval(
         "SELECT vrs_dose_elsewhere_by_key($1, $2)", municipality, request.idempotency_key
     )
-    return {"id": found, "quality": "ok", "quality_reasons": "[]"} if found else None  # type: ignore[return-value]
+    return {"id": found, "quality": "ok", "quality_reasons": "[]"} if found else None
 
 
 def _recorded_again(row: Any) -> Recorded:

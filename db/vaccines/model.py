@@ -68,11 +68,14 @@ def master_from_document(document: dict[str, Any]) -> MasterData:
                     for k, v in rule.items()
                     if k not in ("kind", "valid_from", "valid_to", "note")
                 },
-                Period(_day(rule["valid_from"]), _day(rule.get("valid_to"))),  # type: ignore[arg-type]
+                Period(dt.date.fromisoformat(rule["valid_from"]), _day(rule.get("valid_to"))),
                 rule.get("note", ""),
             )
             for rule in product["rules"]
         )
-        lots = {lot["lot_number"].upper(): _day(lot["expires_on"]) for lot in product["lots"]}
-        products[product["code"]] = Product(product["code"], product["maker"], rules, lots)  # type: ignore[arg-type]
+        lots = {
+            lot["lot_number"].upper(): dt.date.fromisoformat(lot["expires_on"])
+            for lot in product["lots"]
+        }
+        products[product["code"]] = Product(product["code"], product["maker"], rules, lots)
     return MasterData(products)

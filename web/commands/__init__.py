@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 
 
-def register_all(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_all(subparsers: argparse._SubParsersAction) -> None:
     """Let every module of this package add its sub-commands."""
     for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
         importlib.import_module(f"{__name__}.{module}").register(subparsers)

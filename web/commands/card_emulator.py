@@ -60,7 +60,7 @@ def cmd_card_emulator(args: argparse.Namespace) -> None:
     sys.exit(vpcd.main(argv))
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``vrs card-emulator``."""
     from kiosk.card.vpcd import VPCD_DEFAULT_PORT
 

@@ -214,7 +214,7 @@ def prepare_demo(settings: Settings) -> None:
     print(f"vrs: demo My Number cards (PIN 1234, test J-LIS CA) for residents {', '.join(holders)}")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``vrs keys ...`` and ``vrs app-client``."""
     keys = subparsers.add_parser("keys", help="certificate signing keys")
     sub = keys.add_subparsers(dest="keys_command", required=True)

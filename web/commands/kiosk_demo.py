@@ -50,7 +50,7 @@ def cmd_demo_kiosk(args: argparse.Namespace) -> None:
             ca,
             DemoResident(
                 str(h["my_number"]),
-                Basic4(str(h["name"]), "東京都千代田区", h["birth_date"], str(h["sex"])),  # type: ignore[arg-type]
+                Basic4(str(h["name"]), "東京都千代田区", h["birth_date"], str(h["sex"])),
             ),
             key_dir,
         )
@@ -88,7 +88,7 @@ def cmd_demo_kiosk(args: argparse.Namespace) -> None:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``vrs demo-kiosk``."""
     parser = subparsers.add_parser("demo-kiosk", help=cmd_demo_kiosk.__doc__)
     parser.add_argument("--server", default="http://127.0.0.1:8000", help="the demo server's URL")

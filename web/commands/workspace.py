@@ -162,7 +162,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
     print("vrs: restored " + json.dumps(run_async(work), ensure_ascii=False))
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the workspace's sub-commands."""
     sub = subparsers.add_parser("import-residents", help=cmd_import_residents.__doc__)
     sub.add_argument("file")

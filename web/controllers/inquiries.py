@@ -94,15 +94,15 @@ def _read_bulk(data: bytes) -> list[BulkRequest]:
             if len(requests) >= BULK_MAX_ROWS:
                 raise BadInput("inquiry.too_many", limit=BULK_MAX_ROWS)
 
-            def cell(key: str, cells: list[str] = cells) -> str:
+            def cell(key: str, cells: list[str] = cells) -> str:  # type: ignore[misc]  # `cell` was a loop name above
                 i = positions.get(key)
                 return cells[i].strip() if i is not None and i < len(cells) else ""
 
             line = reader.line_num
-            basis = cell("consent_basis")[:512]
-            consent = unicodedata.normalize("NFKC", cell("consent")).lower() in _YES
+            basis = cell("consent_basis")[:512]  # type: ignore[operator]  # `cell` was a loop name above
+            consent = unicodedata.normalize("NFKC", cell("consent")).lower() in _YES  # type: ignore[operator]  # `cell` was a loop name above
             try:
-                number = parse_my_number(cell("my_number"))
+                number = parse_my_number(cell("my_number"))  # type: ignore[operator]  # `cell` was a loop name above
             except IdentifierError as exc:
                 requests.append(BulkRequest(line, None, None, basis, exc.key))
                 continue
@@ -179,7 +179,7 @@ class InquiriesController(Controller):
         await refuse_if_suspended(request, "inquiry")
         principal = request.user
         form = await request.form()
-        number, basis = _check_single(form)
+        number, basis = _check_single(form)  # type: ignore[arg-type]  # a form is read as a mapping
         vault = MyNumberVault(settings.my_number_key)
         hashed = vault.lookup_hash(number)
         registered = None

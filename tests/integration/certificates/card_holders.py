@@ -31,8 +31,8 @@ async def load_card_demo(vault: MyNumberVault, cards: Sequence[object]) -> int:
     connection = current_connection()
     registered = {row["code"] for row in await connection.fetch("SELECT code FROM municipality")}
     for index, card in enumerate(cards):
-        my_number = card.my_number  # type: ignore[attr-defined]
-        basic4 = card.resident.basic4  # type: ignore[attr-defined]
+        my_number = card.my_number  # type: ignore[attr-defined]  # the emulated card has it; the Card protocol does not
+        basic4 = card.resident.basic4  # type: ignore[attr-defined]  # the emulated card has it; the Card protocol does not
         lookup = vault.lookup_hash(my_number)
         areas = _AREAS if index == 0 else _AREAS[:1]
         for code in areas:
@@ -75,7 +75,7 @@ async def load_card_demo(vault: MyNumberVault, cards: Sequence[object]) -> int:
                 )  # fmt: skip
     for card in cards:
         await link_certificate(
-            card.certificate_fingerprint,  # type: ignore[attr-defined]
-            vault.lookup_hash(card.my_number),  # type: ignore[attr-defined]
+            card.certificate_fingerprint,  # type: ignore[attr-defined]  # the emulated card has it; the Card protocol does not
+            vault.lookup_hash(card.my_number),  # type: ignore[attr-defined]  # the emulated card has it; the Card protocol does not
         )
     return len(cards)

@@ -31,7 +31,7 @@ def test_scanned_codes_decode_and_verify(
     kind: str,
     doses: int,
 ) -> None:
-    content = example_content(12, kind, doses)  # type: ignore[arg-type]
+    content = example_content(12, kind, doses)  # type: ignore[arg-type]  # parametrized str for the Literal kind
     issued = issue_certificate(
         content, key_store, issuer_url=ISSUER_URL, pdf_signer=pdf_signer, issued_at=now
     )

@@ -98,17 +98,17 @@ def kiosk(tmp_path: Path, jlis_ca: JlisTestCa, card, request):
         reader,
         SimulatedPayment(),
         SpoolPrinter(settings.spool_dir),
-        FakeServer(jlis_ca, municipalities),  # type: ignore[arg-type]
+        FakeServer(jlis_ca, municipalities),  # type: ignore[arg-type]  # a test double for the server
         clock=lambda: NOON,
     )
-    flow.card_emulator = card  # type: ignore[attr-defined]
+    flow.card_emulator = card  # type: ignore[attr-defined]  # a test double's own attribute
     return flow
 
 
 async def _to_pin(flow: KioskFlow) -> None:
     await flow.begin()
     assert flow.screen == "place_card"
-    flow.reader.insert(flow.card_emulator)  # type: ignore[attr-defined]
+    flow.reader.insert(flow.card_emulator)  # type: ignore[attr-defined]  # a test double's own attribute
     await flow.read_card()
     assert flow.screen == "pin" and flow.transaction.tries_left == 3
 
@@ -135,15 +135,15 @@ async def test_domestic_success_prints_certificate_and_receipt(
     receipt = next((tmp_path / "spool").glob("*-receipt.txt")).read_text()
     assert "合計 / Total: 120円" in receipt and "store-1" in receipt
     assert demo_card.resident.basic4.name not in receipt
-    assert kiosk.payment.net_yen == 120  # type: ignore[attr-defined]
-    assert kiosk.server.issued == ["domestic"]  # type: ignore[attr-defined]
+    assert kiosk.payment.net_yen == 120  # type: ignore[attr-defined]  # a test double's own attribute
+    assert kiosk.server.issued == ["domestic"]  # type: ignore[attr-defined]  # a test double's own attribute
     # Nothing personal is left on the kiosk, and the PIN never reached the server.
     assert kiosk.transaction.documents == [] and kiosk.transaction.municipalities == []
     assert kiosk.transaction.card is None
-    for body in kiosk.server.seen_bodies:  # type: ignore[attr-defined]
+    for body in kiosk.server.seen_bodies:  # type: ignore[attr-defined]  # a test double's own attribute
         assert set(json.loads(body)) == {"auth_certificate", "signature", "my_number", "basic4"}
     log = [json.loads(line) for line in (tmp_path / "data" / "issuances.jsonl").open()]
-    (notice,) = kiosk.server.notices.values()  # type: ignore[attr-defined]
+    (notice,) = kiosk.server.notices.values()  # type: ignore[attr-defined]  # a test double's own attribute
     assert notice["certificate_ids"] == ["C1-131016"] and notice["store_id"] == "store-1"
     assert notice["completed_at"] == "2026-12-01T12:00:00+09:00"
     assert notice["terminal_id"] == "3"
@@ -177,7 +177,7 @@ async def test_two_municipalities_cost_240_and_overseas_needs_passport_data_ever
     await kiosk.pay()
     assert kiosk.screen == "done"
     assert len(list((tmp_path / "spool").glob("*.pdf"))) == 2
-    assert kiosk.payment.net_yen == 240  # type: ignore[attr-defined]
+    assert kiosk.payment.net_yen == 240  # type: ignore[attr-defined]  # a test double's own attribute
 
 
 async def test_wrong_pin_three_times_locks_the_card(kiosk: KioskFlow, demo_card: DemoCard) -> None:
@@ -198,7 +198,7 @@ async def test_wrong_pin_three_times_locks_the_card(kiosk: KioskFlow, demo_card:
     await kiosk.begin()
     await kiosk.read_card()
     assert kiosk.screen == "locked"
-    assert kiosk.payment.charged == {}  # type: ignore[attr-defined]
+    assert kiosk.payment.charged == {}  # type: ignore[attr-defined]  # a test double's own attribute
 
 
 async def test_pin_format_is_checked_before_the_card(kiosk: KioskFlow) -> None:
@@ -226,12 +226,12 @@ async def test_card_removed_mid_flow_aborts_without_charge(
     kiosk: KioskFlow, demo_card: DemoCard
 ) -> None:
     await _to_fee(kiosk, demo_card.pin)
-    kiosk.reader.remove()  # type: ignore[attr-defined]
+    kiosk.reader.remove()  # type: ignore[attr-defined]  # a test double's own attribute
     await kiosk.check_card()
     assert kiosk.screen == "aborted"
     await kiosk.pay()
-    assert kiosk.payment.charged == {}  # type: ignore[attr-defined]
-    assert kiosk.server.issued == []  # type: ignore[attr-defined]
+    assert kiosk.payment.charged == {}  # type: ignore[attr-defined]  # a test double's own attribute
+    assert kiosk.server.issued == []  # type: ignore[attr-defined]  # a test double's own attribute
 
 
 async def test_unreadable_card_gets_the_service_terms_message(
@@ -243,7 +243,7 @@ async def test_unreadable_card_gets_the_service_terms_message(
         file_contents={(layout.JPKI_AID, layout.JPKI_AUTH_CERTIFICATE): b"\x30\x82"}
     )
     await kiosk.begin()
-    kiosk.reader.insert(broken)  # type: ignore[attr-defined]
+    kiosk.reader.insert(broken)  # type: ignore[attr-defined]  # a test double's own attribute
     await kiosk.read_card()
     # SELECT works on this card; its certificate is broken: refused when the PIN is used.
     await kiosk.enter_pin(demo_card.pin)
@@ -254,14 +254,14 @@ async def test_printer_failure_after_payment_offers_reprint_or_refund(
     kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
 ) -> None:
     await _to_fee(kiosk, demo_card.pin)
-    kiosk.printer.fail_next = 2  # type: ignore[attr-defined]
+    kiosk.printer.fail_next = 2  # type: ignore[attr-defined]  # a test double's own attribute
     await kiosk.pay()
     assert (kiosk.screen, kiosk.reason) == ("print_failed", "printer.failed")
     await kiosk.reprint()
     assert kiosk.screen == "print_failed"
     await kiosk.refund()
     assert kiosk.screen == "refunded"
-    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]
+    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]  # a test double's own attribute
     assert not (tmp_path / "spool").exists()
     assert kiosk.transaction.documents == []
 
@@ -270,20 +270,20 @@ async def test_printer_failure_then_reprint_prints_once_charged_once(
     kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
 ) -> None:
     await _to_fee(kiosk, demo_card.pin)
-    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]
+    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]  # a test double's own attribute
     await kiosk.pay()
     await kiosk.reprint()
     assert kiosk.screen == "done"
     assert len(list((tmp_path / "spool").glob("*.pdf"))) == 1
-    assert kiosk.payment.net_yen == 120  # type: ignore[attr-defined]
+    assert kiosk.payment.net_yen == 120  # type: ignore[attr-defined]  # a test double's own attribute
 
 
 async def test_server_failure_after_payment_refunds(kiosk: KioskFlow, demo_card: DemoCard) -> None:
     await _to_fee(kiosk, demo_card.pin)
-    kiosk.server.fail_issue = True  # type: ignore[attr-defined]
+    kiosk.server.fail_issue = True  # type: ignore[attr-defined]  # a test double's own attribute
     await kiosk.pay()
     assert (kiosk.screen, kiosk.reason) == ("server_error", "server.unreachable")
-    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]
+    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]  # a test double's own attribute
 
 
 async def test_idle_goes_back_to_start(kiosk: KioskFlow) -> None:
@@ -297,17 +297,17 @@ async def test_restart_mid_transaction_refunds_the_open_payment(
     kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
 ) -> None:
     await _to_fee(kiosk, demo_card.pin)
-    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]
+    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]  # a test double's own attribute
     await kiosk.pay()
     marker = tmp_path / "data" / "open-transaction.json"
-    assert kiosk.payment.net_yen == 120 and marker.exists()  # type: ignore[attr-defined]
+    assert kiosk.payment.net_yen == 120 and marker.exists()  # type: ignore[attr-defined]  # a test double's own attribute
     assert demo_card.my_number not in marker.read_text()
     # The kiosk restarts here: a new flow on the same devices and data folder.
     restarted = KioskFlow(
         kiosk.settings, InProcessReader(), kiosk.payment, kiosk.printer, kiosk.server
     )
     assert restarted.recover() == "refunded"
-    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]
+    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]  # a test double's own attribute
     assert not marker.exists() and restarted.recover() is None
     assert "refunded" in (tmp_path / "data" / "recoveries.jsonl").read_text()
 

@@ -35,44 +35,44 @@ async def test_a_notice_the_server_could_not_take_is_sent_later_and_only_then_ma
     assert demo_card.my_number not in json.dumps(owed)
 
     # A restart: a new operations side on the same folder finds the notice and sends it.
-    server.reachable = True  # type: ignore[attr-defined]
-    again = KioskOperations(kiosk.settings, server, lambda: NOON)  # type: ignore[arg-type]
+    server.reachable = True  # type: ignore[attr-defined]  # a test double's own attribute
+    again = KioskOperations(kiosk.settings, server, lambda: NOON)
     assert len(again.outbox.pending()) == 1
     await again.sync()
     assert again.outbox.pending() == []
-    assert list(server.notices) == [entry["notice_id"]]  # type: ignore[attr-defined]
+    assert list(server.notices) == [entry["notice_id"]]  # type: ignore[attr-defined]  # a test double's own attribute
     (sent,) = [json.loads(line) for line in (tmp_path / "data" / "notices.jsonl").open()]
     assert sent["notice_id"] == entry["notice_id"] and sent["completion_notice"] == "sent"
     await again.sync()  # nothing left: nothing sent twice
-    assert len(server.notices) == 1  # type: ignore[attr-defined]
+    assert len(server.notices) == 1  # type: ignore[attr-defined]  # a test double's own attribute
 
 
 async def test_a_printer_fault_is_reported_with_the_heartbeat_until_taken(
     kiosk: KioskFlow, demo_card: DemoCard
 ) -> None:
     await _to_fee(kiosk, demo_card.pin)
-    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]
+    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]  # a test double's own attribute
     kiosk.server.issue_then_unreachable = True  # type: ignore[attr-defined]  # reports wait
     await kiosk.pay()
     assert kiosk.screen == "print_failed"
     assert kiosk.ops.devices["printer"] == "fault"
     (fault,) = kiosk.ops.pending_faults()
     assert fault["device"] == "printer" and "printer.failed" in fault["message"]
-    kiosk.server.reachable = True  # type: ignore[attr-defined]
+    kiosk.server.reachable = True  # type: ignore[attr-defined]  # a test double's own attribute
     assert await kiosk.ops.heartbeat()
-    beat = kiosk.server.heartbeats[-1]  # type: ignore[attr-defined]
+    beat = kiosk.server.heartbeats[-1]  # type: ignore[attr-defined]  # a test double's own attribute
     assert beat["devices"]["printer"] == "fault" and beat["faults"] == [fault]
     assert kiosk.ops.pending_faults() == []
     await kiosk.reprint()
     assert kiosk.screen == "done" and kiosk.ops.devices["printer"] == "ok"
     await kiosk.ops.heartbeat()
-    assert kiosk.server.heartbeats[-1]["faults"] == []  # type: ignore[attr-defined]
+    assert kiosk.server.heartbeats[-1]["faults"] == []  # type: ignore[attr-defined]  # a test double's own attribute
 
 
 async def test_a_suspension_learnt_from_the_heartbeat_closes_the_start_screen(
     kiosk: KioskFlow,
 ) -> None:
-    kiosk.server.suspension = {"notice_ja": "点検中", "notice_en": "Check"}  # type: ignore[attr-defined]
+    kiosk.server.suspension = {"notice_ja": "点検中", "notice_en": "Check"}  # type: ignore[attr-defined]  # a test double's own attribute
     await kiosk.ops.heartbeat()
     kiosk.show_start()
     assert kiosk.screen == "unavailable" and kiosk.reason == "kiosk.suspended"
@@ -89,7 +89,7 @@ async def test_out_of_service_survives_a_restart_and_closes_the_start_screen(
     kiosk: KioskFlow,
 ) -> None:
     kiosk.ops.set_out_of_service(True)
-    again = KioskOperations(kiosk.settings, kiosk.server, lambda: NOON)  # type: ignore[arg-type]
+    again = KioskOperations(kiosk.settings, kiosk.server, lambda: NOON)
     assert again.out_of_service
     kiosk.show_start()
     assert kiosk.screen == "unavailable" and kiosk.reason == "kiosk.out_of_service"
@@ -139,11 +139,11 @@ async def test_a_reader_fault_is_noted_and_the_customer_told(kiosk: KioskFlow) -
     def unplugged() -> bool:
         raise ReaderUnavailableError("no reader")
 
-    kiosk.reader.card_present = unplugged  # type: ignore[method-assign]
+    kiosk.reader.card_present = unplugged  # type: ignore[method-assign]  # a test double's method
     await kiosk.begin()
     await kiosk.read_card()
     assert kiosk.screen == "unreadable" and kiosk.reason == "kiosk.reader_fault"
     assert kiosk.ops.devices["reader"] == "fault"
     (fault,) = kiosk.ops.pending_faults()
     assert fault["device"] == "reader"
-    assert kiosk.payment.charged == {}  # type: ignore[attr-defined]
+    assert kiosk.payment.charged == {}  # type: ignore[attr-defined]  # a test double's own attribute

@@ -106,7 +106,7 @@ def test_signer_rotation_issues_a_new_certificate_from_the_same_ca(
     store_dir: Path, part: str
 ) -> None:
     before = KeyStore.load(store_dir, PASSPHRASE)
-    after = KeyStore.rotate(store_dir, PASSPHRASE, part)  # type: ignore[arg-type]
+    after = KeyStore.rotate(store_dir, PASSPHRASE, part)  # type: ignore[arg-type]  # parametrized str for the Literal part
     old, new = (
         (before.pdf_signer, after.pdf_signer)
         if part == "pdf"

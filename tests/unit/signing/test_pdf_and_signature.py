@@ -41,7 +41,7 @@ def _validate(signed: bytes, root) -> object:
 def test_issued_certificate_outputs_agree_and_verify(
     key_store: KeyStore, pdf_signer: PdfSigner, now: dt.datetime, kind: str
 ) -> None:
-    content = example_content(6, kind)  # type: ignore[arg-type]
+    content = example_content(6, kind)  # type: ignore[arg-type]  # parametrized str for the Literal kind
     issued = issue_certificate(
         content, key_store, issuer_url=ISSUER_URL, pdf_signer=pdf_signer, issued_at=now
     )

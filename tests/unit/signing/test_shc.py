@@ -29,7 +29,7 @@ def trusted(key_store: KeyStore) -> dict:
 
 
 def _issue(key_store: KeyStore, now: dt.datetime, kind: str = "domestic", n: int = 0) -> tuple:
-    content = example_content(n, kind)  # type: ignore[arg-type]
+    content = example_content(n, kind)  # type: ignore[arg-type]  # parametrized str for the Literal kind
     card = shc.issue_card(
         content, key_store.shc_signing_key, ISSUER_URL, now, rid=content.certificate_id
     )
