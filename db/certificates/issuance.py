@@ -253,7 +253,7 @@ async def _build(
 ) -> tuple[CertificateContent, list[str]]:
     try:
         return await queries.build_content(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,  # type: ignore[arg-type]  # callers check it is domestic or overseas
             certificate_id=new_certificate_id(),
             issued_on=now.astimezone(JST).date(),
             municipality_code=code,

@@ -360,13 +360,14 @@ async def record_card_issuance(
     """Store one app or kiosk issuance in the issuing municipality's area (and audit it);
     ``None`` when that resident is no longer the card holder's active record."""
     holder = content.holder
-    return await current_connection().fetchval(
+    found: UUID | None = await current_connection().fetchval(
         "SELECT vrs_record_card_issuance($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
         " $11::jsonb, $12, $13, $14, $15)",
         lookup, municipality_code, resident_id, channel, content.certificate_id, content.kind,
         language, holder.passport_number, holder.nationality, holder.name_roman,
         source_data(content, vaccination_ids), shc_kid, shc_jws, vdsnc_json or "", pdf,
     )  # fmt: skip
+    return found
 
 
 # --- revocation ---------------------------------------------------------------------
