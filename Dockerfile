@@ -1,7 +1,7 @@
 # The VRS server: `vrs serve` against DATABASE_URL (a PostgreSQL ≥ 15 you provide).
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
- && apt-get install -y --no-install-recommends fonts-ipaexfont zbar-tools poppler-utils \
+ && apt-get install -y --no-install-recommends fonts-ipaexfont fonts-ipamj-mincho zbar-tools poppler-utils \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./

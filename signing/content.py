@@ -66,9 +66,9 @@ class Holder:
     """The vaccinated person (接種者) as the certificate names them."""
 
     family_name: str
-    """氏 in kanji (or as registered)."""
+    """氏 in kanji (or as registered): the registered 氏名 up to its first space, or all of it."""
     given_name: str
-    """名."""
+    """名: the registered 氏名 after its first space; empty when the name has no space."""
     birth_date: date
     """生年月日."""
     family_name_roman: str = ""
@@ -86,8 +86,8 @@ class Holder:
 
     @property
     def name_kanji(self) -> str:
-        """氏名 as printed: family name, a space, given name."""
-        return f"{self.family_name} {self.given_name}"
+        """氏名 as printed: family name, a space, given name (the family name alone without one)."""
+        return " ".join(part for part in (self.family_name, self.given_name) if part)
 
     @property
     def name_roman(self) -> str:
@@ -138,7 +138,8 @@ class CertificateContent:
         if not is_valid_certificate_id(self.certificate_id):
             raise ValueError(f"certificate_id: {self.certificate_id!r} is not a certificate id")
         parse_municipality_code(self.issuer.municipality_code, "issuer.municipality_code")
-        if not self.holder.family_name or not self.holder.given_name:
+        # A registered 氏名 without a space is the family name alone (no given name).
+        if not self.holder.family_name:
             raise ValueError("holder: the name is required")
         if not self.doses:
             raise ValueError("doses: a certificate certifies at least one dose")
@@ -152,7 +153,8 @@ class CertificateContent:
 
     def _check_overseas(self) -> None:
         holder = self.holder
-        if not holder.family_name_roman or not holder.given_name_roman:
+        # As on the paper side, a passport name may be a family name alone.
+        if not holder.family_name_roman:
             raise ValueError("holder: an overseas certificate needs the name in Roman letters")
         if not holder.name_roman.isascii():
             raise ValueError("holder: the Roman-letter name must be ASCII")

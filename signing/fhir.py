@@ -19,12 +19,13 @@ def immunization_bundle(content: CertificateContent) -> dict[str, Any]:
     """A ``collection`` Bundle: one Patient, then one Immunization per dose."""
     holder = content.holder
     if content.overseas:
-        name = {
-            "family": holder.family_name_roman.upper(),
-            "given": [holder.given_name_roman.upper()],
-        }
+        family, given = holder.family_name_roman.upper(), holder.given_name_roman.upper()
     else:
-        name = {"family": holder.family_name, "given": [holder.given_name]}
+        family, given = holder.family_name, holder.given_name
+    # A name without a given part (one registered 氏名 without a space) is the family alone.
+    name: dict[str, Any] = {"family": family}
+    if given:
+        name["given"] = [given]
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": "resource:0",

@@ -5,9 +5,10 @@ output is derived from the same :class:`~signing.content.CertificateContent`:
 the SMART Health Card (both kinds), the ICAO VDS-NC (overseas only), the page
 showing them as QR codes, and the PAdES signature over that page.
 
-The SHC revocation id (``rid``) is the certificate id: it is random, printed on
-the paper, and the same id is the VDS-NC ``uvci``, so revoking a certificate
-is one id in both revocation lists.
+The SHC revocation id (``rid``) is a one-way value of the certificate id
+(:meth:`~signing.keys.KeyStore.shc_rid`), as the SHC spec recommends: the CRL
+never lists printed ids, yet the issuer recomputes it from the id it revokes.
+The VDS-NC ``uvci`` is the certificate id itself.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class IssuedCertificate:
     """The signed PDF."""
     shc_jws: str
     """The SMART Health Card as a compact JWS (for the app and the file download)."""
+    shc_rid: str
+    """The card's revocation id (``vc.rid``)."""
     shc_qr_text: str
     """The SHC QR code's text, ``shc:/...``."""
     vdsnc_json: str | None
@@ -46,6 +49,7 @@ class IssuedCertificate:
 @dataclass(frozen=True)
 class _Unsigned:
     card: str
+    rid: str
     qr_text: str
     seal: str | None
     pdf: bytes
@@ -59,15 +63,14 @@ def _prepare(
     issuing_state: str,
 ) -> _Unsigned:
     when = issued_at or dt.datetime.now(dt.UTC)
-    card = shc.issue_card(
-        content, keys.shc_signing_key, issuer_url, when, rid=content.certificate_id
-    )
+    rid = keys.shc_rid(content.certificate_id)
+    card = shc.issue_card(content, keys.shc_signing_key, issuer_url, when, rid=rid)
     qr_text = shc.to_qr_text(card)
     seal = vdsnc.issue_seal(content, keys.vdsnc_signer, issuing_state) if content.overseas else None
     codes = PageCodes(
         health_card=shc_symbol(qr_text), icao_seal=byte_symbol(seal) if seal else None
     )
-    return _Unsigned(card, qr_text, seal, render_certificate(content, codes))
+    return _Unsigned(card, rid, qr_text, seal, render_certificate(content, codes))
 
 
 def _issued(
@@ -77,6 +80,7 @@ def _issued(
         certificate_id=content.certificate_id,
         pdf=signed_pdf,
         shc_jws=unsigned.card,
+        shc_rid=unsigned.rid,
         shc_qr_text=unsigned.qr_text,
         vdsnc_json=unsigned.seal,
     )

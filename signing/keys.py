@@ -3,7 +3,9 @@
 One :class:`KeyStore` holds everything that signs certificates:
 
 - ``pdf/``: a PDF-signing root CA, its CRL, and the PAdES signer certificate (ECDSA P-256);
-- ``shc/``: SMART Health Card issuer keys (P-256), ``kid`` = RFC 7638 thumbprint;
+- ``shc/``: SMART Health Card issuer keys (P-256), ``kid`` = RFC 7638 thumbprint,
+  and ``rid.secret``, the HMAC key that makes a card's revocation id (``rid``)
+  a one-way value of its certificate id (:meth:`KeyStore.shc_rid`);
 - ``vdsnc/``: an ICAO CSCA (P-384) and the VDS-NC barcode signer (P-256).
 
 Private keys are PKCS#8 PEM encrypted with the deployment's passphrase
@@ -25,8 +27,11 @@ still verify) and the newest key signs.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +43,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 
 from signing import certs
+from signing.b64 import b64url_encode
 
 RotatablePart = Literal["shc", "pdf", "vdsnc"]
 
 _MANIFEST = "store.json"
 _FORMAT = 1
+_RID_SECRET = Path("shc") / "rid.secret"
+#: A rid is this many bytes of HMAC-SHA256 (64 bits: 11 base64url characters).
+RID_BYTES = 8
+#: ``crlVersion`` of a key whose CRL has never changed: the SHC spec counts from 1.
+FIRST_CRL_VERSION = 1
 
 
 class KeyStoreError(Exception):
@@ -95,6 +106,19 @@ class KeyStore:
     """The PDF root's current CRL (revokes nothing), embedded in B-LT signatures."""
     pdf_signer_in_token: TokenKey | None = None
     """The PDF signer's certificate and key label when its key lives in a PKCS#11 token."""
+    rid_secret: bytes = b""
+    """The HMAC key of :meth:`shc_rid` (``shc/rid.secret``)."""
+
+    def shc_rid(self, certificate_id: str) -> str:
+        """A card's revocation id: base64url of HMAC-SHA256(secret, certificate id), 64 bits.
+
+        The SHC spec recommends a one-way value, so that a CRL lists no printed
+        certificate ids. Deterministic: the CRL route recomputes it from the id.
+        """
+        if not self.rid_secret:
+            raise KeyStoreError("the key store has no rid secret")
+        digest = hmac.new(self.rid_secret, certificate_id.encode("utf-8"), hashlib.sha256)
+        return b64url_encode(digest.digest()[:RID_BYTES])
 
     @property
     def pdf_signer_certificate(self) -> x509.Certificate:
@@ -112,16 +136,18 @@ class KeyStore:
     def jwks(self, crl_versions: Mapping[str, int] | None = None) -> dict[str, Any]:
         """The issuer's ``/.well-known/jwks.json`` body: every SHC public key, newest first.
 
+        Every key has ``crlVersion`` from the start (its CRL exists, empty, at
+        version 1), so verifiers know to check revocation before the first one.
+
         Args:
-            crl_versions: ``kid`` → CRL counter for keys that have revoked cards;
-                those keys get ``crlVersion`` so verifiers fetch the CRL.
+            crl_versions: ``kid`` → the counter (``ctr``) of that key's CRL; a key
+                not named is at :data:`FIRST_CRL_VERSION`.
         """
         versions = crl_versions or {}
         keys = []
         for key in reversed(self.shc_keys):
             jwk: dict[str, Any] = dict(key.public_jwk)
-            if versions.get(key.kid):
-                jwk["crlVersion"] = versions[key.kid]
+            jwk["crlVersion"] = versions.get(key.kid, FIRST_CRL_VERSION)
             keys.append(jwk)
         return {"keys": keys}
 
@@ -184,6 +210,7 @@ class KeyStore:
             _new_signer(root, "pdf", secret, manifest, 1, now, public_key=public_key)
         _new_signer(root, "vdsnc", secret, manifest, 1, now)
         _new_shc_key(root, secret, 1)
+        _new_rid_secret(root)
         (root / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         return cls.load(root, passphrase)
 
@@ -219,6 +246,7 @@ class KeyStore:
             pdf_signer_in_token=TokenKey(_current_certificate(root / "pdf"), token_label)
             if token_label
             else None,
+            rid_secret=_rid_secret(root),
         )
 
     @classmethod
@@ -322,6 +350,23 @@ def _new_shc_key(root: Path, secret: bytes, sequence: int) -> None:
         json.dumps(public_jwk) + "\n", encoding="utf-8"
     )
     _write_key(root / "shc" / f"{sequence:04d}.key.pem", key, secret)
+
+
+def _new_rid_secret(root: Path) -> None:
+    fd = os.open(root / _RID_SECRET, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+
+
+def _rid_secret(root: Path) -> bytes:
+    # A store made before rids were one-way has none: make it now (its earlier
+    # cards carried their certificate id as rid and are not in the new CRLs).
+    if not (root / _RID_SECRET).exists():
+        try:
+            _new_rid_secret(root)
+        except FileExistsError:
+            pass  # another process made it first
+    return (root / _RID_SECRET).read_bytes()
 
 
 def _last_sequence(directory: Path) -> int:

@@ -5,8 +5,11 @@ label in Japanese and English and the values in Roman letters. Both show the
 SMART Health Card QR code; overseas pages also show the ICAO VDS-NC.
 
 Text is set in IPAexGothic, a TrueType font reportlab embeds as a subset
-(Noto CJK is CFF-based and cannot be embedded by reportlab). The font file is
-parsed once per process, on first use. QR codes are drawn as one vector path
+(Noto CJK is CFF-based and cannot be embedded by reportlab), with IPAmj Mincho
+for characters IPAexGothic lacks (:mod:`signing.fonts`). The font files are
+parsed once per process, on first use. The document says who made it
+(Creator/Producer) and its language (/Lang ja); it is not a tagged PDF:
+reportlab writes no structure tree. QR codes are drawn as one vector path
 of horizontal module runs: no PNG encoding and decoding, and sharp at any
 printer resolution. Each code is at least 40 mm wide with modules of at least
 0.35 mm (FORMATS §1: smaller codes failed to decode from a 300 dpi scan).
@@ -14,24 +17,25 @@ printer resolution. Each code is at least 40 mm wide with modules of at least
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from signing import fonts
 from signing.content import CertificateContent
 from signing.qr import QrSymbol
 
-FONT_PATH = "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"
-FONT = "IPAexGothic"
+FONT_PATH = fonts.FONT_PATH
+FONT = fonts.FONT
+#: The /Creator and /Producer of every certificate PDF.
+CREATOR = "Vaccination Record System (VRS)"
+PRODUCER = "VRS certificate renderer (reportlab)"
 
 TITLE_JA = "新型コロナウイルス感染症予防接種証明書"
 TITLE_EN = "Vaccination Certificate of COVID-19"
@@ -59,7 +63,17 @@ DOSE_HEADERS = (
 )
 
 QR_MIN_SIZE: float = 40 * mm
-QR_MIN_MODULE: float = 0.35 * mm
+#: Least module sizes, chosen so each code still decodes from a 300 dpi render
+#: blurred (Gaussian, radius 1.5 px), saved as JPEG quality 70 and turned by up
+#: to ±5° (tests/integration/signing/test_qr_robustness.py). At 0.35 mm a
+#: version 33 VDS-NC failed at 0° and ±5°; at 0.40 mm every angle read. Both
+#: codes keep error correction L: at a fixed width, M's larger version gives
+#: smaller modules and read worse (and an SHC must fit version 22 at L).
+QR_MIN_MODULE_SHC: float = 0.45 * mm
+QR_MIN_MODULE_SEAL: float = 0.5 * mm
+#: The seal's module when the page is too full for 0.5 mm (seven doses and long
+#: contact lines): still above the 0.40 mm that read at every angle.
+QR_COMPACT_MODULE_SEAL: float = 0.42 * mm
 QR_QUIET_ZONE = 4  # modules, as ISO 18004 requires
 
 _PAGE_WIDTH, _PAGE_HEIGHT = A4
@@ -81,14 +95,8 @@ class PageCodes:
     icao_seal: QrSymbol | None = None
 
 
-@functools.cache
 def _register_font() -> str:
-    # Parsing the 6 MB font is the slowest step of a first page: once per process.
-    pdfmetrics.registerFont(TTFont(FONT, FONT_PATH))
-    # Streams are Flate-compressed either way; the extra ASCII85 layer only
-    # makes files larger and costs ~50 ms a page in reportlab's pure Python.
-    rl_config.useA85 = 0
-    return FONT
+    return fonts.register()[0]
 
 
 def render_certificate(content: CertificateContent, codes: PageCodes) -> bytes:
@@ -97,12 +105,19 @@ def render_certificate(content: CertificateContent, codes: PageCodes) -> bytes:
     buffer = io.BytesIO()
     # initialFontName: without it reportlab also declares a non-embedded Helvetica.
     canvas = Canvas(
-        buffer, pagesize=A4, pageCompression=1, initialFontName=font, initialFontSize=10
+        buffer,
+        pagesize=A4,
+        pageCompression=1,
+        initialFontName=font,
+        initialFontSize=10,
+        lang="ja",  # the certificate's language; English lines are the overseas translation
     )
     title = f"{TITLE_JA} / {TITLE_EN}" if content.overseas else TITLE_JA
     canvas.setTitle(title)
     canvas.setAuthor(content.issuer.name_en if content.overseas else content.issuer.name_ja)
     canvas.setSubject(content.certificate_id)
+    canvas.setCreator(CREATOR)
+    canvas.setProducer(PRODUCER)
     page = _Page(canvas, font, content)
     page.draw(codes)
     canvas.showPage()
@@ -121,14 +136,16 @@ class _Page:
         self.y = _PAGE_HEIGHT - _MARGIN
 
     def draw(self, codes: PageCodes) -> None:
-        placed = _place_codes(codes, self.bilingual)
-        codes_top = max(p.top for p in placed)
+        placed = _place_codes(codes, self.bilingual, QR_MIN_MODULE_SEAL)
         self._header()
         self._title()
         self._holder()
         self._doses()
         self._statement()
         self._issuer()
+        if self.y - _CLEARANCE < max(p.top for p in placed):
+            placed = _place_codes(codes, self.bilingual, QR_COMPACT_MODULE_SEAL)
+        codes_top = max(p.top for p in placed)
         # The notes are the one block that may give way to many doses (Japan gave up to seven).
         if self.y - self._notes_height() - _CLEARANCE >= codes_top:
             self._notes()
@@ -242,17 +259,19 @@ class _Page:
     def _issuer(self) -> None:
         issuer = self.content.issuer
         self._section(self._label("証明書発行者", "Issued by"))
-        rows = [(self._label("発行者", "Issuer"), issuer.head_ja)]
-        if self.bilingual and issuer.head_en:
-            rows.append(("", issuer.head_en))
-        rows.append(
-            (self._label("市区町村", "Municipality"), self._pair(issuer.name_ja, issuer.name_en))
-        )
+        # Every value row has its label: the English head and contact share their row
+        # or name themselves (no empty label cell), and the country is said in English.
+        rows = [(self._label("発行者", "Issuer"), self._pair(issuer.head_ja, issuer.head_en))]
+        municipality = self._pair(issuer.name_ja, f"{issuer.name_en}, Japan")
+        rows.append((self._label("市区町村", "Municipality"), municipality))
         rows.append((self._label("市区町村コード", "Municipality code"), issuer.municipality_code))
         if issuer.contact_ja:
             rows.append((self._label("お問い合わせ先", "Enquiries"), issuer.contact_ja))
         if self.bilingual and issuer.contact_en:
-            rows.append(("" if issuer.contact_ja else "Enquiries", issuer.contact_en))
+            label = (
+                "お問い合わせ先（英語）/ Enquiries in English" if issuer.contact_ja else "Enquiries"
+            )
+            rows.append((label, issuer.contact_en))
         self._key_value_table(rows, label_width=62 * mm if self.bilingual else 40 * mm)
 
     def _notes_height(self) -> float:
@@ -334,13 +353,15 @@ class _Page:
         self, text: str, x: float, y: float, width: float, size: float, centred: bool = False
     ) -> None:
         # Shrink long values (a long lot or municipality name) rather than overflow the cell.
-        while size > 6 and pdfmetrics.stringWidth(text, self.font, size) > width:
+        while size > 6 and fonts.string_width(text, size) > width:
             size -= 0.5
-        self.c.setFont(self.font, size)
         if centred:
-            self.c.drawCentredString(x, y, text)
-        else:
-            self.c.drawString(x, y, text)
+            x -= fonts.string_width(text, size) / 2
+        # Runs: a character IPAexGothic lacks (𠮷) is set in the fallback font.
+        for font, part in fonts.runs(text):
+            self.c.setFont(font, size)
+            self.c.drawString(x, y, part)
+            x += pdfmetrics.stringWidth(part, font, size)
 
 
 @dataclass(frozen=True)
@@ -363,13 +384,14 @@ class _PlacedCode:
         return self.y + self.size + self.quiet
 
 
-def _place_codes(codes: PageCodes, bilingual: bool) -> list[_PlacedCode]:
+def _place_codes(codes: PageCodes, bilingual: bool, seal_module: float) -> list[_PlacedCode]:
     """Side by side, centred, anchored to the bottom margin so the tables above can grow."""
     hint = None if bilingual else "スマートフォンアプリで読み取れます"
     wanted = [(codes.health_card, "SMART Health Card", hint)]
     if codes.icao_seal is not None:
         wanted.append((codes.icao_seal, "ICAO VDS-NC", "ICAO Visible Digital Seal"))
-    sizes = [_qr_size(symbol) for symbol, _, _ in wanted]
+    sizes = [_qr_size(symbol, QR_MIN_MODULE_SHC) for symbol, _, _ in wanted[:1]]
+    sizes += [_qr_size(symbol, seal_module) for symbol, _, _ in wanted[1:]]
     gap = 14 * mm
     x = (_PAGE_WIDTH - sum(sizes) - gap * (len(sizes) - 1)) / 2
     placed = []
@@ -386,9 +408,9 @@ def _ordinal(number: int) -> str:
     return f"{number}{suffix}"
 
 
-def _qr_size(symbol: QrSymbol) -> float:
-    """Side of the symbol (without quiet zone): ≥ 40 mm and ≥ 0.35 mm per module."""
-    return max(QR_MIN_SIZE, symbol.modules * QR_MIN_MODULE)
+def _qr_size(symbol: QrSymbol, least_module: float) -> float:
+    """Side of the symbol (without quiet zone): ≥ 40 mm and ≥ ``least_module`` per module."""
+    return max(QR_MIN_SIZE, symbol.modules * least_module)
 
 
 def draw_qr(canvas: Canvas, symbol: QrSymbol, x: float, y: float, size: float) -> None:

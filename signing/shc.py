@@ -73,7 +73,7 @@ def card_claims(
         issuer_url: the ``iss`` base URL, without a trailing slash; its
             ``/.well-known/jwks.json`` must serve the issuer keys.
         issued_at: the issuance time (``nbf``).
-        rid: revocation id, ≤ 24 base64url characters (we use the certificate id).
+        rid: revocation id, ≤ 24 base64url characters (ours: ``KeyStore.shc_rid``).
     """
     if issuer_url.endswith("/"):
         raise ValueError("issuer_url: no trailing slash (the SHC spec appends /.well-known/...)")
@@ -155,8 +155,13 @@ def from_qr_text(text: str) -> str:
 
 
 def file_body(card_jwss: Iterable[str]) -> bytes:
-    """The body of a ``.smart-health-card`` download (``application/smart-health-card``)."""
-    return json.dumps({"verifiableCredential": list(card_jwss)}, indent=2).encode("utf-8") + b"\n"
+    """The body of a ``.smart-health-card`` download (``application/smart-health-card``).
+
+    Minified JSON with nothing around it: the SHC dev tools report a trailing
+    newline or other surrounding whitespace as an error.
+    """
+    document = {"verifiableCredential": list(card_jwss)}
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
 # --- revocation lists --------------------------------------------------------

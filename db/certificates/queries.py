@@ -152,7 +152,7 @@ async def build_content(
         birth_date = dt.date.fromisoformat(birth_date)
     holder = Holder(
         family_name=family,
-        given_name=given or family,
+        given_name=given,
         birth_date=birth_date,
         former_family_name=former_family,
         family_name_roman=passport.get("family_name_roman", "") if kind == "overseas" else "",

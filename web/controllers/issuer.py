@@ -16,6 +16,7 @@ from litestar.params import FromPath
 
 from db.certificates.queries import revoked_certificates
 from db.engine import tenant_transaction
+from signing.keys import FIRST_CRL_VERSION
 from web.errors import NotFound
 from web.signing_context import SigningContext
 
@@ -29,8 +30,13 @@ async def revoked() -> list[dict[str, Any]]:
 
 
 def crl_versions(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """kid → CRL counter: how many cards that key signed are revoked (never goes down)."""
-    return dict(Counter(row["shc_kid"] for row in rows if row["shc_kid"]))
+    """kid → CRL counter (``ctr``): 1 for the first, empty list, plus one per update.
+
+    Each revocation of a card that key signed is one update; revocations are
+    never undone, so the counter only goes up.
+    """
+    updates = Counter(row["shc_kid"] for row in rows if row["shc_kid"])
+    return {kid: FIRST_CRL_VERSION + count for kid, count in updates.items()}
 
 
 class IssuerController(Controller):
@@ -48,13 +54,20 @@ class IssuerController(Controller):
     async def crl(
         self, signing: NamedDependency[SigningContext], filename: FromPath[str]
     ) -> Response[dict[str, Any]]:
-        """The rids (certificate ids) revoked among the cards this key signed (``{kid}.json``)."""
+        """The rids revoked among the cards this key signed (``{kid}.json``).
+
+        A rid is the one-way value :meth:`~signing.keys.KeyStore.shc_rid` of the
+        certificate id, so the list names no printed id.
+        """
         kid = filename.removesuffix(".json")
         if kid not in {key.kid for key in signing.keys.shc_keys}:
             raise NotFound("certificate.unknown_kid")
         rows = await revoked()
-        rids = sorted(row["certificate_id"] for row in rows if row["shc_kid"] == kid)
-        return Response({"kid": kid, "method": "rid", "ctr": len(rids), "rids": rids}, headers=CORS)
+        ctr = crl_versions(rows).get(kid, FIRST_CRL_VERSION)
+        rids = sorted(
+            signing.keys.shc_rid(row["certificate_id"]) for row in rows if row["shc_kid"] == kid
+        )
+        return Response({"kid": kid, "method": "rid", "ctr": ctr, "rids": rids}, headers=CORS)
 
     @get(
         "/vdsnc/revoked.json",

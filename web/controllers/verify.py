@@ -117,7 +117,11 @@ def decode_upload(data: bytes) -> list[str]:
 def _shc_result(text: str, signing: SigningContext, revoked_rows: list[dict[str, Any]]) -> Result:
     lists = {}
     for key in signing.keys.shc_keys:
-        rids = {r["certificate_id"]: None for r in revoked_rows if r["shc_kid"] == key.kid}
+        rids = {
+            signing.keys.shc_rid(r["certificate_id"]): None
+            for r in revoked_rows
+            if r["shc_kid"] == key.kid
+        }
         lists[key.kid] = shc.RevocationList(kid=key.kid, ctr=len(rids), rids=rids)
     try:
         card = shc.verify_card(text, signing.all_shc_keys(), revocation_lists=lists)
@@ -141,8 +145,6 @@ def _shc_result(text: str, signing: SigningContext, revoked_rows: list[dict[str,
                     str(resource.get("lotNumber", "")),
                 ]
             )
-    if card.rid:
-        facts.append(("verify.certificate_id", card.rid))
     return Result("shc", "valid", "", facts, doses)
 
 

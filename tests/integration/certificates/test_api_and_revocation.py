@@ -121,7 +121,9 @@ async def test_jwks_and_crl_are_public_with_cors(client, signing_ready, settings
     assert key["alg"] == "ES256" and key["crv"] == "P-256" and "d" not in key
     crl = await client.get(f"/issuer/.well-known/crl/{key['kid']}.json")
     assert crl.headers["access-control-allow-origin"] == "*"
-    assert crl.json() == {"kid": key["kid"], "method": "rid", "ctr": 0, "rids": []}
+    # The SHC spec: crlVersion from the start, and a CRL's ctr counts from 1.
+    assert key["crlVersion"] == 1
+    assert crl.json() == {"kid": key["kid"], "method": "rid", "ctr": 1, "rids": []}
     assert (await client.get("/issuer/.well-known/crl/unknown.json")).status_code == 404
     uvcis = await client.get("/issuer/.well-known/vdsnc/revoked.json")
     assert uvcis.headers["access-control-allow-origin"] == "*" and uvcis.json()["uvcis"] == []
@@ -129,9 +131,10 @@ async def test_jwks_and_crl_are_public_with_cors(client, signing_ready, settings
 
 
 async def test_a_corrected_dose_revokes_its_certificates_everywhere_they_are_checked(
-    client, signing_ready
+    client, signing_ready, settings
 ) -> None:
     from db.certificates.queries import revoke_certificates_for_vaccination
+    from web.signing_context import load_signing_context
 
     headers = await _bearer()
     person = await create_resident("131016")
@@ -159,9 +162,11 @@ async def test_a_corrected_dose_revokes_its_certificates_everywhere_they_are_che
 
     jwks = (await client.get("/issuer/.well-known/jwks.json")).json()
     key = jwks["keys"][0]
-    assert key["crlVersion"] == 1
+    assert key["crlVersion"] == 2  # one update since the empty list at 1
     crl = (await client.get(f"/issuer/.well-known/crl/{key['kid']}.json")).json()
-    assert crl["rids"] == [issued[0]] and crl["ctr"] == 1
+    # The rid is a one-way value of the certificate id, never the printed id itself.
+    keys = load_signing_context(settings).keys
+    assert crl["ctr"] == 2 and crl["rids"] == [keys.shc_rid(issued[0])] != [issued[0]]
     assert (await client.get("/issuer/.well-known/vdsnc/revoked.json")).json()["uvcis"] == [
         issued[0]
     ]

@@ -93,12 +93,14 @@ def test_shc_rotation_keeps_old_public_keys_and_signs_with_the_new(store_dir: Pa
     assert not (store_dir / "shc" / "0001.key.pem").exists()
 
 
-def test_jwks_names_crl_version_only_for_keys_with_revocations(store_dir: Path) -> None:
+def test_jwks_names_crl_version_for_every_key_from_the_start(store_dir: Path) -> None:
     store = KeyStore.rotate(store_dir, PASSPHRASE, "shc")
     old_kid = store.shc_keys[0].kid
     keys = {k["kid"]: k for k in store.jwks({old_kid: 3})["keys"]}
     assert keys[old_kid]["crlVersion"] == 3
-    assert "crlVersion" not in keys[store.shc_signing_key.kid]
+    # Before its first revocation a key's CRL is at 1 (the SHC spec counts from 1).
+    assert keys[store.shc_signing_key.kid]["crlVersion"] == 1
+    assert all(k["crlVersion"] == 1 for k in store.jwks()["keys"])
 
 
 @pytest.mark.parametrize("part", ["pdf", "vdsnc"])

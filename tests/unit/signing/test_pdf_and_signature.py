@@ -48,7 +48,8 @@ def test_issued_certificate_outputs_agree_and_verify(
     card = shc.verify_card(
         issued.shc_qr_text, shc.load_jwks(key_store.jwks()), expected_issuer=ISSUER_URL
     )
-    assert card.jws == issued.shc_jws and card.rid == content.certificate_id
+    assert card.jws == issued.shc_jws and card.rid == issued.shc_rid
+    assert card.rid == key_store.shc_rid(content.certificate_id) != content.certificate_id
     if kind == "overseas":
         assert issued.vdsnc_json is not None
         csca = vdsnc.load_cscas([key_store.vdsnc_csca.public_bytes(serialization.Encoding.DER)])
@@ -115,11 +116,13 @@ def test_page_embeds_the_japanese_font_and_names_the_certificate(
     assert len(reader.root["/Pages"]["/Kids"]) == 1
 
 
-def test_qr_codes_are_at_least_40_mm_with_modules_of_at_least_035_mm() -> None:
+def test_qr_codes_are_at_least_40_mm_with_modules_of_the_chosen_least_size() -> None:
     small, large = byte_symbol("x"), byte_symbol("x" * 1400)
-    assert page._qr_size(small) == pytest.approx(40 * mm)
-    assert page._qr_size(large) / large.modules >= 0.35 * mm - 1e-9
-    assert page._qr_size(large) > 40 * mm
+    for least in (page.QR_MIN_MODULE_SHC, page.QR_MIN_MODULE_SEAL):
+        assert page._qr_size(small, least) == pytest.approx(40 * mm)
+        assert page._qr_size(large, least) / large.modules >= least - 1e-9
+        assert page._qr_size(large, least) > 40 * mm
+    assert page.QR_MIN_MODULE_SHC >= 0.45 * mm and page.QR_MIN_MODULE_SEAL >= 0.5 * mm
 
 
 def test_content_that_cannot_fit_the_page_is_refused(key_store: KeyStore, now: dt.datetime) -> None:
