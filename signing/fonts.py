@@ -106,4 +106,4 @@ def runs(text: str) -> Iterator[tuple[str, str]]:
 
 def string_width(text: str, size: float) -> float:
     """The width of ``text`` set in runs at ``size`` points."""
-    return sum(pdfmetrics.stringWidth(part, font, size) for font, part in runs(text))
+    return sum(float(pdfmetrics.stringWidth(part, font, size)) for font, part in runs(text))
