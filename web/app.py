@@ -13,6 +13,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
+from litestar_htmx import HTMXPlugin
 
 from common.settings import Settings, get_settings
 from db.engine import close_serving_pool, start_serving_pool
@@ -76,6 +77,7 @@ def create_app(
             DefineMiddleware(BearerAwareCSRFMiddleware, config=csrf_config(settings)),
         ],
         template_config=template_config(),
+        plugins=[HTMXPlugin()],  # every request is an HTMXRequest (web.htmx has the one rule)
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_security_headers],
         lifespan=[database_pool],
