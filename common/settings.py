@@ -83,6 +83,12 @@ class Settings:
     """VRS_STAFF_NETWORKS: CIDR ranges (comma-separated) staff accounts may connect from; empty → any."""
     trusted_proxies: tuple[str, ...] = ()
     """VRS_TRUSTED_PROXIES: CIDR ranges of reverse proxies whose X-Forwarded-For is believed."""
+    backup_key: bytes = b""
+    """VRS_BACKUP_KEY: base64 of 32 bytes; signs backup archives (restore accepts only those)."""
+    backup_retention_days: int = 30
+    """VRS_BACKUP_RETENTION_DAYS: backup archives are deleted this many days after they were made."""
+    upload_retention_days: int = 7
+    """VRS_UPLOAD_RETENTION_DAYS: an interrupted import's upload is deleted after this many days."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -120,6 +126,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError("VRS_MY_NUMBER_KEY must be base64") from exc
     if len(my_number_key) != 32:
         raise SettingsError("VRS_MY_NUMBER_KEY must decode to 32 bytes")
+
+    backup_key = b""
+    if values.get("VRS_BACKUP_KEY"):
+        try:
+            backup_key = base64.b64decode(values["VRS_BACKUP_KEY"], validate=True)
+        except ValueError as exc:
+            raise SettingsError("VRS_BACKUP_KEY must be base64") from exc
+        if len(backup_key) != 32:
+            raise SettingsError("VRS_BACKUP_KEY must decode to 32 bytes")
 
     def integer(name: str, default: int) -> int:
         raw = values.get(name)
@@ -162,6 +177,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         pdf_signer_pkcs11_key=values.get("VRS_PDF_SIGNER_PKCS11_KEY") or "vrs-pdf-signer",
         staff_networks=networks("VRS_STAFF_NETWORKS"),
         trusted_proxies=networks("VRS_TRUSTED_PROXIES"),
+        backup_key=backup_key,
+        backup_retention_days=integer("VRS_BACKUP_RETENTION_DAYS", 30),
+        upload_retention_days=integer("VRS_UPLOAD_RETENTION_DAYS", 7),
     )
 
 
@@ -169,6 +187,26 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return load_settings()
+
+
+def _new_backup_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def add_missing_secrets(path: Path) -> list[str]:
+    """Append the secrets a newer version needs to an existing file; their names.
+
+    Only ``VRS_BACKUP_KEY`` so far: the keys already there are never changed
+    (a new My Number key would make the stored numbers unreadable).
+    """
+    if not path.is_file() or "VRS_BACKUP_KEY" in _read_env_file(path):
+        return []
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(
+            "# Signs backup archives: back it up too (a restore needs the key that signed).\n"
+            f"VRS_BACKUP_KEY={_new_backup_key()}\n"
+        )
+    return ["VRS_BACKUP_KEY"]
 
 
 def write_secrets_file(path: Path) -> bool:
@@ -182,6 +220,7 @@ def write_secrets_file(path: Path) -> bool:
         f"VRS_SECRET_KEY={secrets.token_urlsafe(48)}\n"
         f"VRS_MY_NUMBER_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
         f"VRS_KEY_PASSPHRASE={secrets.token_urlsafe(32)}\n"
+        f"VRS_BACKUP_KEY={_new_backup_key()}\n"
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from common.clock import JAPAN, now_in_japan
 from kiosk.card.errors import (
     CardError,
     CardRemovedError,
@@ -42,9 +41,15 @@ from kiosk.settings import KioskSettings
 from kiosk.vrs_client import ServerError, VrsClient
 
 _LOG = logging.getLogger("kiosk.flow")
+JST = dt.timezone(dt.timedelta(hours=9))
 T = TypeVar("T")
 
 KINDS = ("domestic", "overseas")
+
+
+def now_in_japan() -> dt.datetime:
+    """The kiosk clock (JST)."""
+    return dt.datetime.now(JST)
 
 
 @dataclass
@@ -133,7 +138,7 @@ class KioskFlow:
 
     def in_service_hours(self) -> bool:
         """Whether the kiosk's own service hours include now (JST)."""
-        now = self.clock().astimezone(JAPAN).time().replace(tzinfo=None)
+        now = self.clock().astimezone(JST).time().replace(tzinfo=None)
         return self.settings.hours_start <= now < self.settings.hours_end
 
     @property
@@ -431,7 +436,7 @@ class KioskFlow:
         self.ops.device_ok("printer")
         transaction.printed = True
         self._settled()
-        completed_at = self.clock().astimezone(JAPAN)
+        completed_at = self.clock().astimezone(JST)
         notice = self.ops.outbox.add(
             self.settings.store_id, self.settings.terminal_id, completed_at,
             transaction.certificate_ids,
@@ -457,7 +462,7 @@ class KioskFlow:
 
     def receipt(self, count: int) -> str:
         """The receipt (領収書): store, terminal, time, count, fee; no personal data."""
-        now = self.clock().astimezone(JAPAN)
+        now = self.clock().astimezone(JST)
         kind = "国内用 domestic" if self.transaction.kind == "domestic" else "海外用 overseas"
         return "\n".join(
             [
@@ -481,7 +486,7 @@ class KioskFlow:
         in ``notices.jsonl``) or ``refused``.
         """
         entry = {
-            "issued_at": self.clock().astimezone(JAPAN).isoformat(timespec="seconds"),
+            "issued_at": self.clock().astimezone(JST).isoformat(timespec="seconds"),
             "certificates": count,
             "fee_yen": self.transaction.fee_yen,
             "kind": self.transaction.kind,

@@ -21,12 +21,12 @@ import pytest
 # Test secrets: fixed, never used outside tests.
 os.environ.setdefault("VRS_SECRET_KEY", "test-secret-key-" + "x" * 32)
 os.environ.setdefault("VRS_MY_NUMBER_KEY", base64.b64encode(b"k" * 32).decode())
+os.environ.setdefault("VRS_BACKUP_KEY", base64.b64encode(b"b" * 32).decode())
 # A data directory (keys, secrets) per test process: xdist workers inherit the
 # controller's environment, and two workers creating signing keys in one folder race.
 if os.environ.get("PYTEST_XDIST_WORKER") or "VRS_DATA_DIR" not in os.environ:
     os.environ["VRS_DATA_DIR"] = tempfile.mkdtemp(prefix="vrs-test-data-")
 os.environ.setdefault("VRS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("VRS_KEY_PASSPHRASE", "test-key-passphrase")
 
 #: Reference data kept between tests (loaded once by the migrations and seeding).
 REFERENCE_TABLES = {
@@ -166,43 +166,6 @@ async def client(app) -> AsyncIterator:
     """An HTTP client driving the app in-process."""
     async with _http_client(app) as http:
         yield http
-
-
-@pytest.fixture
-def signing_ready(settings):
-    """Keys (created once per process), the test J-LIS CA trusted, the vectors' keys trusted.
-
-    Returns the demo cards whose issuer is now trusted.
-    """
-    import shutil
-
-    from tests.unit.signing.fixtures import VECTORS
-    from web.commands.keys import ensure_keys, write_demo_card_trust
-    from web.signing_context import trust_directory
-
-    ensure_keys(settings)
-    cards = write_demo_card_trust(settings)
-    trust = trust_directory(settings)
-    (trust / "jwks").mkdir(parents=True, exist_ok=True)
-    (trust / "csca").mkdir(parents=True, exist_ok=True)
-    shutil.copy(VECTORS / "shc" / "issuer-jwks.json", trust / "jwks" / "spec-example.json")
-    for der in (VECTORS / "icao" / "japan-csca").glob("*.der"):
-        shutil.copy(der, trust / "csca" / f"japan-{der.name}")
-    return cards
-
-
-@pytest.fixture
-async def clerk_client(make_client):
-    """A browser signed in as a clerk of 千代田区 (its municipality registered)."""
-    from db.accounts.roles import Role
-    from tests.factories import create_account, create_municipality, sign_in
-
-    await create_municipality("131016")
-    login = await create_account(role=Role.CLERK)
-    client = await make_client()
-    response = await sign_in(client, login)
-    assert response.status_code == 303
-    return client
 
 
 @pytest.fixture

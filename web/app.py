@@ -13,11 +13,10 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
-from litestar_htmx import HTMXPlugin
 
 from common.settings import Settings, get_settings
 from db.engine import close_serving_pool, start_serving_pool
-from db.imports.recovery import recover_interrupted_jobs
+from db.imports.recovery import recover_interrupted_jobs, startup_clean_up
 from web.access import AccessMiddleware
 from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
 from web.clock import today_in_japan
@@ -77,11 +76,11 @@ def create_app(
             DefineMiddleware(BearerAwareCSRFMiddleware, config=csrf_config(settings)),
         ],
         template_config=template_config(),
-        plugins=[HTMXPlugin()],  # every request is an HTMXRequest (web.htmx has the one rule)
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_security_headers],
         lifespan=[database_pool],
-        on_startup=[recover_interrupted_jobs],  # jobs a stopped server left running
+        # Jobs a stopped server left running; kept files past their retention period.
+        on_startup=[recover_interrupted_jobs, startup_clean_up(settings)],
         openapi_config=OpenAPIConfig(
             title="Vaccination Record System API",
             version="1",

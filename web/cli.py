@@ -22,6 +22,7 @@ from typing import Any
 from common.settings import (
     Settings,
     SettingsError,
+    add_missing_secrets,
     default_data_dir,
     load_settings,
     write_secrets_file,
@@ -74,6 +75,8 @@ def cmd_init_secrets(args: argparse.Namespace) -> None:
     path = Path(os.environ.get("VRS_SECRETS_FILE") or data_dir / "secrets.env")
     created = write_secrets_file(path)
     print(f"vrs: {'created' if created else 'kept existing'} secrets file {path}")
+    for name in [] if created else add_missing_secrets(path):
+        print(f"vrs: added {name} to {path}")
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:

@@ -1,10 +1,13 @@
-"""Today's date where the system is used: Japan (JST), injected so tests can set it.
-
-The constant and the clocks live in :mod:`common.clock` (the kiosk reads them too).
-"""
+"""Today's date where the system is used: Japan (JST), injected so tests can set it."""
 
 from __future__ import annotations
 
-from common.clock import JAPAN, now_in_japan, today_in_japan
+import datetime as dt
+from zoneinfo import ZoneInfo
 
-__all__ = ["JAPAN", "now_in_japan", "today_in_japan"]
+JAPAN = ZoneInfo("Asia/Tokyo")
+
+
+def today_in_japan() -> dt.date:
+    """The calendar date in Japan now (a dose at 08:30 JST is still 'today' at 23:30 UTC)."""
+    return dt.datetime.now(JAPAN).date()

@@ -24,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from db.backup.archive import export_area
+from db.backup.errors import BackupError
 from db.engine import SERVING_ROLE, current_connection, get_engine
 
 log = logging.getLogger("vrs.backup")
@@ -32,9 +33,11 @@ _JSON_COLUMNS = frozenset({"manifest", "error_params"})
 
 
 def backup_directory(data_dir: Path) -> Path:
-    """Where archives are kept (they hold personal data: owner-only)."""
+    """Where archives are kept (they hold personal data: owner-only, 0700)."""
     directory = data_dir / "backups"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if directory.stat().st_mode & 0o077:
+        directory.chmod(0o700)  # made by an older version, or under a loose umask
     return directory
 
 
@@ -125,7 +128,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def run_backup(job_id: UUID, municipality_code: str, data_dir: Path) -> None:
+async def run_backup(job_id: UUID, municipality_code: str, data_dir: Path, key: bytes) -> None:
     """Write the area's archive for one job; the job row says how it went (never raises)."""
     code = municipality_code
     partial: Path | None = None
@@ -148,7 +151,9 @@ async def run_backup(job_id: UUID, municipality_code: str, data_dir: Path) -> No
                 )  # fmt: skip
 
             try:
-                manifest = await export_area(code, partial, connection, progress)
+                manifest = await export_area(code, partial, connection, progress, key=key)
+            except BackupError as exc:
+                raise _Failed(exc.key, **exc.params) from None
             except OSError as exc:
                 raise _Failed("backup.write_failed", reason=exc.strerror or str(exc)) from None
         final = archive_path(data_dir, job_id)

@@ -15,7 +15,7 @@ class BackupJob(Table):
     id = UUID(primary_key=True)
     municipality_code = Varchar(length=6, index=True)
     status = Varchar(length=16, default="queued")
-    """queued, running, done, failed or interrupted."""
+    """queued, running, done, failed, interrupted or expired (archive deleted after retention)."""
     tables_total = Integer(default=0)
     tables_done = Integer(default=0)
     current_table = Varchar(length=64, default="")

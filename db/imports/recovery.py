@@ -10,14 +10,26 @@ it can be resumed from its stored file or the file uploaded again, and
 re-importing duplicates nothing.
 
 Called when the server starts (``web.app``) and before ``vrs import-residents``.
+
+Kept files do not stay forever either (:func:`expire_kept_files`, at
+start-up and by ``vrs expire-files``): an interrupted import's upload is
+plaintext and may hold My Numbers, so it is deleted (not encrypted) once the
+job ended more than ``VRS_UPLOAD_RETENTION_DAYS`` (default 7) ago, with an
+audit event ``import.upload_expired`` in its area (resuming then asks for
+the file again); backup archives expire after ``VRS_BACKUP_RETENTION_DAYS``
+(:mod:`db.backup.retention`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
-from db.engine import tenantless_statement
+from db.audit.queries import record
+from db.engine import tenant_transaction, tenantless_statement
 
 log = logging.getLogger("vrs.jobs")
 
@@ -54,3 +66,69 @@ async def recover_interrupted_jobs() -> None:
             continue
         if marked:
             log.warning("%d %s job(s) left by a stopped process marked interrupted", marked, kind)
+
+
+def kept_upload(data_dir: Path, job_id: Any) -> Path:
+    """Where an import's upload waits (``web.controllers.imports.stored_upload``'s path)."""
+    return data_dir / "imports" / f"{job_id}.csv"
+
+
+async def expire_import_uploads(
+    data_dir: Path, retention: dt.timedelta, now: dt.datetime | None = None
+) -> int:
+    """Delete the uploads of imports that ended before ``now - retention``; how many."""
+    cutoff = (now or dt.datetime.now(dt.UTC)) - retention
+    async with tenantless_statement() as connection:
+        due = await connection.fetch("SELECT * FROM vrs_import_uploads_to_expire($1)", cutoff)
+    deleted = 0
+    for job in due:
+        path = kept_upload(data_dir, job["id"])
+        if not path.exists():
+            continue
+        async with tenant_transaction(job["municipality_code"]):
+            await record(
+                "import.upload_expired", actor=None, municipality_code=job["municipality_code"],
+                object_type="import_job", object_id=str(job["id"]),
+                details={"retention_days": retention.days},
+            )  # fmt: skip
+            path.unlink(missing_ok=True)
+        deleted += 1
+    # A restore's upload a killed server left behind (a finished restore deletes its own).
+    directory = data_dir / "imports"
+    if directory.is_dir():
+        for leftover in directory.glob("restore-*.zip"):
+            if dt.datetime.fromtimestamp(leftover.stat().st_mtime, dt.UTC) < cutoff:
+                leftover.unlink(missing_ok=True)
+    return deleted
+
+
+async def expire_kept_files(settings: Any, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete backups and interrupted uploads past their retention periods; how many of each."""
+    from db.backup.retention import expire_backups
+
+    backups = await expire_backups(
+        settings.data_dir, dt.timedelta(days=settings.backup_retention_days), now
+    )
+    uploads = await expire_import_uploads(
+        settings.data_dir, dt.timedelta(days=settings.upload_retention_days), now
+    )
+    return {"backups": backups, "uploads": uploads}
+
+
+def startup_clean_up(settings: Any) -> Callable[[], Awaitable[None]]:
+    """The start-up hook: expire kept files (logged, never fatal)."""
+
+    async def clean_up() -> None:
+        try:
+            expired = await expire_kept_files(settings)
+        except Exception:
+            log.exception("could not expire kept files")
+            return
+        if any(expired.values()):
+            log.warning(
+                "expired %d backup archive(s) and %d interrupted upload(s)",
+                expired["backups"],
+                expired["uploads"],
+            )
+
+    return clean_up

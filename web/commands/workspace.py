@@ -1,4 +1,4 @@
-"""``vrs import-residents``, ``vrs export-open-data``, ``vrs backup`` and ``vrs restore``.
+"""``vrs import-residents``, ``export-open-data``, ``backup``, ``restore`` and ``expire-files``.
 
 They run the same code as the pages, as the serving role in the
 municipality's area (row-level security applies to the shell too).
@@ -117,21 +117,37 @@ def cmd_export_open_data(args: argparse.Namespace) -> None:
         print(f"vrs: wrote {target / name}")
 
 
+_NO_BACKUP_KEY = (
+    "vrs: VRS_BACKUP_KEY is not set: backups are sealed with it and a restore accepts only"
+    " archives it sealed. Run `vrs init-secrets` (it adds the key to an existing secrets file)"
+    " or, on a new installation restoring an old area, copy VRS_BACKUP_KEY from the old"
+    " installation's secrets file."
+)
+
+
 def cmd_backup(args: argparse.Namespace) -> None:
-    """Export a municipality's whole area as one zip archive."""
+    """Export a municipality's whole area as one sealed zip archive (written 0600)."""
     from web.cli import ensure_database, run_async, settings_or_exit
+    from web.i18n import translate
 
     settings = settings_or_exit()
+    if not settings.backup_key:
+        sys.exit(_NO_BACKUP_KEY)
     ensure_database(settings)
 
     async def work() -> dict[str, Any]:
         from db.backup.archive import export_area
+        from db.backup.errors import BackupError
         from db.engine import close_serving_pool, start_serving_pool, tenant_transaction
 
         await start_serving_pool(2)
         try:
             async with tenant_transaction(args.municipality):
-                return await export_area(args.municipality, Path(args.output))
+                return await export_area(
+                    args.municipality, Path(args.output), key=settings.backup_key
+                )
+        except BackupError as exc:
+            sys.exit("vrs: backup failed: " + translate(exc.key, "en", **exc.params))
         finally:
             await close_serving_pool()
 
@@ -140,26 +156,70 @@ def cmd_backup(args: argparse.Namespace) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> None:
-    """Restore a backup archive into an empty area."""
+    """Restore an archive this server sealed for the municipality into its empty area."""
+    from web.cli import ensure_database, run_async, settings_or_exit
+    from web.i18n import translate
+
+    settings = settings_or_exit()
+    if not settings.backup_key:
+        sys.exit(_NO_BACKUP_KEY)
+    ensure_database(settings)
+    archive = Path(args.archive)
+    if not archive.is_file():
+        sys.exit(f"vrs: no such file: {archive}")
+
+    async def work() -> dict[str, int]:
+        from common.identifiers import IdentifierError, parse_municipality_code
+        from db.audit.queries import record
+        from db.backup.errors import BackupError
+        from db.backup.restore import restore_area
+        from db.engine import close_serving_pool, start_serving_pool, tenant_transaction
+
+        try:
+            code = parse_municipality_code(args.municipality)
+        except IdentifierError as exc:
+            sys.exit(f"vrs: --municipality: {translate(exc.key, 'en', **exc.params)}")
+        await start_serving_pool(2)
+        try:
+            async with tenant_transaction(code):
+                restored = await restore_area(code, archive, settings.backup_key)
+                await record(
+                    "backup.restore", actor=None, municipality_code=code,
+                    object_type="municipality", object_id=code,
+                    details={**restored, "channel": "cli"},
+                )  # fmt: skip
+                return restored
+        except BackupError as exc:
+            sys.exit("vrs: restore refused: " + translate(exc.key, "en", **exc.params))
+        finally:
+            await close_serving_pool()
+
+    print("vrs: restored " + json.dumps(run_async(work), ensure_ascii=False))
+
+
+def cmd_expire_files(args: argparse.Namespace) -> None:
+    """Delete backup archives and interrupted uploads past their retention periods."""
     from web.cli import ensure_database, run_async, settings_or_exit
 
     settings = settings_or_exit()
     ensure_database(settings)
 
     async def work() -> dict[str, int]:
-        from db.backup.archive import BackupError, restore_area
-        from db.engine import close_serving_pool, start_serving_pool, tenant_transaction
+        from db.engine import close_serving_pool, start_serving_pool
+        from db.imports.recovery import expire_kept_files
 
         await start_serving_pool(2)
         try:
-            async with tenant_transaction(args.municipality):
-                return await restore_area(args.municipality, Path(args.archive))
-        except BackupError as exc:
-            sys.exit(f"vrs: restore refused: {exc.key} {exc.params}")
+            return await expire_kept_files(settings)
         finally:
             await close_serving_pool()
 
-    print("vrs: restored " + json.dumps(run_async(work), ensure_ascii=False))
+    expired = run_async(work)
+    print(
+        f"vrs: deleted {expired['backups']} backup archive(s) older than"
+        f" {settings.backup_retention_days} days and {expired['uploads']} interrupted"
+        f" upload(s) older than {settings.upload_retention_days} days"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -180,3 +240,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.add_argument("archive")
     sub.add_argument("--municipality", required=True)
     sub.set_defaults(func=cmd_restore)
+    sub = subparsers.add_parser("expire-files", help=cmd_expire_files.__doc__)
+    sub.set_defaults(func=cmd_expire_files)

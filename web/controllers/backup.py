@@ -3,7 +3,9 @@
 A backup is a job (like an import): asking for one queues it and answers
 with its page, which polls the job row until the archive is ready to
 download; every backup stays listed with who asked, when and how it ended.
-Restore of an uploaded archive into an empty area runs in the request.
+Restore of an uploaded archive into an empty area runs in the request, in
+one transaction; it accepts only archives this server sealed for this
+municipality (:mod:`db.backup.restore`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from litestar_htmx import HTMXRequest
 
 from common.settings import Settings
 from db.accounts.roles import Role
 from db.audit.queries import record
-from db.backup.archive import BackupError, restore_area
+from db.backup.errors import BackupError
 from db.backup.jobs import (
     archive_path,
     backup_job,
@@ -30,21 +31,29 @@ from db.backup.jobs import (
     recent_backup_jobs,
     run_backup,
 )
+from db.backup.restore import restore_area
 from db.engine import tenant_transaction
 from web.auth import requires
 from web.controllers.imports import IMPORT_MAX_BYTES, _stream_upload, upload_directory
 from web.errors import BadInput, NotFound
-from web.htmx import page_or_partial, partial
 
 _RUNNING: set[asyncio.Task[Any]] = set()
 
 
 def start_backup(job_id: UUID, municipality_code: str, settings: Settings) -> asyncio.Task[Any]:
     """Run the backup as a task of this process, kept referenced until it ends."""
-    task = asyncio.create_task(run_backup(job_id, municipality_code, settings.data_dir))
+    task = asyncio.create_task(
+        run_backup(job_id, municipality_code, settings.data_dir, settings.backup_key)
+    )
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
     return task
+
+
+def _htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true" and not request.headers.get(
+        "hx-history-restore-request"
+    )
 
 
 class BackupController(Controller):
@@ -67,6 +76,8 @@ class BackupController(Controller):
     ) -> Any:
         """Queue a backup of the whole area (audited); answer with its page."""
         principal = request.user
+        if not settings.backup_key:
+            raise BadInput("backup.key_missing")
         async with tenant_transaction(principal.tenant):
             job_id = await create_backup_job(principal.tenant, principal.account_id)
             await record(
@@ -76,14 +87,18 @@ class BackupController(Controller):
         start_backup(job_id, principal.tenant, settings)
         return Redirect(f"/admin/backup/jobs/{job_id}", status_code=HTTP_303_SEE_OTHER)
 
-    @get("/jobs/{job_id:uuid}", name="admin_backup_job", opt=partial("backup/_job.html"))
-    async def show(self, request: HTMXRequest, job_id: FromPath[UUID]) -> Template:
+    @get("/jobs/{job_id:uuid}", name="admin_backup_job")
+    async def show(self, request: Request[Any, Any, Any], job_id: FromPath[UUID]) -> Template:
         """A backup's progress (the partial, for htmx polling) or its page."""
         async with tenant_transaction(request.user.tenant):
             current = await backup_job(job_id)
         if current is None:
             raise NotFound("error.not_found")
-        return page_or_partial(request, "backup/job.html", {"job": current})
+        return Template(
+            "backup/_job.html" if _htmx(request) else "backup/job.html",
+            context={"job": current},
+            headers={"vary": "HX-Request"},
+        )
 
     @get("/jobs/{job_id:uuid}/download", name="admin_backup_download")
     async def download(
@@ -98,6 +113,8 @@ class BackupController(Controller):
             current = await backup_job(job_id)
             if current is None:
                 raise NotFound("error.not_found")
+            if current["status"] == "expired":
+                raise NotFound("backup.expired")
             if current["status"] != "done":
                 raise BadInput("backup.not_ready")
             path = archive_path(settings.data_dir, job_id)
@@ -118,13 +135,15 @@ class BackupController(Controller):
     async def restore(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Template:
-        """Restore an uploaded archive into this (empty) area."""
+        """Restore an uploaded archive into this (empty) area, all or nothing."""
         principal = request.user
+        if not settings.backup_key:
+            raise BadInput("backup.key_missing")
         path = upload_directory(settings) / f"restore-{uuid4()}.zip"
         await _stream_upload(request, path)
         try:
             async with tenant_transaction(principal.tenant):
-                restored = await restore_area(principal.tenant, path)
+                restored = await restore_area(principal.tenant, path, settings.backup_key)
                 await record(
                     "backup.restore", actor=principal, municipality_code=principal.tenant,
                     object_type="municipality", object_id=principal.tenant, details=restored,

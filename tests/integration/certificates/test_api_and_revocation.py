@@ -16,7 +16,8 @@ from tests.factories import (
     csrf_token,
 )
 from tests.pages import assert_valid_page
-from tests.unit.signing.fixtures import VECTORS
+
+from .conftest import VECTORS
 
 OVERSEAS = {
     "kind": "overseas",
