@@ -159,7 +159,7 @@ def dose_body(ticket: int) -> dict[str, str]:
     """A first dose that passes every rule (the residents are born in 1960)."""
     return {"ticket": f"11{MUNICIPALITY}{ticket:010d}", "dose_number": "1",
             "vaccinated_on": "2022-11-01", "product": "pfizer-comirnaty", "lot_number": "GE0123",
-            "volume_ml": "0.3", "doctor_name": "医師 一郎"}  # fmt: skip
+            "volume_ml": "0.3", "doctor_name": "医師 一郎", "birth_date": "19600101"}  # fmt: skip
 
 
 @dataclass

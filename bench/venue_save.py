@@ -114,7 +114,8 @@ def start(command: list[str], environment: dict[str, str], port: int) -> subproc
 
 def body(n: int) -> dict[str, str]:
     return {"ticket": f"11131016{n:010d}", "dose_number": "1", "vaccinated_on": "2022-11-01",
-            "product": "pfizer-comirnaty", "lot_number": "GE0123", "volume_ml": "0.3", "doctor_name": "医師"}  # fmt: skip
+            "product": "pfizer-comirnaty", "lot_number": "GE0123", "volume_ml": "0.3", "doctor_name": "医師",
+            "birth_date": "19600101"}  # fmt: skip
 
 
 async def throughput(

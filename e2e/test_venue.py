@@ -14,7 +14,6 @@ from PIL import Image
 from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
 from e2e.conftest import CHROMIUM_ARGS, screenshot
-from e2e.pages import SignInPage
 from e2e.venue_pages import VenuePage
 from tests.factories import (
     PASSWORD,
@@ -51,17 +50,20 @@ async def venue_setup(db):
 
 async def signed_in_venue(page, login: str) -> VenuePage:
     """Sign in on a tablet that is a registered device of the account's venue."""
-    sign_in_page = await SignInPage(page).open()
+    await page.goto("/sign-in")
     credential = await enrol_device(login)
     await page.context.add_cookies([{"name": DEVICE_COOKIE, "value": credential, "url": page.url}])
-    await sign_in_page.sign_in(login, PASSWORD)
-    return await VenuePage(page).open()
+    await page.get_by_test_id("field-login").fill(login)
+    await page.get_by_test_id("field-password").fill(PASSWORD)
+    await page.get_by_test_id("sign-in-submit").click()
+    await page.get_by_test_id("ticket-input").wait_for()  # a venue account lands on /venue
+    return VenuePage(page)
 
 
 async def test_record_two_people_in_a_row_by_typed_input(page, venue_setup) -> None:
     operator, first, second = venue_setup
     venue = await signed_in_venue(page, operator)
-    await venue.scan("111310160000000001")
+    await venue.scan("111310160000000001", "19500101")
     assert await venue.person_name() == "山田 太郎"
     await venue.fill_dose(
         product="pfizer-comirnaty", lot="GE0123", volume="0.3", doctor="会場 医師"
@@ -72,7 +74,7 @@ async def test_record_two_people_in_a_row_by_typed_input(page, venue_setup) -> N
     await screenshot(page, "venue-saved")
     # The scan field is ready for the next person, and the panel shows only them.
     assert await page.evaluate("document.activeElement.dataset.testid") == "ticket-input"
-    await venue.scan("111310160000000002")
+    await venue.scan("111310160000000002", "19550505")
     assert await venue.person_name() == "鈴木 花子"
     assert await page.get_by_text("山田 太郎").count() == 0
     # The session's lot and doctor carried over.
@@ -85,7 +87,7 @@ async def test_record_two_people_in_a_row_by_typed_input(page, venue_setup) -> N
 async def test_a_refused_dose_explains_itself_on_the_tablet(page, venue_setup) -> None:
     operator, _, _ = venue_setup
     venue = await signed_in_venue(page, operator)
-    await venue.scan("111310160000000001")
+    await venue.scan("111310160000000001", "19500101")
     await venue.fill_dose(
         product="pfizer-comirnaty", lot="NOLOT1", volume="0.3", doctor="会場 医師"
     )
@@ -100,7 +102,7 @@ async def test_saves_queue_offline_survive_a_reload_and_sync_once(
 ) -> None:
     operator, _, _ = venue_setup
     venue = await signed_in_venue(page, operator)
-    await venue.scan("111310160000000001")
+    await venue.scan("111310160000000001", "19500101")
     await venue.fill_dose(
         product="pfizer-comirnaty", lot="GE0123", volume="0.3", doctor="会場 医師"
     )
@@ -159,7 +161,10 @@ async def test_the_camera_reads_the_tickets_qr_code(server, db, venue_setup, tmp
         page = await context.new_page()
         venue = await signed_in_venue(page, operator)
         await page.get_by_test_id("camera-toggle").click()
-        await page.get_by_test_id("person-name").wait_for()
+        await page.wait_for_function(
+            "document.activeElement && document.activeElement.id === 'birth-input'"
+        )
+        await venue.type_birth("19500101")  # the camera read the ticket; the person states the date
         assert await venue.person_name() == "山田 太郎"
         assert await page.get_by_test_id("ticket-input").input_value() == "111310160000000001"
         await screenshot(page, "venue-camera")

@@ -7,7 +7,7 @@ import datetime as dt
 from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
 from e2e.pages import SignInPage
-from e2e.venue_pages import VenuePage
+from e2e.venue_pages import VenuePage, sign_in_to_venue
 from tests.factories import (
     PASSWORD,
     create_account,
@@ -51,7 +51,7 @@ async def test_an_admin_registers_a_tablet_that_enrols_and_stops_working_once_re
         await tablet.get_by_test_id("ticket-input").wait_for()
         cookie = next(c for c in await tablet_context.cookies() if c["name"] == "vrs_device")
         assert cookie["httpOnly"] and cookie["expires"] > 0
-        await venue.scan("111310160000000001")
+        await venue.scan("111310160000000001", "19600401")
         assert await venue.person_name() == "山田 太郎"
 
         # The admin revokes it; the tablet's next request goes back to enrolment.
@@ -74,12 +74,11 @@ async def test_a_save_queued_while_the_device_is_revoked_waits_and_is_sent_once_
     operator = await create_account("queue-op", Role.VENUE_OPERATOR, "131016")
     await create_resident("131016", name="山田 太郎", ticket_number="0000000001",
                           birth_date=dt.date(1950, 1, 1))  # fmt: skip
-    sign_in_page = await SignInPage(page).open()
+    await page.goto("/sign-in")
     credential = await enrol_device(operator)
     await page.context.add_cookies([{"name": DEVICE_COOKIE, "value": credential, "url": page.url}])
-    await sign_in_page.sign_in(operator, PASSWORD)
-    venue = await VenuePage(page).open()
-    await venue.scan("111310160000000001")
+    venue = await sign_in_to_venue(page, operator, PASSWORD)
+    await venue.scan("111310160000000001", "19500101")
     await venue.fill_dose(product="pfizer-comirnaty", lot="GE0123", volume="0.3", doctor="医師")
     await page.context.set_offline(True)
     await venue.save()

@@ -15,8 +15,7 @@ import pytest
 
 from bench.soak import MUNICIPALITY, seed_in_subprocess
 from e2e.conftest import screenshot
-from e2e.pages import SignInPage
-from e2e.venue_pages import VenuePage
+from e2e.venue_pages import VenuePage, sign_in_to_venue
 from tests.reliability.own_postgres import running_own_postgres
 from tests.server_process import vrs_server
 from web.access import DEVICE_COOKIE
@@ -50,9 +49,9 @@ async def test_a_save_refused_with_503_while_the_database_is_down_is_queued_and_
                     [{"name": DEVICE_COOKIE, "value": seeded["devices"][login], "url": base}]
                 )
                 page = await context.new_page()
-                await (await SignInPage(page).open()).sign_in(login, seeded["password"])
+                await sign_in_to_venue(page, login, seeded["password"])
                 venue = await VenuePage(page).open()
-                await venue.scan(f"11{MUNICIPALITY}{1:010d}")
+                await venue.scan(f"11{MUNICIPALITY}{1:010d}", "19600101")
                 await venue.fill_dose(
                     product="pfizer-comirnaty", lot="GE0123", volume="0.3", doctor="医師 一郎"
                 )

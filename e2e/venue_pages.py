@@ -16,11 +16,25 @@ class VenuePage:
         await self.page.get_by_test_id("ticket-input").wait_for()
         return self
 
-    async def scan(self, digits: str) -> None:
-        """Type (or wedge) the ticket's digits and press Enter, as a barcode reader does."""
-        field = self.page.get_by_test_id("ticket-input")
-        await field.fill(digits)
-        await field.press("Enter")
+    async def scan(self, digits: str, birth: str | None = None) -> None:
+        """Wedge the ticket's digits and Enter, as a barcode reader does; then the stated birth date.
+
+        The ticket field keeps the focus after a look-up, save or error, and a
+        scan replaces what it holds: the reader types into whatever has focus.
+        """
+        await self.page.keyboard.type(digits)
+        await self.page.keyboard.press("Enter")
+        if birth is not None:
+            await self.type_birth(birth)
+
+    async def type_birth(self, birth: str) -> None:
+        """The birth date the person states, key by key (8 digits look up by themselves)."""
+        await self.page.keyboard.type(birth)
+        if len(birth) != 8 or not birth.isdigit():
+            await self.page.keyboard.press("Enter")
+        await self.page.locator(
+            '[data-testid="person"], [data-testid="panel-error"]'
+        ).first.wait_for()
 
     async def person_name(self) -> str:
         return await self.page.get_by_test_id("person-name").inner_text()
@@ -49,3 +63,13 @@ class VenuePage:
         if await box.is_hidden():
             return 0
         return int(await box.get_attribute("data-count") or 0)
+
+
+async def sign_in_to_venue(page, login: str, password: str) -> VenuePage:
+    """Sign a venue account in: it lands on the venue page, not the home page."""
+    await page.goto("/sign-in")
+    await page.get_by_test_id("field-login").fill(login)
+    await page.get_by_test_id("field-password").fill(password)
+    await page.get_by_test_id("sign-in-submit").click()
+    await page.get_by_test_id("ticket-input").wait_for()
+    return VenuePage(page)

@@ -219,7 +219,7 @@ def check_row(
 
     resident_number = identifier("resident_number", parse_resident_number)
     my_number = identifier("my_number", parse_my_number)
-    name = nfkc(cell("name")).replace("\u3000", " ")
+    name = cell("name")  # stored as imported (trimmed only): ① stays ①, Ａ stays Ａ
     if not name:
         problems.append(RowProblem("name", "import.required"))
     elif len(name) > MAX_NAME:
@@ -232,7 +232,7 @@ def check_row(
     elif len(kana) > MAX_NAME:
         problems.append(RowProblem("name_kana", "import.too_long", {"length": MAX_NAME}))
     kana = kana.replace("\u3000", " ")
-    former_name = nfkc(cell("former_name"))
+    former_name = cell("former_name")
     if len(former_name) > MAX_NAME:
         problems.append(RowProblem("former_name", "import.too_long", {"length": MAX_NAME}))
     birth_date = date("birth_date", required=True)

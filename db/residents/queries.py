@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -50,13 +51,15 @@ async def search(query: PersonQuery, page: int = 1) -> tuple[list[dict[str, Any]
         conditions.append(sql.replace("$?", f"${len(arguments)}"))
 
     if query.name:
-        compact = _like(query.name.replace(" ", "").replace("\u3000", ""))
+        # Names are stored as imported; both sides are normalised (NFKC, no spaces) here, so
+        # finding a person does not depend on how their name was typed (Ａ/A, ｶﾅ/カナ, 　/ ).
+        compact = _like(unicodedata.normalize("NFKC", query.name).replace(" ", ""))
         arguments.extend([_like(query.name), compact])
         first, second = len(arguments) - 1, len(arguments)
         conditions.append(
             f"(r.name ILIKE ${first} OR r.name_kana ILIKE ${first}"
-            f" OR replace(r.name, ' ', '') ILIKE ${second}"
-            f" OR replace(r.name_kana, ' ', '') ILIKE ${second})"
+            f" OR replace(normalize(r.name, NFKC), ' ', '') ILIKE ${second}"
+            f" OR replace(normalize(r.name_kana, NFKC), ' ', '') ILIKE ${second})"
         )
     if query.birth_date:
         add("r.birth_date = $?", query.birth_date)

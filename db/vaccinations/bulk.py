@@ -1,10 +1,14 @@
 """Dose records uploaded as CSV by clinics and workplace venues (F3, 職域接種).
 
-Each row goes through the same parser and rules as the tablet. A row whose
-ticket our municipality has not registered (yet) is kept as an unmatched
-record for the data-quality queue; every other refusal is reported with its
-line number, field and reason. A row's idempotency key is derived from what
-it records, so uploading the same file again duplicates nothing.
+Each row goes through the same parser, identity check and rules as the
+tablet. A row whose ticket our municipality has not registered (yet), or
+whose ``birth_date`` is not the ticket holder's, is kept as an unmatched
+要修正 record for the data-quality queue, never attached to the holder; every
+other refusal is reported with its line number, field and reason. A row's
+idempotency key is derived from what it records (ticket, dose, date), so
+uploading the same file again duplicates nothing, and a row for a stored
+(ticket, dose, date) with another lot, volume, product or doctor is an error
+showing both values.
 """
 
 from __future__ import annotations
@@ -14,22 +18,27 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from db.accounts.principal import Principal
-from db.engine import current_connection, tenant_transaction
+from db.engine import tenant_transaction
 from db.vaccinations.dose_input import DoseRequest, FieldError, parse_dose
-from db.vaccinations.recording import DoseRefused, TicketUnknown, Venue, record_dose
-from db.vaccinations.rules import DoseInput, Person, date_in_range, known_product, lot_valid
-from db.vaccines.master import master_data
+from db.vaccinations.recording import (
+    CrossingRefused,
+    DoseRefused,
+    IdempotencyConflict,
+    TicketUnknown,
+    Venue,
+    record_dose,
+)
 
-COLUMNS = ("ticket", "municipality_code", "dose_number", "vaccinated_on", "product", "lot_number",
-           "volume_ml", "doctor_name")  # fmt: skip
+COLUMNS = ("ticket", "municipality_code", "birth_date", "dose_number", "vaccinated_on", "product",
+           "lot_number", "volume_ml", "doctor_name")  # fmt: skip
 REQUIRED = (
     "ticket",
+    "birth_date",
     "dose_number",
     "vaccinated_on",
     "product",
@@ -68,6 +77,8 @@ class UploadReport:
     again: int = 0
     unmatched: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    notices: list[RowProblem] = field(default_factory=list)
+    """Rows saved, but not as sent: kept unmatched because the birth date did not match."""
 
 
 def decode(content: bytes) -> str:
@@ -131,61 +142,51 @@ async def upload(content: bytes, *, venue: Venue, actor: Principal, today: dt.da
         except FieldError as exc:
             report.problems.append(RowProblem(line, exc.field, exc.key, exc.params))
             continue
-        try:
-            async with tenant_transaction(actor.tenant):
-                recorded, _ = await record_dose(dose, venue=venue, actor=actor, today=today)
-            if recorded.created:
-                report.saved += 1
-            else:
-                report.again += 1
-        except DoseRefused as refused:
-            first = refused.findings[0]
-            report.problems.append(RowProblem(line, first.rule, first.key, first.params))
-        except TicketUnknown:
-            if dose.ticket.municipality_code != venue.municipality_code:
-                report.problems.append(RowProblem(line, "ticket", "venue.ticket_unknown",
-                                                  {"municipality": dose.ticket.municipality_code,
-                                                   "ticket": dose.ticket.ticket_number}))  # fmt: skip
-                continue
-            problem = await _keep_unmatched(dose, venue, actor, today, line)
-            if problem:
-                report.problems.append(problem)
-            else:
-                report.unmatched += 1
+        problem = await _save_row(dose, venue, actor, today, line, report)
+        if problem:
+            report.problems.append(problem)
     return report
 
 
-async def _keep_unmatched(
-    dose: DoseRequest, venue: Venue, actor: Principal, today: dt.date, line: int
-) -> RowProblem | None:
-    """Save a row whose ticket is not registered yet, for the clerk to match (F4)."""
-    async with tenant_transaction(actor.tenant):
-        master = await master_data()
-        given = DoseInput(
-            dose.dose_number, dose.vaccinated_on, dose.product, dose.lot_number, dose.volume_ml
+async def _save_row(
+    dose: DoseRequest, venue: Venue, actor: Principal, today: dt.date, line: int,
+    report: UploadReport,
+) -> RowProblem | None:  # fmt: skip
+    try:
+        async with tenant_transaction(actor.tenant):
+            recorded, _ = await record_dose(
+                dose, venue=venue, actor=actor, today=today, keep_unmatched=True
+            )
+    except DoseRefused as refused:
+        first = refused.findings[0]
+        return RowProblem(line, first.rule, first.key, first.params)
+    except IdempotencyConflict as conflict:
+        return RowProblem(
+            line, "ticket", "bulk.conflict", {"differences": _differences(dose, conflict.stored)}
         )
-        for check in (date_in_range, known_product, lot_valid):
-            for finding in check(given, Person(dt.date(1900, 1, 1)), master, today):
-                return RowProblem(line, finding.rule, finding.key, finding.params)
-        reasons = json.dumps(
-            [
-                {
-                    "rule": "ticket_unknown",
-                    "effect": "must_fix",
-                    "key": "quality.ticket_unknown",
-                    "params": {},
-                }
-            ]
-        )
-        await current_connection().execute(
-            "INSERT INTO vaccination (id, municipality_code, resident, ticket_number, ticket_type, dose_number,"
-            " vaccinated_on, vaccinated_by_municipality_code, venue_name, venue_id, doctor_name, product,"
-            " lot_number, volume_ml, status, quality, quality_reasons, source, idempotency_key, version,"
-            " recorded_by, recorded_at, updated_at) VALUES (gen_random_uuid(), $1, NULL, $2, $3, $4, $5, $1,"
-            " $6, $7, $8, $9, $10, $11, 'active', 'must_fix', $12::jsonb, 'csv', $13, 1, $14, now(), now())"
-            " ON CONFLICT (municipality_code, idempotency_key) DO NOTHING",
-            venue.municipality_code, dose.ticket.ticket_number, dose.ticket.ticket_type or "1", dose.dose_number,
-            dose.vaccinated_on, venue.name, venue.venue_id, dose.doctor_name, dose.product, dose.lot_number,
-            dose.volume_ml, reasons, dose.idempotency_key, actor.account_id,
-        )  # fmt: skip
+    except CrossingRefused:
+        return RowProblem(line, "ticket", "identity.elsewhere_venue_only")
+    except TicketUnknown:
+        key = "venue.ticket_unknown" if dose.ticket.municipality_code == venue.municipality_code \
+            else "identity.unconfirmed_elsewhere"  # fmt: skip
+        return RowProblem(line, "ticket", key, {"municipality": dose.ticket.municipality_code,
+                                                "ticket": dose.ticket.ticket_number})  # fmt: skip
+    if not recorded.created:
+        report.again += 1
+    elif recorded.unmatched:
+        report.unmatched += 1
+        if any(r.get("key") == "quality.identity_mismatch" for r in recorded.reasons):
+            report.notices.append(RowProblem(line, "birth_date", "bulk.identity_unmatched"))
+    else:
+        report.saved += 1
     return None
+
+
+def _differences(dose: DoseRequest, stored: dict[str, Any]) -> str:
+    """Each field that differs, stored value → this row's (another area's record: fields unknown)."""
+    parts = [
+        f"{name}: {stored[name]} → {getattr(dose, name)}"
+        for name in ("product", "lot_number", "volume_ml", "doctor_name")
+        if name in stored and str(stored[name]) != str(getattr(dose, name))
+    ]
+    return "; ".join(parts) or "birth_date"

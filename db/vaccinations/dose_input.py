@@ -7,6 +7,7 @@ so all three channels say the same thing in the same words.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,54 @@ class DoseRequest:
     idempotency_key: str
     override_reason: str = ""
     source: str = "tablet"
+    birth_date: dt.date | None = None
+    """The birth date the person (or guardian) stated: the identity check."""
+    identity_reason: str = ""
+    """Why the operator saves although the registry's birth date differs (then 要修正)."""
+
+    @property
+    def fingerprint(self) -> str:
+        """What this save asks for: the same idempotency key must always ask the same."""
+        material = "|".join(
+            str(part)
+            for part in (
+                self.ticket.municipality_code, self.ticket.ticket_number, self.dose_number,
+                self.vaccinated_on, self.product, self.lot_number, self.volume_ml,
+                self.doctor_name, self.birth_date,
+            )
+        )  # fmt: skip
+        return hashlib.sha256(material.encode()).hexdigest()
+
+
+#: 和暦: era letter (or the era digit of JIS X 0301 style forms) → the year before its year 1.
+ERAS = {"M": 1867, "T": 1911, "S": 1925, "H": 1988, "R": 2018}
+_ERA_DIGITS = {"1": "M", "2": "T", "3": "S", "4": "H", "5": "R"}
+_ERA_KANJI = {"明": "M", "大": "T", "昭": "S", "平": "H", "令": "R"}
+_ERA_START = {"M": dt.date(1868, 1, 25), "T": dt.date(1912, 7, 30), "S": dt.date(1926, 12, 25),
+              "H": dt.date(1989, 1, 8), "R": dt.date(2019, 5, 1)}  # fmt: skip
+
+
+def parse_stated_birth_date(text: str) -> dt.date:
+    """The birth date as a nurse types it; raises ``ValueError``.
+
+    8 digits ``19850401``; ``1985-04-01`` or ``1985/04/01``; 和暦 as an era
+    letter or digit and six digits: ``S600401`` or ``3600401`` (昭和60年4月1日).
+    """
+    value = text.strip().translate(_FULLWIDTH).upper()
+    value = _ERA_KANJI.get(value[:1], value[:1]) + value[1:] if value else value
+    compact = value.replace("-", "").replace("/", "").replace(".", "")
+    if len(compact) == 8 and compact.isdigit():
+        return dt.date(int(compact[:4]), int(compact[4:6]), int(compact[6:]))
+    if len(compact) == 7 and compact[0] in _ERA_DIGITS and compact[1:].isdigit():
+        compact = _ERA_DIGITS[compact[0]] + compact[1:]
+    if len(compact) == 7 and compact[0] in ERAS and compact[1:].isdigit():
+        era, year = compact[0], int(compact[1:3])
+        day = dt.date(ERAS[era] + year, int(compact[3:5]), int(compact[5:]))
+        later = [start for start in _ERA_START.values() if start > _ERA_START[era]]
+        if year < 1 or day < _ERA_START[era] or (later and day >= min(later)):
+            raise ValueError(text)
+        return day
+    raise ValueError(text)
 
 
 def _text(values: Mapping[str, Any], name: str) -> str:
@@ -63,7 +112,9 @@ def parse_dose(
     Fields: ``ticket`` (18-digit OCR line or 10-digit number), ``municipality_code``
     (for a 10-digit number; else ``default_municipality``), ``dose_number``,
     ``vaccinated_on`` (YYYY-MM-DD), ``product``, ``lot_number``, ``volume_ml``,
-    ``doctor_name``, optional ``override_reason``.
+    ``doctor_name``, ``birth_date`` (the person's stated birth date, see
+    :func:`parse_stated_birth_date`), optional ``override_reason`` and
+    ``identity_reason`` (the registry's birth date is wrong: save as 要修正).
     """
     try:
         ticket = parse_ticket_code(
@@ -112,6 +163,11 @@ def parse_dose(
     if len(override) > 500:
         raise FieldError("dose.override_too_long", "override_reason")
 
+    birth_date = parse_birth_field(values)
+    identity_reason = _text(values, "identity_reason")
+    if len(identity_reason) > 500:
+        raise FieldError("dose.override_too_long", "identity_reason")
+
     return DoseRequest(
         ticket=ticket,
         dose_number=int(raw_dose),
@@ -123,7 +179,20 @@ def parse_dose(
         idempotency_key=key,
         override_reason=override,
         source=source,
+        birth_date=birth_date,
+        identity_reason=identity_reason,
     )
+
+
+def parse_birth_field(values: Mapping[str, Any]) -> dt.date:
+    """The required ``birth_date`` field: the person's stated birth date."""
+    raw = _text(values, "birth_date")
+    if not raw:
+        raise FieldError("identity.birth_date_required", "birth_date")
+    try:
+        return parse_stated_birth_date(raw)
+    except ValueError:
+        raise FieldError("identity.birth_date_invalid", "birth_date") from None
 
 
 _FULLWIDTH = str.maketrans(

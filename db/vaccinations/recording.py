@@ -3,12 +3,21 @@
 The same path serves the tablet, the JSON API and CSV rows:
 
 1. find the ticket's person — in our own area, or through the sanctioned
-   crossing when the ticket belongs to another municipality (住所地外接種);
+   crossing when the ticket belongs to another municipality (住所地外接種) —
+   and confirm it is them: the birth date the person states must equal the
+   record's (a misread ticket number that is another registered person's is
+   caught here). Another area compares it inside the crossing, so a venue
+   learns nothing of a person whose birth date it did not know;
 2. lock the person (two tablets cannot race) and look for the idempotency
-   key: a retried save returns the record it already made;
+   key: a retried save returns the record it already made, the same key
+   with another body is refused (:class:`IdempotencyConflict`);
 3. judge the dose with :mod:`db.vaccinations.rules` against the person's
    doses and the master data of the dose's date;
-4. write the record, its audit event and the venue-log line in one statement.
+4. write the record, its audit event and the venue-log line.
+
+A save takes, for our own resident: the person (locked), their doses, the
+key, the record with its audit event, the venue-log line: 5 statements
+(the birth-date check adds none: it compares the row already read).
 
 Everything runs inside the caller's :func:`db.engine.tenant_transaction`.
 """
@@ -23,10 +32,24 @@ from uuid import UUID
 
 import asyncpg
 
+from common.identifiers import TicketCode
 from db.accounts.principal import Principal
+from db.audit.queries import record as audit
 from db.engine import current_connection
 from db.vaccinations.dose_input import DoseRequest
-from db.vaccinations.rules import DoseInput, Effect, Finding, Person, PreviousDose, Verdict, judge
+from db.vaccinations.rules import (
+    DoseInput,
+    Effect,
+    Finding,
+    Person,
+    PreviousDose,
+    Verdict,
+    date_in_range,
+    expected_dose_number,
+    judge,
+    known_product,
+    lot_valid,
+)
 from db.vaccines.master import master_data
 
 
@@ -71,19 +94,50 @@ class Recorded:
     """False when an earlier save with the same key made the record (a retry)."""
     quality: str
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    dose_number: int | None = None
+    """As stored (a replay answers with the stored record, never the request)."""
+    vaccinated_on: dt.date | None = None
+    unmatched: bool = False
+    """Kept for the clerk, on no person: the stated birth date or the ticket did not match."""
 
 
 class TicketUnknown(Exception):
-    """No valid ticket with that number in that municipality (or it does not accept ours)."""
+    """No valid ticket with that number in that municipality (or it does not accept ours).
+
+    For another municipality's ticket this also means "the stated birth date
+    did not match": the crossing does not say which.
+    """
+
+
+class IdentityMismatch(Exception):
+    """The stated birth date is not the ticket holder's: a misread ticket, or the wrong card."""
+
+
+class CrossingRefused(Exception):
+    """Another municipality's resident is identified and recorded by a venue account only."""
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a different request; nothing was written."""
+
+    def __init__(self, key: str, stored: dict[str, Any]) -> None:
+        super().__init__(key)
+        self.key = key
+        self.stored = stored
+        """The stored record's fields (our own area's records; empty for another area's)."""
 
 
 class DoseRefused(Exception):
     """The dose breaks a rule that stops the save; nothing was written."""
 
-    def __init__(self, findings: list[Finding], verdict: Verdict) -> None:
+    def __init__(
+        self, findings: list[Finding], verdict: Verdict, identity: Identity | None = None
+    ) -> None:
         super().__init__(", ".join(f.key for f in findings))
         self.findings = findings
         self.verdict = verdict
+        self.identity = identity
+        """Who the panel shows (the refusal redraws the form only, no second look-up)."""
 
 
 def _doses(raw: Any) -> tuple[PreviousDose, ...]:
@@ -110,76 +164,216 @@ FROM vaccination WHERE municipality_code = $1 AND resident = $2 AND status = 'ac
 """
 
 
-async def identify(
-    municipality_code: str, ticket_number: str, caller: str, *, lock: bool = False
-) -> Identity | None:
-    """The person a ticket names, or None.
+async def venue_of(principal: Principal) -> Venue:
+    """The venue an operator records at (clerks record as their municipality)."""
+    if principal.municipality_code is None:
+        raise CrossingRefused("no municipality")
+    name = ""
+    if principal.venue_id is not None:
+        name = (
+            await current_connection().fetchval(
+                "SELECT name FROM venue WHERE id = $1", principal.venue_id
+            )
+            or ""
+        )
+    return Venue(principal.municipality_code, principal.venue_id, name)
 
-    ``lock`` holds the person until commit; the doses are read after the lock
-    is granted, so a save another tablet just committed is counted.
+
+async def identify(
+    ticket: TicketCode, stated_birth: dt.date, *, venue: Venue, actor: Principal, lock: bool = False
+) -> Identity | None:
+    """The person a ticket names, or None; raises :class:`IdentityMismatch` (own area).
+
+    Our own resident is read (``lock`` holds them until commit; the doses are
+    read after the lock is granted, so a save another tablet just committed is
+    counted) and their birth date compared here. Another area's resident comes
+    through the crossing, which compares the birth date itself and answers
+    nothing on a mismatch.
     """
     connection = current_connection()
-    if municipality_code == caller:
+    if ticket.municipality_code == venue.municipality_code:
         row = await connection.fetchrow(
-            _OWN_PERSON + (" FOR UPDATE OF r" if lock else ""), municipality_code, ticket_number
+            _OWN_PERSON + (" FOR UPDATE OF r" if lock else ""),
+            ticket.municipality_code,
+            ticket.ticket_number,
         )
         if row is None:
             return None
-        doses = await connection.fetchval(_OWN_DOSES, municipality_code, row["id"])
-        return Identity(
-            row["id"], municipality_code, row["name"], row["name_kana"], row["birth_date"], row["sex"],
-            row["moved_out_on"], row["deceased_on"], row["needs_care"], row["priority_group"],
-            _doses(doses), elsewhere=False,
+        doses = await connection.fetchval(_OWN_DOSES, ticket.municipality_code, row["id"])
+        identity = Identity(
+            row["id"], ticket.municipality_code, row["name"], row["name_kana"], row["birth_date"],
+            row["sex"], row["moved_out_on"], row["deceased_on"], row["needs_care"],
+            row["priority_group"], _doses(doses), elsewhere=False,
         )  # fmt: skip
+        if identity.birth_date != stated_birth:
+            raise IdentityMismatch(identity)
+        return identity
+    if venue.venue_id is None:
+        raise CrossingRefused(ticket.municipality_code)
     row = await connection.fetchrow(
-        "SELECT * FROM vrs_identify_ticket_elsewhere($1, $2)", municipality_code, ticket_number
-    )
+        "SELECT * FROM vrs_confirm_ticket_elsewhere($1, $2, $3, $4, $5)",
+        ticket.municipality_code, ticket.ticket_number, stated_birth, venue.venue_id,
+        actor.account_id,
+    )  # fmt: skip
     if row is None:
         return None
     return Identity(
-        row["resident_id"], municipality_code, row["name"], row["name_kana"], row["birth_date"],
+        row["resident_id"], ticket.municipality_code, row["name"], row["name_kana"], stated_birth,
         None, None, None, None, None, _doses(row["previous_doses"]), elsewhere=True,
     )  # fmt: skip
 
 
-async def _existing(request: DoseRequest, caller: str) -> asyncpg.Record | None:
+async def confirm_ticket(
+    ticket: TicketCode, stated_birth: dt.date, *, venue: Venue, actor: Principal,
+    identity_reason: str = "",
+) -> Identity:  # fmt: skip
+    """The tablet's look-up: the person, only once their stated birth date matched.
+
+    Raises :class:`TicketUnknown`, :class:`IdentityMismatch` (counted in the
+    venue's log) or :class:`CrossingRefused`. With ``identity_reason`` (the
+    registry's birth date is wrong) our own resident is shown anyway, audited.
+    """
+    try:
+        identity = await identify(ticket, stated_birth, venue=venue, actor=actor)
+    except IdentityMismatch as mismatch:
+        if not identity_reason.strip():
+            await _count_mismatch(ticket, venue, actor)
+            raise
+        identity = mismatch.args[0]
+        await audit("venue.identity_override", actor=actor, municipality_code=venue.municipality_code,
+                    object_type="resident", object_id=str(identity.resident_id),
+                    details={"venue_id": venue.venue_id, "reason": identity_reason})  # fmt: skip
+        return identity
+    if identity is None:
+        if ticket.municipality_code != venue.municipality_code:
+            await _count_mismatch(
+                ticket, venue, actor
+            )  # unknown or unconfirmed: the venue can't tell
+        raise TicketUnknown(ticket.ticket_number)
+    await audit(
+        "resident.view" if not identity.elsewhere else "ticket.identify_elsewhere",
+        actor=actor,
+        municipality_code=venue.municipality_code,
+        object_type="resident" if not identity.elsewhere else "ticket",
+        object_id=str(identity.resident_id) if not identity.elsewhere else ticket.ticket_number,
+        details={"channel": "venue", "ticket_municipality": ticket.municipality_code},
+    )
+    return identity
+
+
+async def _count_mismatch(ticket: TicketCode, venue: Venue, actor: Principal) -> None:
+    await audit("venue.identity_mismatch", actor=actor, municipality_code=venue.municipality_code,
+                object_type="ticket", object_id=ticket.ticket_number,
+                details={"venue_id": venue.venue_id, "ticket_municipality": ticket.municipality_code})  # fmt: skip
+
+
+async def mismatches_today(venue: Venue, today: dt.date) -> int:
+    """How many stated birth dates did not match at this venue today (the venue's log)."""
+    return await current_connection().fetchval(
+        "SELECT count(*) FROM audit_event WHERE municipality_code = $1"
+        " AND action = 'venue.identity_mismatch' AND occurred_at >= $3::date - interval '9 hours'"
+        " AND ($2::uuid IS NULL OR details->>'venue_id' = $2::text)",
+        venue.municipality_code,
+        venue.venue_id,
+        today,
+    )
+
+
+def default_dose_number(identity: Identity, ticket: TicketCode) -> int | None:
+    """The ticket's dose number; our own resident's next dose when the ticket has none.
+
+    Never derived from another area's history: that would tell the venue how
+    many doses the person had.
+    """
+    if ticket.dose_number is not None:
+        return ticket.dose_number
+    return None if identity.elsewhere else expected_dose_number(identity.person())
+
+
+_STORED = (
+    "SELECT id, quality, quality_reasons, request_fingerprint, dose_number, vaccinated_on,"
+    " product, lot_number, volume_ml, doctor_name FROM vaccination"
+    " WHERE municipality_code = $1 AND idempotency_key = $2"
+)
+
+
+async def _existing(request: DoseRequest, caller: str) -> dict[str, Any] | None:
     connection = current_connection()
     municipality = request.ticket.municipality_code
     if municipality == caller:
-        return await connection.fetchrow(
-            "SELECT id, quality, quality_reasons FROM vaccination"
-            " WHERE municipality_code = $1 AND idempotency_key = $2",
-            municipality,
-            request.idempotency_key,
-        )
-    found = await connection.fetchval(
-        "SELECT vrs_dose_elsewhere_by_key($1, $2)", municipality, request.idempotency_key
+        row = await connection.fetchrow(_STORED, municipality, request.idempotency_key)
+        return dict(row) if row else None
+    found = await connection.fetchrow(
+        "SELECT * FROM vrs_dose_elsewhere_by_key_v2($1, $2)", municipality, request.idempotency_key
     )
-    return {"id": found, "quality": "ok", "quality_reasons": "[]"} if found else None
+    if found is None:
+        return None
+    return {**dict(found), "quality": "ok", "quality_reasons": "[]"}
 
 
-def _recorded_again(row: Any) -> Recorded:
+_COMPARED = ("product", "lot_number", "volume_ml", "doctor_name", "dose_number", "vaccinated_on")
+
+
+def _same_request(request: DoseRequest, stored: dict[str, Any]) -> bool:
+    """The stored record was made by this very request (fingerprint, else its fields)."""
+    if stored.get("request_fingerprint"):
+        return stored["request_fingerprint"] == request.fingerprint
+    return all(
+        str(stored[name]) == str(getattr(request, name)) for name in _COMPARED if name in stored
+    )
+
+
+def _recorded_again(row: dict[str, Any]) -> Recorded:
     reasons = row["quality_reasons"]
     return Recorded(
         row["id"],
         False,
         row["quality"],
         json.loads(reasons) if isinstance(reasons, str) else list(reasons),
+        dose_number=row.get("dose_number"),
+        vaccinated_on=row.get("vaccinated_on"),
     )
 
 
 async def record_dose(
-    request: DoseRequest, *, venue: Venue, actor: Principal, today: dt.date
-) -> tuple[Recorded, Identity]:
-    """Save one dose once; raises :class:`TicketUnknown` or :class:`DoseRefused`."""
+    request: DoseRequest, *, venue: Venue, actor: Principal, today: dt.date,
+    keep_unmatched: bool = False,
+) -> tuple[Recorded, Identity | None]:  # fmt: skip
+    """Save one dose once.
+
+    Raises :class:`TicketUnknown`, :class:`IdentityMismatch`,
+    :class:`IdempotencyConflict` or :class:`DoseRefused`. With
+    ``keep_unmatched`` (CSV rows, saves queued offline) a dose whose stated
+    birth date does not match is kept as an unmatched 要修正 record instead:
+    a real dose is never lost and never put on the wrong person. The identity
+    is then None.
+    """
     caller = venue.municipality_code
-    identity = await identify(
-        request.ticket.municipality_code, request.ticket.ticket_number, caller, lock=True
-    )
+    stated = request.birth_date
+    assert stated is not None, "parse_dose requires the stated birth date"
+    override_identity = False
+    try:
+        identity = await identify(request.ticket, stated, venue=venue, actor=actor, lock=True)
+    except IdentityMismatch as mismatch:
+        if request.identity_reason.strip():
+            identity, override_identity = mismatch.args[0], True
+        elif keep_unmatched:
+            return await _keep_unmatched_or_again(request, venue, actor, today), None
+        else:
+            await _count_mismatch(request.ticket, venue, actor)
+            raise
     if identity is None:
+        if keep_unmatched and request.ticket.municipality_code == caller:
+            return await store_unmatched(request, venue, actor, today), None
+        if keep_unmatched and request.ticket.municipality_code != caller and venue.venue_id:
+            # Another area: only its crossing knows whether the ticket exists; it keeps the
+            # dose unmatched in the resident's area when the birth date differs.
+            return await _record_unconfirmed_elsewhere(request, venue, actor), None
         raise TicketUnknown(request.ticket.ticket_number)
     existing = await _existing(request, caller)
     if existing is not None:
+        if not _same_request(request, existing):
+            raise IdempotencyConflict(request.idempotency_key, existing)
         return _recorded_again(existing), identity
     verdict = judge(
         DoseInput(
@@ -195,9 +389,15 @@ async def record_dose(
     )
     blocking = verdict.blocking(request.override_reason)
     if blocking:
-        raise DoseRefused(blocking, verdict)
+        raise DoseRefused(_for_venue(blocking, identity), verdict, identity)
     quality = verdict.quality(request.override_reason)
     reasons = verdict.stored_reasons(request.override_reason)
+    if override_identity:
+        quality = "must_fix"
+        reasons.append(
+            {"rule": "identity_confirmed", "effect": "must_fix", "key": "quality.birth_date_unconfirmed",
+             "params": {"stated": stated.isoformat()}, "override_reason": request.identity_reason}
+        )  # fmt: skip
     try:
         if identity.elsewhere:
             vaccination_id, created = await _insert_elsewhere(
@@ -209,10 +409,40 @@ async def record_dose(
             )
     except asyncpg.UniqueViolationError:
         # Another tablet saved this person's dose between our check and insert.
-        raise DoseRefused(verdict.stops or [_duplicate_finding(request)], verdict) from None
+        raise DoseRefused(
+            _for_venue(verdict.stops or [_duplicate_finding(request)], identity), verdict, identity
+        ) from None
     if created:
         await _venue_log(request, venue, actor, vaccination_id)
-    return Recorded(vaccination_id, created, quality, reasons), identity
+    shown = [f.as_dict() for f in _for_venue([_finding(r) for r in reasons], identity)]
+    return Recorded(vaccination_id, created, quality, shown, request.dose_number,
+                    request.vaccinated_on), identity  # fmt: skip
+
+
+def _finding(stored: dict[str, Any]) -> Finding:
+    return Finding(
+        stored["rule"], Effect(stored["effect"]), stored["key"], stored.get("params", {})
+    )
+
+
+#: Findings that quote another area's dose history (dates, counts): a venue sees them redacted.
+_HISTORY_FINDINGS = {
+    "rule.same_day", "rule.same_dose_number", "rule.dose_before_previous", "rule.dose_after_next",
+    "rule.interval_too_short", "rule.not_next_dose", "rule.cross_vaccination",
+    "rule.interval_unusually_long",
+}  # fmt: skip
+
+
+def _for_venue(findings: list[Finding], identity: Identity) -> list[Finding]:
+    """What a venue may be told: another area's dose dates and counts stay there."""
+    if not identity.elsewhere:
+        return findings
+    return [
+        Finding(f.rule, f.effect, "rule.conflicts_with_home_records", {}, f.overridable)
+        if f.key in _HISTORY_FINDINGS
+        else f
+        for f in findings
+    ]
 
 
 def _duplicate_finding(request: DoseRequest) -> Finding:
@@ -229,9 +459,9 @@ WITH v AS (
     INSERT INTO vaccination (id, municipality_code, resident, ticket_number, ticket_type, dose_number,
         vaccinated_on, vaccinated_by_municipality_code, venue_name, venue_id, doctor_name, product,
         lot_number, volume_ml, status, quality, quality_reasons, source, idempotency_key, version,
-        recorded_by, recorded_at, updated_at)
+        recorded_by, recorded_at, updated_at, request_fingerprint)
     VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $1, $7, $8, $9, $10, $11, $12, 'active', $13,
-        $14::jsonb, $15, $16, 1, $17, now(), now())
+        $14::jsonb, $15, $16, 1, $17, now(), now(), $19)
     ON CONFLICT (municipality_code, idempotency_key) DO NOTHING
     RETURNING id
 ), audited AS (
@@ -249,23 +479,26 @@ async def _insert_own(
     request: DoseRequest,
     venue: Venue,
     actor: Principal,
-    identity: Identity,
+    identity: Identity | None,
     quality: str,
     reasons: list[dict[str, Any]],
 ) -> tuple[UUID, bool]:
     connection = current_connection()
     new_id = await connection.fetchval(
         _INSERT_OWN,
-        venue.municipality_code, identity.resident_id, request.ticket.ticket_number,
-        request.ticket.ticket_type or "1", request.dose_number, request.vaccinated_on, venue.name,
-        venue.venue_id, request.doctor_name, request.product, request.lot_number, request.volume_ml,
-        quality, json.dumps(reasons, ensure_ascii=False), request.source, request.idempotency_key,
-        actor.account_id, str(actor.role),
+        venue.municipality_code, identity.resident_id if identity else None,
+        request.ticket.ticket_number, request.ticket.ticket_type or "1", request.dose_number,
+        request.vaccinated_on, venue.name, venue.venue_id, request.doctor_name, request.product,
+        request.lot_number, request.volume_ml, quality, json.dumps(reasons, ensure_ascii=False),
+        request.source, request.idempotency_key, actor.account_id, str(actor.role),
+        request.fingerprint,
     )  # fmt: skip
     if new_id is not None:
         return new_id, True
     existing = await _existing(request, venue.municipality_code)
     assert existing is not None
+    if not _same_request(request, existing):
+        raise IdempotencyConflict(request.idempotency_key, existing)
     return existing["id"], False
 
 
@@ -275,16 +508,78 @@ async def _insert_elsewhere(
     actor: Principal,
     quality: str,
     reasons: list[dict[str, Any]],
+    *,
+    keep_unmatched: bool = False,
 ) -> tuple[UUID, bool]:
     row = await current_connection().fetchrow(
-        "SELECT * FROM vrs_record_dose_elsewhere($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-        " $13::jsonb, $14, $15, $16)",
+        "SELECT * FROM vrs_record_confirmed_dose_elsewhere($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+        " $11, $12, $13::jsonb, $14, $15, $16, $17, $18, $19)",
         request.ticket.municipality_code, request.ticket.ticket_number, request.ticket.ticket_type or "1",
         request.dose_number, request.vaccinated_on, venue.venue_id, venue.name, request.doctor_name,
         request.product, request.lot_number, request.volume_ml, quality,
         json.dumps(reasons, ensure_ascii=False), request.source, request.idempotency_key, actor.account_id,
+        request.birth_date, keep_unmatched, request.fingerprint,
     )  # fmt: skip
     return row["vaccination_id"], row["created"]
+
+
+def _basic_findings(request: DoseRequest, master: Any, today: dt.date) -> list[Finding]:
+    """What can be judged without the person: the date, the product, the lot."""
+    given = DoseInput(request.dose_number, request.vaccinated_on, request.product,
+                      request.lot_number, request.volume_ml)  # fmt: skip
+    return [
+        finding
+        for check in (date_in_range, known_product, lot_valid)
+        for finding in check(given, Person(dt.date(1900, 1, 1)), master, today)
+    ]
+
+
+async def store_unmatched(
+    request: DoseRequest, venue: Venue, actor: Principal, today: dt.date,
+    reason_key: str = "quality.ticket_unknown",
+) -> Recorded:  # fmt: skip
+    """Keep a dose no registered person was confirmed for, unmatched (要修正), for the clerk (F4).
+
+    Raises :class:`DoseRefused` when the dose itself is impossible (date, product, lot).
+    """
+    stops = _basic_findings(request, await master_data(), today)
+    if stops:
+        raise DoseRefused(stops, Verdict(tuple(stops)))
+    existing = await _existing(request, venue.municipality_code)
+    if existing is not None:
+        if not _same_request(request, existing):
+            raise IdempotencyConflict(request.idempotency_key, existing)
+        return _recorded_again(existing)
+    reasons = [{"rule": reason_key.split(".")[-1], "effect": "must_fix", "key": reason_key,
+                "params": {}}]  # fmt: skip
+    vaccination_id, created = await _insert_own(request, venue, actor, None, "must_fix", reasons)
+    return Recorded(vaccination_id, created, "must_fix", reasons, request.dose_number,
+                    request.vaccinated_on, unmatched=True)  # fmt: skip
+
+
+async def _keep_unmatched_or_again(
+    request: DoseRequest, venue: Venue, actor: Principal, today: dt.date
+) -> Recorded:
+    return await store_unmatched(request, venue, actor, today, "quality.identity_mismatch")
+
+
+async def _record_unconfirmed_elsewhere(
+    request: DoseRequest, venue: Venue, actor: Principal
+) -> Recorded:
+    """Another area's dose whose birth date the crossing did not confirm: kept there, unmatched."""
+    try:
+        vaccination_id, created = await _insert_elsewhere(
+            request, venue, actor, "must_fix", [], keep_unmatched=True
+        )
+    except asyncpg.RaiseError as exc:
+        hint = str(getattr(exc, "hint", ""))
+        if hint in ("ticket_unknown", "not_accepting"):
+            raise TicketUnknown(request.ticket.ticket_number) from None
+        if hint == "venue_only":
+            raise CrossingRefused(request.ticket.municipality_code) from None
+        raise
+    return Recorded(vaccination_id, created, "must_fix", [], request.dose_number,
+                    request.vaccinated_on, unmatched=True)  # fmt: skip
 
 
 async def _venue_log(
@@ -324,4 +619,20 @@ async def venue_records(venue: Venue, limit: int = 50) -> list[dict[str, Any]]:
         venue.venue_id,
         limit,
     )
+    return [dict(r) for r in rows]
+
+
+async def resident_doses(resident_id: UUID) -> list[dict[str, Any]] | None:
+    """A resident's records in the caller's own area; None when no such resident (RLS)."""
+    connection = current_connection()
+    rows = await connection.fetch(
+        "SELECT id, dose_number, vaccinated_on, product, lot_number, volume_ml, venue_name,"
+        " vaccinated_by_municipality_code, status, quality, version FROM vaccination"
+        " WHERE resident = $1 ORDER BY vaccinated_on, dose_number",
+        resident_id,
+    )
+    if not rows and not await connection.fetchval(
+        "SELECT count(*) FROM resident WHERE id = $1", resident_id
+    ):
+        return None
     return [dict(r) for r in rows]

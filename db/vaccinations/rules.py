@@ -199,6 +199,64 @@ def known_product(
         )
 
 
+def dose_in_programme(
+    dose: DoseInput, person: Person, master: MasterData, today: dt.date
+) -> Iterable[Finding]:
+    """A dose number before the programme offered it (dose 3 before 2021-12-01): a typo.
+
+    The master data gives each dose number the day it began (``dose_start``
+    rules, effective-dated like the others); the rule for the highest dose
+    number at or below this one applies.
+    """
+    product = master.products.get(dose.product)
+    if product is None:
+        return
+    starts = [
+        r for r in product.rules if r.kind == "dose_start" and r.params["dose"] <= dose.dose_number
+    ]
+    if not starts:
+        return
+    number = max(r.params["dose"] for r in starts)
+    opened = [r for r in starts if r.params["dose"] == number]
+    if not any(r.period.covers(dose.vaccinated_on) for r in opened):
+        yield Finding(
+            "dose_in_programme", Effect.STOP, "rule.dose_before_programme",
+            {"dose": dose.dose_number, "date": dose.vaccinated_on.isoformat(),
+             "start": min(r.period.since for r in opened).isoformat()},
+        )  # fmt: skip
+
+
+def interval_within_schedule(
+    dose: DoseInput, person: Person, master: MasterData, today: dt.date
+) -> Iterable[Finding]:
+    """Within the primary series, an interval far beyond any schedule: a year typo, mostly.
+
+    The product's interval rule after dose 1 carries ``max_days`` (see the
+    master data's note): a second dose typed a year late is flagged 要確認.
+    """
+    product = master.products.get(dose.product)
+    if product is None:
+        return
+    earlier = [d for d in person.doses if d.vaccinated_on < dose.vaccinated_on]
+    if not earlier:
+        return
+    previous = max(earlier, key=lambda d: d.vaccinated_on)
+    rule = _interval_rule(product, previous.dose_number, dose.vaccinated_on)
+    if (
+        rule is None
+        or "max_days" not in rule.params
+        or previous.dose_number != dose.dose_number - 1
+    ):
+        return
+    days = (dose.vaccinated_on - previous.vaccinated_on).days
+    if days > rule.params["max_days"]:
+        yield Finding(
+            "interval_within_schedule", Effect.MUST_CHECK, "rule.interval_unusually_long",
+            {"days": days, "max_days": rule.params["max_days"], "previous": previous.dose_number,
+             "previous_date": previous.vaccinated_on.isoformat()},
+        )  # fmt: skip
+
+
 def minimum_interval(
     dose: DoseInput, person: Person, master: MasterData, today: dt.date
 ) -> Iterable[Finding]:
@@ -293,23 +351,36 @@ def volume_allowed(
     dose: DoseInput, person: Person, master: MasterData, today: dt.date
 ) -> Iterable[Finding]:
     """接種量 must be one the product allows for this dose and age (0.25 vs 0.5 mL)."""
-    product = master.products.get(dose.product)
-    if product is None:
+    if dose.product not in master.products:
         return
-    months = age_in_months(person.birth_date, dose.vaccinated_on)
-    allowed: set[Decimal] = set()
-    for rule in product.rules_on("volume", dose.vaccinated_on):
-        first, last = rule.params.get("doses", [1, None])
-        if dose.dose_number < first or (last is not None and dose.dose_number > last):
-            continue
-        if not _months_within(months, rule.params, prefix="_age"):
-            continue
-        allowed.update(Decimal(str(ml)) for ml in rule.params["ml"])
+    allowed = allowed_volumes(
+        master, dose.product, dose.dose_number, person.birth_date, dose.vaccinated_on
+    )
     if dose.volume_ml not in allowed:
         yield Finding(
             "volume_allowed", Effect.STOP, "rule.volume_not_allowed",
             {"volume": str(dose.volume_ml), "allowed": " / ".join(f"{v} mL" for v in sorted(allowed)) or "—"},
         )  # fmt: skip
+
+
+def allowed_volumes(
+    master: MasterData, product_code: str, dose_number: Any, birth: dt.date, day: dt.date
+) -> list[Decimal]:
+    """The volumes the product allows for this dose and age on ``day`` (the form's default)."""
+    product = master.products.get(product_code)
+    if product is None or not str(dose_number).isdigit():
+        return []
+    number = int(dose_number)
+    months = age_in_months(birth, day)
+    allowed: set[Decimal] = set()
+    for rule in product.rules_on("volume", day):
+        first, last = rule.params.get("doses", [1, None])
+        if number < first or (last is not None and number > last):
+            continue
+        if not _months_within(months, rule.params, prefix="_age"):
+            continue
+        allowed.update(Decimal(str(ml)) for ml in rule.params["ml"])
+    return sorted(allowed)
 
 
 def _months_within(months: int, params: dict[str, Any], prefix: str = "") -> bool:
@@ -365,7 +436,9 @@ RULES: Sequence[tuple[str, RuleCheck]] = (
     ("known_product", known_product),
     ("no_duplicate", no_duplicate),
     ("dose_order", dose_order),
+    ("dose_in_programme", dose_in_programme),
     ("minimum_interval", minimum_interval),
+    ("interval_within_schedule", interval_within_schedule),
     ("age_allowed", age_allowed),
     ("series_position", series_position),
     ("lot_valid", lot_valid),

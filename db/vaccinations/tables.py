@@ -54,6 +54,8 @@ class Vaccination(Table):
     source = Varchar(length=16, default="tablet")
     """tablet, csv, api, inquiry (copied from another municipality) or import."""
     idempotency_key = Varchar(length=64, null=True, default=None)
+    request_fingerprint = Varchar(length=64, null=True, default=None)
+    """What the save under ``idempotency_key`` asked for: the same key, another body is refused."""
     version = Integer(default=1)
     recorded_by = UUID(null=True, default=None)
     recorded_at = Timestamptz()

@@ -16,7 +16,7 @@ from uuid import UUID
 from db.engine import current_connection
 from db.vaccines.master import forget
 
-RULE_KINDS = ("age", "volume", "interval", "doses")
+RULE_KINDS = ("age", "volume", "interval", "doses", "dose_start")
 
 
 class MasterDataError(ValueError):
@@ -78,7 +78,7 @@ async def add_rule(
     if kind not in RULE_KINDS:
         raise MasterDataError("master.rule_kind", kinds=", ".join(RULE_KINDS))
     connection = current_connection()
-    same_key = {"interval": "after_dose"}.get(kind)
+    same_key = {"interval": "after_dose", "dose_start": "dose"}.get(kind)
     open_rules = await connection.fetch(
         "SELECT id, params, valid_from FROM vaccine_rule WHERE product = $1 AND kind = $2 AND valid_to IS NULL",
         product,

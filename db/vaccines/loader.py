@@ -60,8 +60,14 @@ async def load_master_data(path: Path = DEFAULT_FILE) -> dict[str, int]:
                     valid_to=_date(name["valid_to"]),
                 ).save()
                 added["names"] += 1
-        if not await VaccineRule.exists().where(VaccineRule.product == code):
-            for rule in product["rules"]:
+        # Rules of a kind the product has none of yet (a kind added to the file later, e.g.
+        # dose_start) reach existing installations; kinds already there may have been edited.
+        known = {
+            row["kind"]
+            for row in await VaccineRule.select(VaccineRule.kind).where(VaccineRule.product == code)
+        }
+        for rule in product["rules"]:
+            if rule["kind"] not in known:
                 params = {k: v for k, v in rule.items() if k not in _RULE_FIELDS}
                 await VaccineRule(
                     product=code,

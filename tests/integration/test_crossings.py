@@ -9,8 +9,15 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from db.engine import current_connection, tenant_transaction
-from tests.factories import create_municipality, create_resident, create_vaccination, vault
+from db.accounts.roles import Role
+from db.engine import current_connection, owner_transaction, tenant_transaction
+from tests.factories import (
+    create_account,
+    create_municipality,
+    create_resident,
+    create_vaccination,
+    vault,
+)
 
 #: 外部への資料提供 (seed): the fields an inquiry may return, and nothing else.
 INQUIRY_FIELDS = [
@@ -32,20 +39,32 @@ async def moved_person(app):
     return before, after
 
 
+async def chiyoda_venue_account() -> tuple[object, object]:
+    """A Chiyoda venue operator: (venue id, account id); F8 answers venue accounts only."""
+    login = await create_account(None, Role.VENUE_OPERATOR, "131016")
+    async with owner_transaction():
+        row = await current_connection().fetchrow(
+            "SELECT id, venue_id FROM account WHERE login = $1", login
+        )
+    return row["venue_id"], row["id"]
+
+
+async def _confirm(
+    ticket: str, born: dt.date, venue: object, actor: object
+) -> list[asyncpg.Record]:
+    return await current_connection().fetch(
+        "SELECT * FROM vrs_confirm_ticket_elsewhere('011002', $1, $2, $3, $4)",
+        ticket, born, venue, actor,
+    )  # fmt: skip
+
+
 async def test_identify_elsewhere_shows_only_identity_and_dose_history(moved_person) -> None:
     before, _ = moved_person
+    venue, actor = await chiyoda_venue_account()
     async with tenant_transaction("131016"):
-        rows = await current_connection().fetch(
-            "SELECT * FROM vrs_identify_ticket_elsewhere('011002', $1)", before["ticket_number"]
-        )
+        rows = await _confirm(before["ticket_number"], before["birth_date"], venue, actor)
     assert len(rows) == 1
-    assert list(rows[0].keys()) == [
-        "resident_id",
-        "name",
-        "name_kana",
-        "birth_date",
-        "previous_doses",
-    ]
+    assert list(rows[0].keys()) == ["resident_id", "name", "name_kana", "previous_doses"]
     assert rows[0]["name"] == "移動 太郎"
     assert [d["dose_number"] for d in json.loads(rows[0]["previous_doses"])] == [1, 2]
 
@@ -54,27 +73,25 @@ async def test_identify_elsewhere_is_not_for_ones_own_tickets(moved_person) -> N
     before, _ = moved_person
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         async with tenant_transaction("011002"):
-            await current_connection().fetch(
-                "SELECT * FROM vrs_identify_ticket_elsewhere('011002', $1)", before["ticket_number"]
-            )
+            await _confirm(before["ticket_number"], before["birth_date"], None, None)
 
 
-async def _record_elsewhere(ticket: str, key: str) -> asyncpg.Record:
+async def _record_elsewhere(
+    ticket: str, key: str, venue: object, actor: object, born: dt.date = dt.date(1960, 4, 1)
+) -> asyncpg.Record:
     return await current_connection().fetchrow(
-        "SELECT * FROM vrs_record_dose_elsewhere('011002', $1, '1', 3, $2, NULL, '千代田区会場',"
-        " '医師', 'pfizer-comirnaty', 'FK0108', $3, 'ok', '[]'::jsonb, 'tablet', $4, NULL)",
-        ticket,
-        dt.date(2022, 3, 1),
-        Decimal("0.3"),
-        key,
-    )
+        "SELECT * FROM vrs_record_confirmed_dose_elsewhere('011002', $1, '1', 3, $2, $5, '千代田区会場',"
+        " '医師', 'pfizer-comirnaty', 'FK0108', $3, 'ok', '[]'::jsonb, 'tablet', $4, $6, $7, false, NULL)",
+        ticket, dt.date(2022, 3, 1), Decimal("0.3"), key, venue, actor, born,
+    )  # fmt: skip
 
 
 async def test_a_dose_given_elsewhere_lands_in_the_residents_area_once(moved_person) -> None:
     before, _ = moved_person
+    venue, actor = await chiyoda_venue_account()
     async with tenant_transaction("131016"):
-        first = await _record_elsewhere(before["ticket_number"], "key-1")
-        again = await _record_elsewhere(before["ticket_number"], "key-1")
+        first = await _record_elsewhere(before["ticket_number"], "key-1", venue, actor)
+        again = await _record_elsewhere(before["ticket_number"], "key-1", venue, actor)
         # B (Chiyoda) cannot read it back: it is A's record.
         assert (
             await current_connection().fetchval(
@@ -106,17 +123,12 @@ async def test_a_municipality_that_does_not_accept_outside_records_is_respected(
     await create_municipality("131016")
     await create_municipality("011002", accepts_records_from_other_venues=False)
     resident = await create_resident("011002")
+    venue, actor = await chiyoda_venue_account()
     async with tenant_transaction("131016"):
-        assert (
-            await current_connection().fetch(
-                "SELECT * FROM vrs_identify_ticket_elsewhere('011002', $1)",
-                resident["ticket_number"],
-            )
-            == []
-        )
+        assert await _confirm(resident["ticket_number"], resident["birth_date"], venue, actor) == []
     with pytest.raises(asyncpg.RaiseError, match="does not accept"):
         async with tenant_transaction("131016"):
-            await _record_elsewhere(resident["ticket_number"], "key-2")
+            await _record_elsewhere(resident["ticket_number"], "key-2", venue, actor)
 
 
 async def test_an_inquiry_returns_exactly_the_seed_fields(moved_person) -> None:

@@ -25,9 +25,7 @@ from tests.pages import assert_valid_page
 from web.i18n import translate
 
 TICKET = "0000000001"
-HEADER = (
-    "ticket,municipality_code,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name"
-)
+HEADER = "ticket,municipality_code,birth_date,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name"
 
 
 @pytest.fixture
@@ -47,7 +45,8 @@ async def channel_setup(app):
 
 
 GOOD = {"ticket": f"12131016{TICKET}", "dose_number": "2", "vaccinated_on": "2021-06-22",
-        "product": "pfizer-comirnaty", "lot_number": "EY0779", "volume_ml": "0.3", "doctor_name": "医師"}  # fmt: skip
+        "product": "pfizer-comirnaty", "lot_number": "EY0779", "volume_ml": "0.3", "doctor_name": "医師",
+        "birth_date": "19600401"}  # fmt: skip
 
 CASES = [
     ("future date", {"vaccinated_on": "2021-07-02"}, "rule.date_future", {"date": "2021-07-02"}),
@@ -85,7 +84,7 @@ async def test_every_channel_refuses_alike(
     )
     assert api.status_code == 422 and api.json()["code"] == key and api.json()["detail"] == message
 
-    body = f"{HEADER}\n" + ",".join([fields["ticket"], "", fields["dose_number"], fields["vaccinated_on"],
+    body = f"{HEADER}\n" + ",".join([fields["ticket"], "", fields["birth_date"], fields["dose_number"], fields["vaccinated_on"],
                                       fields["product"], fields["lot_number"], fields["volume_ml"], fields["doctor_name"]])  # fmt: skip
     upload = await client.post(
         "/venue/upload",
@@ -106,12 +105,12 @@ async def test_a_cp932_file_with_good_bad_and_unmatched_rows_and_a_harmless_reru
     await enrol_device(channel_setup, client)
     csrf = await csrf_token(client, "/venue/upload")
     lines = [
-        "ticket,municipality_code,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name",
-        f"{TICKET},131016,2,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # good (10-digit + code)
-        f"12131016{TICKET},,x,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # bad dose number
-        "1113101677777777777,,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # 19 digits
-        "11131016777777777,,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # 17 digits
-        "111310169999999999,,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # unmatched ticket
+        HEADER,
+        f"{TICKET},131016,1960-04-01,2,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # good (10-digit + code)
+        f"12131016{TICKET},,1960-04-01,x,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # bad dose number
+        "1113101677777777777,,1960-04-01,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # 19 digits
+        "11131016777777777,,1960-04-01,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # 17 digits
+        "111310169999999999,,1960-04-01,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,職域 医師",  # unmatched ticket
     ]
     content = "\r\n".join(lines).encode("cp932")
     first = await client.post(

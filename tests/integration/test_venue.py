@@ -54,7 +54,7 @@ def ocr(dose: int, municipality: str, ticket: str) -> str:
 def dose_fields(ticket: str, **changes) -> dict[str, str]:
     fields = {"ticket": ticket, "dose_number": "2", "vaccinated_on": "2021-06-22",
               "product": "pfizer-comirnaty", "lot_number": "EY0779", "volume_ml": "0.3",
-              "doctor_name": "接種 医師"}  # fmt: skip
+              "doctor_name": "接種 医師", "birth_date": "1960-04-01"}  # fmt: skip
     return {**fields, **changes}
 
 
@@ -65,10 +65,10 @@ async def count_doses(municipality: str) -> int:
         )
 
 
-async def lookup(client, ticket: str, csrf: str):
+async def lookup(client, ticket: str, csrf: str, birth_date: str = "19600401"):
     return await client.post(
         "/venue/lookup",
-        data={"ticket": ticket, "_csrf_token": csrf},
+        data={"ticket": ticket, "birth_date": birth_date, "_csrf_token": csrf},
         headers={"HX-Request": "true"},
     )
 
@@ -204,7 +204,7 @@ async def test_a_refused_dose_shows_why_and_saves_nothing(client, chiyoda_venue)
         data={**form, "override_reason": "医師の判断"},
         headers={"HX-Request": "true"},
     )
-    assert "要確認として登録" in overridden.text
+    assert "要修正として登録" in overridden.text  # names the stored flag
     async with owner_transaction():
         quality = await current_connection().fetchval(
             "SELECT quality FROM vaccination WHERE dose_number = 2"
@@ -389,4 +389,4 @@ async def test_a_municipality_refusing_outside_records_is_unknown_to_other_venue
     await enrol_device(operator, tablet)
     csrf = await csrf_token(tablet, "/venue")
     panel = await lookup(tablet, ocr(1, "131016", resident["ticket_number"]), csrf)
-    assert "登録されていません" in panel.text and resident["name"] not in panel.text
+    assert "確認できませんでした" in panel.text and resident["name"] not in panel.text

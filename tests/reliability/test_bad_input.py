@@ -29,9 +29,7 @@ from tests.pages import assert_valid_page
 from web.controllers.venue_upload import MAX_UPLOAD_BYTES
 
 NAMES = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
-HEADER = (
-    "ticket,municipality_code,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name"
-)
+HEADER = "ticket,municipality_code,birth_date,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name"
 
 
 @pytest.fixture
@@ -80,7 +78,7 @@ async def test_an_upload_above_the_limit_gets_a_413_with_a_message_and_saves_not
 async def test_a_cp932_file_declared_utf8_is_read_right(venue_tablet) -> None:
     client, csrf = venue_tablet
     person = await create_resident("131016", ticket_number="0000000001")
-    row = f"11131016{person['ticket_number']},,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,接種 医師"
+    row = f"11131016{person['ticket_number']},,1960-04-01,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,接種 医師"
     response = await upload(client, csrf, f"{HEADER}\r\n{row}\r\n".encode("cp932"))
     assert response.status_code == 200, response.text
     async with owner_transaction():
@@ -94,7 +92,7 @@ async def test_a_file_in_neither_encoding_gets_the_encoding_message_and_saves_no
 ) -> None:
     client, csrf = venue_tablet
     person = await create_resident("131016", ticket_number="0000000001")
-    row = f"11131016{person['ticket_number']},,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,接種 医師"
+    row = f"11131016{person['ticket_number']},,1960-04-01,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,接種 医師"
     response = await upload(
         client, csrf, f"{HEADER}\r\n{row}\r\n".encode(encoding), "text/csv; charset=cp932"
     )
@@ -106,7 +104,7 @@ async def test_a_file_in_neither_encoding_gets_the_encoding_message_and_saves_no
 async def test_a_malformed_csv_line_gets_its_line_number_and_saves_nothing(venue_tablet) -> None:
     client, csrf = venue_tablet
     person = await create_resident("131016", ticket_number="0000000001")
-    row = f"11131016{person['ticket_number']},,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,医師"
+    row = f"11131016{person['ticket_number']},,1960-04-01,1,2021-06-22,pfizer-comirnaty,EY0779,0.3,医師"
     response = await upload(client, csrf, f"{HEADER}\r\n{row}\r\nbro\rken,line\r\n".encode())
     assert response.status_code == 422
     assert "行目がCSVとして読めません" in response.text and "何も保存していません" in response.text
@@ -140,7 +138,7 @@ async def test_html_in_a_name_renders_escaped_on_every_page_that_shows_names(
     await sign_in(tablet, operator)
     csrf = await csrf_token(tablet, "/venue")
     pages["venue panel"] = await tablet.post(
-        "/venue/lookup", data={"ticket": "11131016" + person["ticket_number"], "_csrf_token": csrf},
+        "/venue/lookup", data={"ticket": "11131016" + person["ticket_number"], "birth_date": "19600401", "_csrf_token": csrf},
         headers={"HX-Request": "true"},
     )  # fmt: skip
     escaped = hostile.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -57,6 +57,7 @@ async def test_the_tablet_form_saved_50_times_at_once_with_one_key_makes_one_rec
     form = {"ticket": "11131016" + person["ticket_number"], "dose_number": "1",
             "vaccinated_on": "2021-06-22", "product": "pfizer-comirnaty", "lot_number": "EY0779",
             "volume_ml": "0.3", "doctor_name": "接種 医師", "idempotency_key": key,
+            "birth_date": "19600401",
             "_csrf_token": csrf}  # fmt: skip
     responses = await asyncio.gather(
         *(

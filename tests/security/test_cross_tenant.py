@@ -54,7 +54,7 @@ PATH_VALUES = {
     "filename": "{certificate_id}.crl",
 }  # fmt: skip
 
-CSV_ROW = "ticket,municipality_code,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name\n{ticket},131016,2,2021-06-22,pfizer-comirnaty,FA4597,0.3,医師\n"
+CSV_ROW = "ticket,municipality_code,birth_date,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name\n{ticket},131016,1951-03-04,2,2021-06-22,pfizer-comirnaty,FA4597,0.3,医師\n"
 # B imports A's resident's My Number under its own numbers (a person may live in both);
 # A's own ticket and resident number would come back in B's later searches as B's data.
 IMPORT_CSV = "個別宛名番号,マイナンバー,氏名,カナ氏名,生年月日,性別,接種券番号\n5550001,{my_number},上書き 太郎,ウワガキ タロウ,1960-01-01,1,5550000001\n"
@@ -132,13 +132,14 @@ PROBES: dict[str, Probe | Exempt] = {
     "GET /api/v1/residents/{resident_id:uuid}/vaccinations": Probe(),
     "GET /api/v1/venues/{venue_id:uuid}/vaccinations": Probe(),
     "GET /venue": Probe(),
-    "POST /venue/lookup": Probe(form={"ticket": "{ticket}", "municipality_code": A}),
-    "POST /venue/doses": Probe(form={"ticket": "{ticket}", "municipality_code": A, "dose_number": "2", "vaccinated_on": "2021-06-22", "product": "pfizer-comirnaty", "lot_number": "FA4597", "volume_ml": "0.3", "doctor_name": "医師", "idempotency_key": "b-probe-1"}),
-    "POST /api/v1/vaccinations": Probe(json={"ticket": "12131016{ticket}", "dose_number": "2", "vaccinated_on": "2021-06-22", "product": "pfizer-comirnaty", "lot_number": "FA4597", "volume_ml": "0.3", "doctor_name": "医師"}),
+    "POST /venue/lookup": Probe(form={"ticket": "{ticket}", "municipality_code": A, "birth_date": "19510304"}),
+    "POST /venue/doses": Probe(form={"ticket": "{ticket}", "municipality_code": A, "dose_number": "2", "vaccinated_on": "2021-06-22", "product": "pfizer-comirnaty", "lot_number": "FA4597", "volume_ml": "0.3", "doctor_name": "医師", "idempotency_key": "b-probe-1", "birth_date": "19510304"}),
+    "POST /api/v1/vaccinations": Probe(json={"ticket": "12131016{ticket}", "dose_number": "2", "vaccinated_on": "2021-06-22", "product": "pfizer-comirnaty", "lot_number": "FA4597", "volume_ml": "0.3", "doctor_name": "医師", "birth_date": "1951-03-04"}),
     "GET /venue/enrol": Probe(query={"code": "{device_id}"}),
     "POST /venue/enrol": Probe(form={"code": "{device_id}"}),
     "GET /venue/upload": Probe(),
     "POST /venue/upload": Probe(file=("file", CSV_ROW)),
+    "GET /venue/recent": Probe(),
     "GET /verify": Exempt("public verification page for certificate holders; reads only what is posted"),
     "POST /verify": Exempt("public verification: checks the signature of a posted QR payload, looks nothing up"),
     "GET /static/{file_path:path}": Exempt(STATIC),

@@ -107,7 +107,7 @@ async def test_revoking_takes_effect_on_the_next_request_and_keeps_the_history(
     await enrol(tablet, await issue(admin_client, await venue_of(operator)))
     dose = {"ticket": "111310160000000001", "dose_number": "1", "vaccinated_on": "2022-11-01",
             "product": "pfizer-comirnaty", "lot_number": "GE0123", "volume_ml": "0.3",
-            "doctor_name": "医師"}  # fmt: skip
+            "doctor_name": "医師", "birth_date": "19600401"}  # fmt: skip
     csrf = {"x-csrftoken": tablet.cookies.get("vrs_csrf"), "Idempotency-Key": "a" * 32}
     # The tablet's offline queue posts to the API with the session; the device cookie rides along.
     saved = await tablet.post("/api/v1/vaccinations", json=dose, headers=csrf)

@@ -164,3 +164,60 @@ def test_ages_count_completed_months() -> None:
 def test_expected_dose_number_follows_the_highest_recorded() -> None:
     assert expected_dose_number(Person(ADULT)) == 1
     assert expected_dose_number(Person(ADULT, doses=(FIRST, SECOND))) == 3
+
+
+def test_a_dose_3_before_boosters_began_is_refused() -> None:
+    """No interval rule in force before 2021-12-01 used to mean no limit: a dose 3 in 2021-11 passed."""
+    person = Person(ADULT, doses=(FIRST, SECOND))
+    early = findings(dose(dose_number=3, vaccinated_on=dt.date(2021, 11, 20)), person)
+    assert ("dose_in_programme", "stop", "rule.dose_before_programme") in early
+    on_time = findings(
+        dose(dose_number=3, vaccinated_on=dt.date(2022, 2, 1), lot_number="FK0108"), person
+    )
+    assert not any(rule == "dose_in_programme" for rule, _, _ in on_time)
+
+
+def test_a_dose_4_before_its_start_is_refused_even_with_a_booster_interval_in_force() -> None:
+    third = PreviousDose(3, dt.date(2021, 12, 20), "pfizer-comirnaty")
+    person = Person(ADULT, doses=(FIRST, SECOND, third))
+    found = findings(
+        dose(dose_number=4, vaccinated_on=dt.date(2022, 5, 1), lot_number="FK0108"), person
+    )
+    assert ("dose_in_programme", "stop", "rule.dose_before_programme") in found
+
+
+def test_a_second_dose_typed_a_year_late_is_flagged_to_check() -> None:
+    """2022-06-22 typed for 2021-06-22: 386 days after dose 1, within the primary series."""
+    found = findings(
+        dose(dose_number=2, vaccinated_on=dt.date(2022, 6, 22), lot_number="FK0108"),
+        Person(ADULT, doses=(FIRST,)),
+    )
+    assert ("interval_within_schedule", "must_check", "rule.interval_unusually_long") in found
+
+
+def test_a_booster_long_after_the_primary_series_is_not_a_typo() -> None:
+    found = findings(
+        dose(dose_number=3, vaccinated_on=dt.date(2023, 1, 10), lot_number="FK0108"),
+        Person(ADULT, doses=(FIRST, SECOND)),
+    )
+    assert not any(rule == "interval_within_schedule" for rule, _, _ in found)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [("19850401", dt.date(1985, 4, 1)), ("S600401", dt.date(1985, 4, 1)), ("3600401", dt.date(1985, 4, 1)),
+     ("１９８５０４０１", dt.date(1985, 4, 1)), ("1985/04/01", dt.date(1985, 4, 1)), ("H010108", dt.date(1989, 1, 8)),
+     ("R010501", dt.date(2019, 5, 1)), ("昭600401", dt.date(1985, 4, 1))],
+)  # fmt: skip
+def test_the_stated_birth_date_is_read_as_a_nurse_types_it(typed: str, expected: dt.date) -> None:
+    from db.vaccinations.dose_input import parse_stated_birth_date
+
+    assert parse_stated_birth_date(typed) == expected
+
+
+@pytest.mark.parametrize("typed", ["S640108", "H310501", "19850231", "1985041", "X600401", ""])
+def test_an_impossible_birth_date_is_refused(typed: str) -> None:
+    from db.vaccinations.dose_input import parse_stated_birth_date
+
+    with pytest.raises(ValueError):
+        parse_stated_birth_date(typed)

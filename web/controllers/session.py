@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from common.settings import Settings
 from db.accounts.queries import SignInRefusal, authenticate, end_session, start_session
+from db.accounts.roles import Role
 from db.audit.queries import record
 from db.engine import tenant_transaction
 from web.auth import SESSION_COOKIE, signed_in
@@ -79,6 +80,8 @@ class SessionController(Controller):
             # Rotation: the session this browser had before signing in ends now.
             async with tenant_transaction(previous.tenant):
                 await end_session(previous.session_id)
+        if target == "/" and principal.role is Role.VENUE_OPERATOR:
+            target = "/venue"  # a venue account's one job: the tablet page
         response = Redirect(target, status_code=HTTP_303_SEE_OTHER)
         response.cookies.append(
             Cookie(

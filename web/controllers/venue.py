@@ -1,16 +1,28 @@
 """The venue tablet (接種会場): scan a ticket, confirm the person, record the dose.
 
-The page is one scan field and one panel. Every lookup replaces the whole
-panel, so the previous person's data can never stay on screen; every panel
-carries a fresh idempotency key, so a retried save cannot make a second
-record. The JSON API below takes the same fields through the same parser,
-rules and messages.
+The flow reads in four files: this controller, :mod:`db.vaccinations.recording`
+(look-up, identity check, save), :mod:`db.vaccinations.rules` and the panel
+template ``venue/_person_panel.html``.
+
+1. ``POST /venue/lookup``: the ticket and the birth date the person states.
+   Only when it equals the record's does the panel show the person (name,
+   kana, previous doses) with Save; a mismatch is refused, changes nothing and
+   is counted in the venue's log. The birth date is never shown before it was
+   typed, so it cannot be copied from the screen.
+2. ``POST /venue/doses``: the panel's form. A refusal redraws the form only
+   (the person stays on screen; nothing is parsed or looked up again).
+
+Every look-up replaces the whole panel, so the previous person's data can
+never stay on screen; every panel carries a fresh idempotency key, so a
+retried save cannot make a second record. The JSON API below takes the same
+fields through the same parser, rules and messages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
@@ -19,66 +31,50 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from common.identifiers import IdentifierError, TicketCode, parse_ticket_code
+from common.identifiers import IdentifierError, parse_ticket_code
 from db.accounts.principal import Principal
 from db.accounts.roles import Role
-from db.audit.queries import record as audit
-from db.engine import current_connection, tenant_transaction
+from db.engine import tenant_transaction
 from db.tenancy.queries import list_municipalities
-from db.vaccinations.dose_input import DoseRequest, FieldError, parse_dose
+from db.vaccinations import recording
+from db.vaccinations.dose_input import FieldError, parse_birth_field, parse_dose
 from db.vaccinations.recording import (
+    CrossingRefused,
     DoseRefused,
+    IdempotencyConflict,
     Identity,
+    IdentityMismatch,
     Recorded,
     TicketUnknown,
     Venue,
-    identify,
+    confirm_ticket,
+    default_dose_number,
+    mismatches_today,
     record_dose,
+    resident_doses,
     session_defaults,
     venue_records,
 )
-from db.vaccinations.rules import age_in_months, expected_dose_number
-from db.vaccines.master import product_labels
+from db.vaccinations.rules import age_in_months, allowed_volumes
+from db.vaccines.master import master_data, product_labels
 from web.auth import requires
 from web.errors import BadInput, NotAllowed, NotFound
 from web.i18n import language_of, translate
 
 RECORDING_ROLES = (Role.VENUE_OPERATOR, Role.CLERK)
 
+#: The form fields a refused save shows again as they were typed.
+_FORM_FIELDS = ("vaccinated_on", "dose_number", "product", "lot_number", "volume_ml",
+                "doctor_name", "override_reason")  # fmt: skip
+#: The fields that carry the confirmed person from the look-up to the save.
+_CARRIED = ("ticket", "municipality_code", "birth_date", "identity_reason", "idempotency_key")
+
 
 async def venue_of(principal: Principal) -> Venue:
     """The venue an operator records at (clerks record as their municipality)."""
     if principal.municipality_code is None:
         raise NotAllowed("error.role_not_allowed")
-    name = ""
-    if principal.venue_id is not None:
-        name = (
-            await current_connection().fetchval(
-                "SELECT name FROM venue WHERE id = $1", principal.venue_id
-            )
-            or ""
-        )
-    return Venue(principal.municipality_code, principal.venue_id, name)
-
-
-def _defaults(identity: Identity, last: dict[str, Any] | None, today: dt.date) -> dict[str, Any]:
-    """What the dose form starts with: today, the next dose, the session's vaccine, lot and doctor."""
-    values: dict[str, Any] = {
-        "vaccinated_on": today.isoformat(),
-        "dose_number": expected_dose_number(identity.person()),
-        "product": "",
-        "lot_number": "",
-        "volume_ml": "",
-        "doctor_name": "",
-    }
-    if last:
-        values.update(
-            product=last["product"],
-            lot_number=last["lot_number"],
-            volume_ml=str(last["volume_ml"]),
-            doctor_name=last["doctor_name"],
-        )
-    return values
+    return await recording.venue_of(principal)
 
 
 class VenueController(Controller):
@@ -92,198 +88,218 @@ class VenueController(Controller):
     async def page(
         self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
     ) -> Template:
-        """The scan field, an empty panel and the venue's recent records."""
+        """The scan and birth-date fields, an empty panel and the venue's recent records."""
         async with tenant_transaction(request.user.tenant):
             venue = await venue_of(request.user)
             recent = await venue_records(venue, limit=10)
             municipalities = await list_municipalities()
             labels = {label.code: label for label in await product_labels(today)}
+            mismatches = await mismatches_today(venue, today)
+        own = next((m for m in municipalities if m["code"] == venue.municipality_code), None)
         return Template(
             "venue/index.html",
-            context={
-                "venue": venue,
-                "recent": recent,
-                "municipalities": municipalities,
-                "labels": labels,
-            },
+            context={"venue": venue, "recent": recent, "municipalities": municipalities,
+                     "own_municipality": own, "labels": labels, "mismatches": mismatches},
+        )  # fmt: skip
+
+    @get("/recent", name="venue_recent", media_type=MediaType.HTML)
+    async def recent(
+        self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
+    ) -> Template:
+        """The venue's recent records: the page reloads them after each save (htmx event)."""
+        async with tenant_transaction(request.user.tenant):
+            venue = await venue_of(request.user)
+            recent = await venue_records(venue, limit=10)
+            labels = {label.code: label for label in await product_labels(today)}
+            mismatches = await mismatches_today(venue, today)
+        return Template(
+            "venue/_recent.html",
+            context={"recent": recent, "labels": labels, "mismatches": mismatches},
         )
 
     @post("/lookup", name="venue_lookup", media_type=MediaType.HTML)
     async def lookup(
         self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
     ) -> Template:
-        """Find the ticket's person and show the whole panel anew."""
-        form = await request.form()
+        """Confirm the ticket's person by the stated birth date; show the whole panel anew."""
+        form = {key: str(value) for key, value in (await request.form()).items()}
         language = language_of(request)
+        try:
+            ticket = parse_ticket_code(
+                form.get("ticket", "").strip(),
+                default_municipality=form.get("municipality_code")
+                or request.user.municipality_code,
+            )
+        except IdentifierError as exc:
+            return _panel_error(translate(exc.key, language, **exc.params), focus="ticket")
+        try:
+            stated = parse_birth_field(form)
+        except FieldError as exc:
+            return _panel_error(translate(exc.key, language), focus="birth")
         async with tenant_transaction(request.user.tenant):
             venue = await venue_of(request.user)
             try:
-                ticket = parse_ticket_code(
-                    str(form.get("ticket", "")),
-                    default_municipality=str(form.get("municipality_code", ""))
-                    or venue.municipality_code,
+                identity = await confirm_ticket(ticket, stated, venue=venue, actor=request.user,
+                                                identity_reason=form.get("identity_reason", ""))  # fmt: skip
+            except TicketUnknown:
+                key = "identity.unconfirmed_elsewhere" if ticket.municipality_code != venue.municipality_code \
+                    else "venue.ticket_unknown"  # fmt: skip
+                return _panel_error(translate(key, language, municipality=ticket.municipality_code,
+                                              ticket=ticket.ticket_number), focus="ticket")  # fmt: skip
+            except IdentityMismatch:
+                return Template("venue/_person_panel.html", context={
+                    "mode": "mismatch", "carried": {**form, "birth_date": stated.isoformat()},
+                    "message": translate("identity.mismatch", language)})  # fmt: skip
+            except CrossingRefused:
+                return _panel_error(
+                    translate("identity.elsewhere_venue_only", language), focus="ticket"
                 )
-            except IdentifierError as exc:
-                return _panel_error(translate(exc.key, language, **exc.params))
-            identity = await identify(
-                ticket.municipality_code, ticket.ticket_number, venue.municipality_code
-            )
-            if identity is None:
-                return _ticket_unknown(ticket, language)
-            await audit(
-                "resident.view" if not identity.elsewhere else "ticket.identify_elsewhere",
-                actor=request.user,
-                municipality_code=venue.municipality_code,
-                object_type="resident" if not identity.elsewhere else "ticket",
-                object_id=str(identity.resident_id)
-                if not identity.elsewhere
-                else ticket.ticket_number,
-                details={"channel": "venue", "ticket_municipality": ticket.municipality_code},
-            )
             last = await session_defaults(request.user, venue)
             products = await product_labels(today)
-        return _panel(identity, ticket_text=ticket.ocr_line or ticket.ticket_number, ticket=ticket,
-                      values=_defaults(identity, last, today), products=products, today=today)  # fmt: skip
+            master = await master_data()
+            names = (
+                {m["code"]: m["name"] for m in await list_municipalities()}
+                if identity.elsewhere
+                else {}
+            )
+        values = _defaults(identity, ticket, last, today)
+        carried = {
+            "ticket": ticket.ocr_line or ticket.ticket_number,
+            "municipality_code": ticket.municipality_code,
+            "birth_date": stated.isoformat(),
+            "identity_reason": form.get("identity_reason", ""),
+            "idempotency_key": uuid.uuid4().hex,
+        }
+        volumes = {
+            p.code: _only(allowed_volumes(master, p.code, values["dose_number"], identity.birth_date, today))
+            for p in products
+        }  # fmt: skip
+        if values["product"] and not values["volume_ml"]:
+            values["volume_ml"] = volumes.get(values["product"]) or ""
+        return Template(
+            "venue/_person_panel.html",
+            context={"mode": "person", "identity": identity, "age": age_in_months(identity.birth_date, today) // 12,
+                     "municipality_name": names.get(identity.municipality_code, identity.municipality_code),
+                     "carried": carried, "values": values, "products": products, "volumes": volumes,
+                     "errors": {}, "findings": [], "overridable": False},
+        )  # fmt: skip
 
     @post("/doses", name="venue_save", media_type=MediaType.HTML)
     async def save(
         self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
     ) -> Template:
-        """Save the dose of the panel; on a refusal show the panel again with the reasons."""
+        """Save the dose of the panel; a refusal redraws the form with the reasons."""
         form = {key: str(value) for key, value in (await request.form()).items()}
         language = language_of(request)
+        try:
+            dose = parse_dose(
+                form, default_municipality=request.user.municipality_code, source="tablet"
+            )
+        except FieldError as exc:
+            return await _form_again(
+                request, form, today, errors={exc.field: translate(exc.key, language, **exc.params)}
+            )
         async with tenant_transaction(request.user.tenant):
             venue = await venue_of(request.user)
-            products = await product_labels(today)
-            try:
-                dose = parse_dose(
-                    form, default_municipality=venue.municipality_code, source="tablet"
-                )
-            except FieldError as exc:
-                return await _panel_again(
-                    form,
-                    venue,
-                    products,
-                    today,
-                    language,
-                    errors={exc.field: translate(exc.key, language, **exc.params)},
-                )
             try:
                 recorded, identity = await record_dose(
                     dose, venue=venue, actor=request.user, today=today
                 )
             except TicketUnknown:
-                return _ticket_unknown(dose.ticket, language)
+                return _panel_error(translate("venue.ticket_unknown", language,
+                                              municipality=dose.ticket.municipality_code,
+                                              ticket=dose.ticket.ticket_number), focus="ticket")  # fmt: skip
+            except IdentityMismatch:
+                return _panel_error(translate("identity.mismatch", language), focus="ticket")
+            except CrossingRefused:
+                return _panel_error(
+                    translate("identity.elsewhere_venue_only", language), focus="ticket"
+                )
+            except IdempotencyConflict as conflict:
+                return await _form_again(request, form, today, findings=[
+                    translate("identity.key_reused", language, idempotency_key=conflict.key)])  # fmt: skip
             except DoseRefused as refused:
-                return await _panel_again(
-                    form, venue, products, today, language,
+                return await _form_again(
+                    request, form, today,
                     findings=[translate(f.key, language, **f.params) for f in refused.findings],
                     overridable=all(f.overridable for f in refused.findings),
                 )  # fmt: skip
-        return Template(
-            "venue/_saved.html", context=_saved_context(recorded, identity, dose, language)
+        assert identity is not None
+        response = Template(
+            "venue/_saved.html", context=_saved_context(recorded, identity, language)
         )
+        response.headers["HX-Trigger"] = "vrs:saved"
+        return response
 
 
-def _saved_context(
-    recorded: Recorded, identity: Identity, dose: DoseRequest, language: str
+def _only(volumes: list[Decimal]) -> str | None:
+    return str(volumes[0]) if len(volumes) == 1 else None
+
+
+def _defaults(
+    identity: Identity, ticket: Any, last: dict[str, Any] | None, today: dt.date
 ) -> dict[str, Any]:
+    """What the dose form starts with: today, the ticket's dose, the session's vaccine, lot and doctor."""
+    dose = default_dose_number(identity, ticket)
+    values: dict[str, Any] = {
+        "vaccinated_on": today.isoformat(),
+        "dose_number": dose if dose is not None else "",
+        "product": "",
+        "lot_number": "",
+        "volume_ml": "",
+        "doctor_name": "",
+    }
+    if last:
+        values.update(
+            product=last["product"], lot_number=last["lot_number"], doctor_name=last["doctor_name"]
+        )
+    return values
+
+
+def _saved_context(recorded: Recorded, identity: Identity, language: str) -> dict[str, Any]:
     key = "venue.saved" if recorded.created else "venue.saved_again"
     if recorded.created and recorded.quality != "ok":
-        key = "venue.saved_flagged"
+        key = f"identity.saved_{recorded.quality}"  # names the stored flag: 要修正 or 要確認
     return {
-        "message": translate(key, language, name=identity.name, dose=dose.dose_number),
+        "message": translate(key, language, name=identity.name, dose=recorded.dose_number),
         "quality": recorded.quality,
         "reasons": [translate(r["key"], language, **r.get("params", {})) for r in recorded.reasons],
         "vaccination_id": recorded.vaccination_id,
     }
 
 
-def _panel(identity: Identity, *, ticket_text: str, ticket: Any, values: dict[str, Any], products: list[Any],
-           today: dt.date, errors: dict[str, str] | None = None, findings: list[str] | None = None,
-           overridable: bool = False, key: str | None = None) -> Template:  # fmt: skip
-    return Template(
-        "venue/_person_panel.html",
-        context={
-            "identity": identity,
-            "age": age_in_months(identity.birth_date, today) // 12,
-            "ticket_text": ticket_text,
-            "ticket": ticket,
-            "values": values,
-            "products": products,
-            "errors": errors or {},
-            "findings": findings or [],
-            "overridable": overridable,
-            "idempotency_key": key or uuid.uuid4().hex,
-        },
-    )
+def _panel_error(message: str, *, focus: str) -> Template:
+    return Template("venue/_panel_error.html", context={"message": message, "focus": focus})
 
 
-def _ticket_unknown(ticket: TicketCode, language: str) -> Template:
-    return _panel_error(
-        translate(
-            "venue.ticket_unknown",
-            language,
-            municipality=ticket.municipality_code,
-            ticket=ticket.ticket_number,
-        )
-    )
-
-
-def _panel_error(message: str) -> Template:
-    return Template("venue/_panel_error.html", context={"message": message})
-
-
-async def _panel_again(
-    form: dict[str, str], venue: Venue, products: list[Any], today: dt.date, language: str, *,
+async def _form_again(
+    request: Request[Any, Any, Any], form: dict[str, str], today: dt.date, *,
     errors: dict[str, str] | None = None, findings: list[str] | None = None, overridable: bool = False,
 ) -> Template:  # fmt: skip
-    """The same panel, same key (a corrected resubmission is still the same save)."""
-    try:
-        ticket = parse_ticket_code(
-            form.get("ticket", ""),
-            default_municipality=form.get("municipality_code") or venue.municipality_code,
-        )
-    except IdentifierError:
-        return _panel_error(
-            translate("id.ticket_length", language, actual=len(form.get("ticket", "")))
-        )
-    identity = await identify(
-        ticket.municipality_code, ticket.ticket_number, venue.municipality_code
-    )
-    if identity is None:
-        return _ticket_unknown(ticket, language)
-    values = {
-        k: form.get(k, "")
-        for k in (
-            "vaccinated_on",
-            "dose_number",
-            "product",
-            "lot_number",
-            "volume_ml",
-            "doctor_name",
-            "override_reason",
-        )
-    }
-    return _panel(identity, ticket_text=form.get("ticket", ""), ticket=ticket, values=values, products=products,
-                  today=today, errors=errors, findings=findings, overridable=overridable,
-                  key=form.get("idempotency_key") or None)  # fmt: skip
+    """The form alone, as typed, with the reasons (the person above it stays on screen)."""
+    async with tenant_transaction(request.user.tenant):
+        products = await product_labels(today)
+    response = Template(
+        "venue/_person_panel.html",
+        context={"mode": "form", "carried": {k: form.get(k, "") for k in _CARRIED},
+                 "values": {k: form.get(k, "") for k in _FORM_FIELDS}, "products": products,
+                 "volumes": {}, "errors": errors or {}, "findings": findings or [],
+                 "overridable": overridable},
+    )  # fmt: skip
+    response.headers.update({"HX-Retarget": "#dose-form", "HX-Reswap": "outerHTML"})
+    return response
 
 
 # --- JSON API -----------------------------------------------------------------
 
 
-def _problem_for(exc: DoseRefused, language: str) -> dict[str, Any]:
-    return {
-        "findings": [
-            {
-                **f.as_dict(),
-                "message": translate(f.key, language, **f.params),
-                "overridable": f.overridable,
-            }
-            for f in exc.findings
-        ]
-    }
+def _problem(code: str, detail: str, language: str, **extra: Any) -> Response[dict[str, Any]]:
+    return Response(
+        {"type": f"urn:vrs:error:{code}", "title": translate("error.title.422", language),
+         "status": 422, "detail": detail, "code": code, **extra},
+        status_code=422,
+        media_type="application/problem+json",
+    )  # fmt: skip
 
 
 class VaccinationApiController(Controller):
@@ -296,7 +312,7 @@ class VaccinationApiController(Controller):
     @post(
         "/vaccinations",
         name="api_record_dose",
-        summary="Record a dose (idempotent by Idempotency-Key)",
+        summary="Record a dose (idempotent by Idempotency-Key; birth_date confirms the person)",
     )
     async def record(
         self,
@@ -304,10 +320,18 @@ class VaccinationApiController(Controller):
         data: JSONBody[dict[str, Any]],
         today: NamedDependency[dt.date],
     ) -> Response[dict[str, Any]]:
-        """Same fields, rules and messages as the venue page. 201 new, 200 already recorded."""
+        """Same fields, rules and messages as the venue page. 201 new, 200 already recorded.
+
+        ``birth_date`` (the person's stated birth date) is required; a mismatch
+        is a 422 ``identity_mismatch`` and nothing is stored. ``queued: true``
+        (the tablet's offline queue) keeps a mismatching dose as an unmatched
+        要修正 record instead. The same ``Idempotency-Key`` with another body is
+        a 422 ``idempotency_key_reused``; a replay answers with the stored record.
+        """
         language = language_of(request)
         key = request.headers.get("idempotency-key", "")
         fields = {k: "" if v is None else str(v) for k, v in data.items()}
+        queued = data.get("queued") in (True, "1", "true")
         async with tenant_transaction(request.user.tenant):
             venue = await venue_of(request.user)
             if venue.venue_id is None and fields.get("venue_name"):
@@ -323,33 +347,39 @@ class VaccinationApiController(Controller):
                 raise BadInput(exc.key, field=exc.field, **exc.params) from None
             try:
                 recorded, identity = await record_dose(
-                    dose, venue=venue, actor=request.user, today=today
+                    dose, venue=venue, actor=request.user, today=today, keep_unmatched=queued
                 )
             except TicketUnknown:
                 raise NotFound("venue.ticket_unknown", field="ticket", municipality=dose.ticket.municipality_code,
                                ticket=dose.ticket.ticket_number) from None  # fmt: skip
+            except IdentityMismatch:
+                return _problem(
+                    "identity_mismatch", translate("identity.mismatch", language), language
+                )
+            except CrossingRefused:
+                raise NotAllowed("identity.elsewhere_venue_only") from None
+            except IdempotencyConflict as conflict:
+                return _problem("idempotency_key_reused",
+                                translate("identity.key_reused", language, idempotency_key=conflict.key), language,
+                                idempotency_key=conflict.key)  # fmt: skip
             except DoseRefused as refused:
                 first = refused.findings[0]
-                return Response(
-                    {
-                        "type": f"urn:vrs:error:{first.key}",
-                        "title": translate("error.title.422", language),
-                        "status": 422,
-                        "detail": translate(first.key, language, **first.params),
-                        "code": first.key,
-                        **_problem_for(refused, language),
-                    },
-                    status_code=422,
-                    media_type="application/problem+json",
-                )
+                return _problem(
+                    first.key, translate(first.key, language, **first.params), language,
+                    findings=[{**f.as_dict(), "message": translate(f.key, language, **f.params),
+                               "overridable": f.overridable} for f in refused.findings],
+                )  # fmt: skip
         body = {
             "vaccination_id": str(recorded.vaccination_id),
             "created": recorded.created,
             "quality": recorded.quality,
             "reasons": recorded.reasons,
-            "resident_municipality_code": identity.municipality_code,
-            "dose_number": dose.dose_number,
-            "vaccinated_on": dose.vaccinated_on.isoformat(),
+            "unmatched": recorded.unmatched,
+            "resident_municipality_code": identity.municipality_code
+            if identity
+            else dose.ticket.municipality_code,
+            "dose_number": recorded.dose_number,
+            "vaccinated_on": recorded.vaccinated_on.isoformat() if recorded.vaccinated_on else None,
         }
         return Response(body, status_code=HTTP_201_CREATED if recorded.created else HTTP_200_OK)
 
@@ -367,10 +397,7 @@ class VaccinationApiController(Controller):
             if request.user.role is Role.VENUE_OPERATOR and mine.venue_id != venue_id:
                 raise NotAllowed("error.role_not_allowed")
             rows = await venue_records(Venue(mine.municipality_code, venue_id, ""), limit=500)
-        return [
-            {k: (str(v) if not isinstance(v, (int, str)) else v) for k, v in row.items()}
-            for row in rows
-        ]
+        return [_json_row(row) for row in rows]
 
     @get(
         "/residents/{resident_id:uuid}/vaccinations",
@@ -384,20 +411,14 @@ class VaccinationApiController(Controller):
         if request.user.role is not Role.CLERK:
             raise NotAllowed("error.role_not_allowed")
         async with tenant_transaction(request.user.tenant):
-            rows = await current_connection().fetch(
-                "SELECT id, dose_number, vaccinated_on, product, lot_number, volume_ml, venue_name,"
-                " vaccinated_by_municipality_code, status, quality, version FROM vaccination"
-                " WHERE resident = $1 ORDER BY vaccinated_on, dose_number",
-                resident_id,
-            )
-            if not rows and not await current_connection().fetchval(
-                "SELECT count(*) FROM resident WHERE id = $1", resident_id
-            ):
-                raise NotFound("error.not_found")
-        return [
-            {k: (str(v) if not isinstance(v, (int, str)) else v) for k, v in dict(r).items()}
-            for r in rows
-        ]
+            rows = await resident_doses(resident_id)
+        if rows is None:
+            raise NotFound("error.not_found")
+        return [_json_row(row) for row in rows]
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if not isinstance(v, (int, str)) else v) for k, v in row.items()}
 
 
 ROUTES = [VenueController, VaccinationApiController]

@@ -55,19 +55,23 @@ class VenueUploadController(Controller):
             report = await upload(content, venue=venue, actor=request.user, today=today)
         except UnreadableFile as exc:
             return self._error(translate(exc.key, language, **exc.params))
-        problems = [
-            translate(
-                "venue.upload_row",
-                language,
-                line=p.line,
-                field=p.field,
-                message=translate(p.key, language, **p.params),
-            )
-            for p in report.problems
-        ]
+        problems, notices = (
+            [
+                translate("venue.upload_row", language, line=p.line, field=p.field,
+                          message=translate(p.key, language, **p.params))
+                for p in rows
+            ]
+            for rows in (report.problems, report.notices)
+        )  # fmt: skip
         return Template(
             "venue/upload.html",
-            context={"columns": COLUMNS, "report": report, "problems": problems, "error": None},
+            context={
+                "columns": COLUMNS,
+                "report": report,
+                "problems": problems,
+                "notices": notices,
+                "error": None,
+            },  # fmt: skip
             status_code=200,
         )
 

@@ -68,7 +68,9 @@
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Idempotency-Key": item.key, "x-csrftoken": csrfToken() },
-      body: JSON.stringify(item.fields)
+      // Judged at sync with the stated birth date it carries: a mismatch is kept unmatched
+      // (要修正), never lost and never put on the ticket holder.
+      body: JSON.stringify(Object.assign({}, item.fields, { queued: true }))
     }).then(function (response) {
       if (response.status >= 500) { throw new Error("server " + response.status); }
       return response.json().then(function (body) {
@@ -108,10 +110,67 @@
     });
   }
 
+  // One person = one scan, the stated birth date, one tap on 登録する. Every look-up, save or
+  // error leaves focus where the next action goes, and a scan always replaces the ticket field.
   function resetScan() {
-    var input = $("ticket-input");
+    var input = $("ticket-input"), birth = $("birth-input"), municipality = $("municipality-select");
+    if (birth) { birth.value = ""; }
+    if (municipality) { municipality.value = ""; }  // the municipality is chosen per person
     if (input) { input.value = ""; input.focus(); }
   }
+
+  function focusTicket() {
+    var input = $("ticket-input");
+    if (input) { input.focus(); input.select(); }
+  }
+
+  function focusBirth() {
+    var birth = $("birth-input");
+    if (birth) { birth.focus(); birth.select(); }
+  }
+
+  function submitScan() {
+    var form = $("scan-form");
+    if (form) { htmx.trigger(form, "submit"); }
+  }
+
+  function isTyping(element) {
+    return element && (element.tagName === "INPUT" || element.tagName === "SELECT" || element.tagName === "TEXTAREA");
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (target && target.id === "ticket-input" && event.key === "Enter") {
+      var birth = $("birth-input");
+      if (birth && !/^(\d{8}|[MTSHR1-5]\d{6}|\d{4}[-\/]\d{2}[-\/]\d{2})$/i.test(birth.value.trim())) {
+        event.preventDefault();
+        focusBirth();
+      }
+      return;
+    }
+    // A wedge scanner types into whatever has focus: a digit outside a field starts a new scan.
+    if (!isTyping(target) && /^\d$/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      var ticket = $("ticket-input");
+      if (!ticket) { return; }
+      event.preventDefault();
+      $("panel").innerHTML = "";
+      ticket.value = event.key;
+      ticket.focus();
+    }
+  });
+
+  document.addEventListener("focusin", function (event) {
+    if (event.target && event.target.id === "ticket-input") { event.target.select(); }
+  });
+
+  document.addEventListener("input", function (event) {
+    var target = event.target;
+    if (target && target.id === "birth-input" && /^\d{8}$/.test(target.value)) { submitScan(); }
+    if (target && target.id === "f-product") {
+      var option = target.options[target.selectedIndex], volume = $("f-volume");
+      if (option && option.dataset.volume && volume) { volume.value = option.dataset.volume; }
+    }
+  });
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.detail.elt;
@@ -133,14 +192,22 @@
     if (form && form.id === "dose-form" && xhr && xhr.status >= 500) { enqueue(form); }
   });
 
-  document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "panel") {
-      if (event.detail.target.querySelector('[data-testid="saved"]')) { resetScan(); }
-      else {
-        var lot = event.detail.target.querySelector("#f-dose");
-        if (lot) { lot.focus({ preventScroll: true }); }
-      }
+  document.addEventListener("htmx:afterSettle", function () {
+    var panel = $("panel");
+    if (!panel) { return; }
+    if (panel.querySelector('[data-testid="saved"]')) { resetScan(); return; }
+    var error = panel.querySelector('[data-testid="panel-error"]');
+    if (error) {
+      if (error.dataset.focus === "birth") { focusBirth(); } else { focusTicket(); }
+      return;
     }
+    var form = panel.querySelector("#dose-form");
+    if (!form) { return; }
+    var wrong = form.querySelector(".has-error input, .has-error select") || form.querySelector("#f-override");
+    var next = wrong || form.querySelector('[data-testid="save"]');
+    if (next) { next.focus({ preventScroll: true }); }
+    var save = form.querySelector('[data-testid="save"]');
+    if (save && save.scrollIntoView) { save.scrollIntoView({ block: "nearest" }); }
   });
 
   document.addEventListener("htmx:beforeRequest", function (event) {
@@ -195,7 +262,7 @@
       if (digits.length === 18 || digits.length === 10) {
         stopCamera();
         $("ticket-input").value = digits;
-        htmx.trigger($("scan-form"), "submit");
+        focusBirth();
         return;
       }
     }
