@@ -269,7 +269,7 @@ async def _count_mismatch(ticket: TicketCode, venue: Venue, actor: Principal) ->
 
 async def mismatches_today(venue: Venue, today: dt.date) -> int:
     """How many stated birth dates did not match at this venue today (the venue's log)."""
-    return await current_connection().fetchval(
+    count = await current_connection().fetchval(
         "SELECT count(*) FROM audit_event WHERE municipality_code = $1"
         " AND action = 'venue.identity_mismatch' AND occurred_at >= $3::date - interval '9 hours'"
         " AND ($2::uuid IS NULL OR details->>'venue_id' = $2::text)",
@@ -277,6 +277,7 @@ async def mismatches_today(venue: Venue, today: dt.date) -> int:
         venue.venue_id,
         today,
     )
+    return int(count)
 
 
 def default_dose_number(identity: Identity, ticket: TicketCode) -> int | None:
