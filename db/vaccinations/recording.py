@@ -112,6 +112,11 @@ class TicketUnknown(Exception):
 class IdentityMismatch(Exception):
     """The stated birth date is not the ticket holder's: a misread ticket, or the wrong card."""
 
+    def __init__(self, identity: Identity) -> None:
+        super().__init__(identity.municipality_code)
+        self.identity = identity
+        """The ticket holder: shown only after the operator gives a reason (registry wrong)."""
+
 
 class CrossingRefused(Exception):
     """Another municipality's resident is identified and recorded by a venue account only."""
@@ -239,7 +244,7 @@ async def confirm_ticket(
         if not identity_reason.strip():
             await _count_mismatch(ticket, venue, actor)
             raise
-        identity = mismatch.args[0]
+        identity = mismatch.identity
         await audit("venue.identity_override", actor=actor, municipality_code=venue.municipality_code,
                     object_type="resident", object_id=str(identity.resident_id),
                     details={"venue_id": venue.venue_id, "reason": identity_reason})  # fmt: skip
@@ -318,7 +323,7 @@ _COMPARED = ("product", "lot_number", "volume_ml", "doctor_name", "dose_number",
 def _same_request(request: DoseRequest, stored: dict[str, Any]) -> bool:
     """The stored record was made by this very request (fingerprint, else its fields)."""
     if stored.get("request_fingerprint"):
-        return stored["request_fingerprint"] == request.fingerprint
+        return bool(stored["request_fingerprint"] == request.fingerprint)
     return all(
         str(stored[name]) == str(getattr(request, name)) for name in _COMPARED if name in stored
     )
@@ -357,7 +362,7 @@ async def record_dose(
         identity = await identify(request.ticket, stated, venue=venue, actor=actor, lock=True)
     except IdentityMismatch as mismatch:
         if request.identity_reason.strip():
-            identity, override_identity = mismatch.args[0], True
+            identity, override_identity = mismatch.identity, True
         elif keep_unmatched:
             return await _keep_unmatched_or_again(request, venue, actor, today), None
         else:
