@@ -23,6 +23,7 @@ import pytest
 
 from db.accounts.roles import Role
 from db.backup.archive import export_area
+from db.backup.reader import Limits
 from db.backup.restore import FORMAT
 from db.backup.seal import seal
 from db.engine import current_connection, owner_transaction, tenant_transaction
@@ -382,7 +383,7 @@ def _bomb(path: Path, size: int) -> Path:
 async def test_a_zip_bomb_is_refused_by_its_ratio_before_inflating(attacker, tmp_path) -> None:
     bomb = _bomb(tmp_path / "bomb.zip", 512 << 20)
     assert bomb.stat().st_size < (1 << 20) + 4096  # a 1 MB upload
-    await refused(attacker, bomb, "backup.ratio", table="resident", limit=100)
+    await refused(attacker, bomb, "backup.ratio", table="resident", limit=Limits().ratio)
 
 
 def test_a_bomb_that_lies_about_its_size_is_cut_off_at_the_declared_size(tmp_path) -> None:
@@ -474,7 +475,7 @@ async def test_the_vrs_restore_command_refuses_the_same_archives(
         (leaky, translate("backup.row_unreadable", "en", table="resident", row=1)),
         (foreign, translate("backup.seal_broken", "en")),
         (unsigned, translate("backup.unsigned", "en")),
-        (bomb, translate("backup.ratio", "en", table="resident", limit=100)),
+        (bomb, translate("backup.ratio", "en", table="resident", limit=Limits().ratio)),
     ]
     before = await area_state()
     for archive, message in cases:

@@ -119,3 +119,21 @@ async def test_an_interrupted_imports_upload_is_deleted_after_its_retention(
 async def test_the_expire_files_command(app, settings) -> None:
     result = vrs("expire-files")
     assert "deleted 0 backup archive(s) older than 30 days" in result.stdout
+
+
+async def test_server_start_up_expires_what_is_past_retention(app, settings) -> None:
+    await create_municipality("131016")
+    job_id = await _backup(settings)
+    async with owner_transaction():
+        await current_connection().execute(
+            "UPDATE backup_job SET created_at = now() - interval '31 days' WHERE id = $1", job_id
+        )
+    assert archive_path(settings.data_dir, job_id).is_file()
+    async with app.lifespan():
+        pass
+    assert not archive_path(settings.data_dir, job_id).exists()
+    async with owner_transaction():
+        status = await current_connection().fetchval(
+            "SELECT status FROM backup_job WHERE id = $1", job_id
+        )
+    assert status == "expired"

@@ -172,6 +172,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
         from common.identifiers import IdentifierError, parse_municipality_code
         from db.audit.queries import record
         from db.backup.errors import BackupError
+        from db.backup.reader import Limits
         from db.backup.restore import restore_area
         from db.engine import close_serving_pool, start_serving_pool, tenant_transaction
 
@@ -182,7 +183,8 @@ def cmd_restore(args: argparse.Namespace) -> None:
         await start_serving_pool(2)
         try:
             async with tenant_transaction(code):
-                restored = await restore_area(code, archive, settings.backup_key)
+                limits = Limits(ratio=args.max_ratio) if args.max_ratio else Limits()
+                restored = await restore_area(code, archive, settings.backup_key, limits)
                 await record(
                     "backup.restore", actor=None, municipality_code=code,
                     object_type="municipality", object_id=code,
@@ -239,6 +241,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = subparsers.add_parser("restore", help=cmd_restore.__doc__)
     sub.add_argument("archive")
     sub.add_argument("--municipality", required=True)
+    sub.add_argument(
+        "--max-ratio", type=int, default=0,
+        help="allow entries compressed more than this many times (default 200: zip bombs)",
+    )  # fmt: skip
     sub.set_defaults(func=cmd_restore)
     sub = subparsers.add_parser("expire-files", help=cmd_expire_files.__doc__)
     sub.set_defaults(func=cmd_expire_files)
