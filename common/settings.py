@@ -63,6 +63,18 @@ class Settings:
     """VRS_LOCKOUT_MINUTES: how long a locked account stays locked."""
     db_pool_size: int = 10
     """VRS_DB_POOL_SIZE: connections per server process."""
+    db_connect_timeout: float = 5.0
+    """VRS_DB_CONNECT_TIMEOUT: seconds to open one database connection (per host)."""
+    db_acquire_timeout: float = 5.0
+    """VRS_DB_ACQUIRE_TIMEOUT: seconds a request waits for a pooled connection before a 503."""
+    db_statement_timeout: float = 20.0
+    """VRS_DB_STATEMENT_TIMEOUT: seconds one statement (COMMIT included) may take before a 503."""
+    database_replica_url: str | None = None
+    """DATABASE_REPLICA_URL: a hot standby for statistics and open data; unset → the primary."""
+    ready_timeout: float = 2.0
+    """VRS_READY_TIMEOUT: seconds /readyz's test write may take to commit (sync standby included)."""
+    ready_interval: float = 3.0
+    """VRS_READY_INTERVAL: seconds /readyz reuses its last answer before writing again."""
     log_level: str = "INFO"
     """VRS_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
     key_passphrase: str = ""
@@ -145,6 +157,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         except ValueError as exc:
             raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
 
+    def seconds(name: str, default: float) -> float:
+        raw = values.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from exc
+        if value <= 0:
+            raise SettingsError(f"{name} must be more than 0 seconds, not {raw!r}")
+        return value
+
     def networks(name: str) -> tuple[str, ...]:
         ranges = tuple(part.strip() for part in values.get(name, "").split(",") if part.strip())
         for cidr in ranges:
@@ -167,6 +191,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         lockout_threshold=integer("VRS_LOCKOUT_THRESHOLD", 5),
         lockout_minutes=integer("VRS_LOCKOUT_MINUTES", 15),
         db_pool_size=integer("VRS_DB_POOL_SIZE", 10),
+        db_connect_timeout=seconds("VRS_DB_CONNECT_TIMEOUT", 5.0),
+        db_acquire_timeout=seconds("VRS_DB_ACQUIRE_TIMEOUT", 5.0),
+        db_statement_timeout=seconds("VRS_DB_STATEMENT_TIMEOUT", 20.0),
+        database_replica_url=values.get("DATABASE_REPLICA_URL") or None,
+        ready_timeout=seconds("VRS_READY_TIMEOUT", 2.0),
+        ready_interval=seconds("VRS_READY_INTERVAL", 3.0),
         log_level=values.get("VRS_LOG_LEVEL", "INFO").upper(),
         key_passphrase=values.get("VRS_KEY_PASSPHRASE", ""),
         tsa_url=values.get("VRS_TSA_URL", ""),

@@ -12,11 +12,13 @@ from pathlib import Path
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.postgres import PostgresEngine
 
+from db.engine import engine_config
+
 _url = os.environ.get("DATABASE_URL")
 if not _url:
     raise RuntimeError("DATABASE_URL is not set; start the system with `vrs`, which sets it")
 
-DB = PostgresEngine(config={"dsn": _url}, log_queries=False)
+DB = PostgresEngine(config=engine_config(_url), log_queries=False)
 
 
 def _apps() -> list[str]:

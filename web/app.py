@@ -15,7 +15,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from common.settings import Settings, get_settings
-from db.engine import close_serving_pool, start_serving_pool
+from db.engine import DatabaseLimits, close_serving_pool, start_serving_pool
 from db.imports.recovery import recover_interrupted_jobs, startup_clean_up
 from web.access import AccessMiddleware
 from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
@@ -50,7 +50,7 @@ def create_app(
     @asynccontextmanager
     async def database_pool(_: Litestar) -> AsyncIterator[None]:
         if manage_pool:
-            await start_serving_pool(settings.db_pool_size)
+            await start_serving_pool(settings.db_pool_size, DatabaseLimits.from_settings(settings))
             signing.load()  # once at start-up; certificate pages say so if keys are missing
         try:
             yield

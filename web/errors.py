@@ -174,7 +174,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.InternalClientError,  # the connection died under a COMMIT
-    ConnectionError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # on a standby after a switchover
+    ConnectionError,  # incl. db.engine.DatabaseUnavailable (no connection or statement in time)
 )
 
 
@@ -203,6 +204,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.exceptions.TooManyConnectionsError: database_unavailable_handler,
     asyncpg.InterfaceError: database_unavailable_handler,
     asyncpg.exceptions.InternalClientError: database_unavailable_handler,
+    asyncpg.exceptions.ReadOnlySQLTransactionError: database_unavailable_handler,
     ConnectionError: database_unavailable_handler,
     Exception: unexpected_error_handler,
 }
