@@ -86,7 +86,7 @@ _BREAKS_CONNECTION: tuple[type[BaseException], ...] = (
 )
 
 #: Errors meaning "no database to talk to right now" rather than a bug.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
@@ -159,7 +159,7 @@ async def close_serving_pool() -> None:
             "closing the database pool: %d connection(s) checked out", leaked)  # fmt: skip
     try:
         await asyncio.wait_for(pool.close(), _limits.close_timeout)
-    except (TimeoutError, *_UNAVAILABLE):
+    except _UNAVAILABLE:  # TimeoutError included
         log.warning("the database pool did not close in %.0f s: terminated", _limits.close_timeout)
         pool.terminate()
     engine.pool = None
@@ -220,7 +220,7 @@ class ReleasingTransaction(PostgresTransaction):
         self.connection = await self.get_connection()
         try:
             self.transaction = self.connection.transaction()
-            await self.begin()
+            await self.transaction.start()  # Piccolo's begin(), which is untyped
         except BaseException:
             await self._finish(broken=True)
             raise
@@ -235,12 +235,14 @@ class ReleasingTransaction(PostgresTransaction):
             if exception is not None:
                 if not self._rolled_back and not broken:
                     try:
-                        await self.rollback()
+                        await self.transaction.rollback()
+                        self._rolled_back = True
                     except BaseException:  # noqa: BLE001 - the block's own error is the one to see
                         broken = True
             elif not self._committed and not self._rolled_back:
                 try:
-                    await self.commit()
+                    await self.transaction.commit()
+                    self._committed = True
                 except BaseException:
                     broken = True
                     raise
