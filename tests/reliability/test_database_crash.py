@@ -25,7 +25,7 @@ from bench.soak import (
     seed_in_subprocess,
     sign_in_tablet,
 )
-from tests.reliability.own_postgres import OwnPostgres, running_own_postgres
+from tests.reliability.own_postgres import OwnPostgres
 from tests.server_process import vrs_server
 
 TABLETS = 20
@@ -33,12 +33,6 @@ SAVES = 1500
 CRASH_AFTER = 300
 
 pytestmark = pytest.mark.xdist_group("soak")
-
-
-@pytest.fixture
-def own_postgres():
-    with running_own_postgres() as server:
-        yield server
 
 
 async def wait_for(condition, seconds: float, what: str) -> None:

@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 
 from bench.soak import SoakResult, count_against, run_tablets, seed_in_subprocess, sign_in_tablet
-from tests.reliability.own_postgres import OwnPostgres, running_own_postgres
+from tests.reliability.own_postgres import OwnPostgres
 from tests.server_process import vrs_server
 
 TABLETS = 8
@@ -36,12 +36,6 @@ SAVES_BETWEEN_KILLS = 120
 STOPS_WITHIN = 12.0
 
 pytestmark = pytest.mark.xdist_group("soak")
-
-
-@pytest.fixture
-def own_postgres():
-    with running_own_postgres() as server:
-        yield server
 
 
 async def wait_for(condition, seconds: float, what: str) -> None:
