@@ -53,7 +53,9 @@ from tests.integration.test_backup import (
     wait_backup,
 )
 from tests.integration.test_cli import vrs
+from tests.integration.test_dose_channels import HEADER as CSV_HEADER
 from tests.integration.test_imports import HEADER, row
+from tests.integration.test_venue import dose_fields
 
 AREA = "131016"
 DERIVED = ("dose_count", "dose_rollup", "population_count")
@@ -76,9 +78,7 @@ async def build_area(client, make_client, settings) -> dict:
     csrf = await csrf_token(tablet, "/venue")
     saved = await tablet.post(
         "/venue/doses",
-        data={"ticket": f"12{AREA}0000000001", "dose_number": "2", "vaccinated_on": "2021-06-22",
-              "product": "pfizer-comirnaty", "lot_number": "EY0779", "volume_ml": "0.3",
-              "doctor_name": "接種 医師", "idempotency_key": uuid.uuid4().hex,
+        data={**dose_fields(f"12{AREA}0000000001"), "idempotency_key": uuid.uuid4().hex,
               "_csrf_token": csrf},
         headers={"HX-Request": "true"},
     )  # fmt: skip
@@ -86,11 +86,14 @@ async def build_area(client, make_client, settings) -> dict:
     # CSV upload at the venue: one good row, one for an unknown ticket (kept to fix).
     other = await create_resident(AREA, ticket_number="0000000002")
     csrf = await csrf_token(tablet, "/venue/upload")
-    content = "\r\n".join([
-        "ticket,municipality_code,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name",
-        f"0000000002,{AREA},1,2021-07-01,pfizer-comirnaty,EY0779,0.3,職域 医師",
-        f"11{AREA}9999999999,,1,2021-07-01,pfizer-comirnaty,EY0779,0.3,職域 医師",
-    ]).encode("cp932")  # fmt: skip
+    values = {"ticket": "0000000002", "municipality_code": AREA, "birth_date": "19600401",
+              "dose_number": "1", "vaccinated_on": "2021-07-01", "product": "pfizer-comirnaty",
+              "lot_number": "EY0779", "volume_ml": "0.3", "doctor_name": "職域 医師"}  # fmt: skip
+    unknown = {**values, "ticket": f"11{AREA}9999999999", "municipality_code": ""}
+    columns = CSV_HEADER.split(",")
+    content = "\r\n".join(
+        [CSV_HEADER] + [",".join(line.get(c, "") for c in columns) for line in (values, unknown)]
+    ).encode("cp932")
     uploaded = await tablet.post(
         "/venue/upload", data={"_csrf_token": csrf}, files={"file": ("d.csv", content, "text/csv")}
     )
@@ -163,6 +166,7 @@ async def build_area(client, make_client, settings) -> dict:
         csv_dose = await current_connection().fetchval(
             "SELECT id FROM vaccination WHERE resident = $1", other["id"]
         )
+    assert tablet_dose is not None and csv_dose is not None  # both channels recorded
     csrf = await csrf_token(office, f"/records/{tablet_dose}")
     corrected = await office.post(
         f"/records/{tablet_dose}/correct",
