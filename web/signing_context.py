@@ -2,9 +2,9 @@
 
 The :class:`KeyStore` lives in ``<data dir>/keys`` (``vrs keys init``), its
 private keys decrypted with ``VRS_KEY_PASSPHRASE``. Verification trusts our
-own keys plus an optional extra trust list in ``<data dir>/trust/``:
-``jwks/<name>.json`` (other SHC issuers' JWKS, e.g. a partner or a test
-issuer) and ``csca/<name>.der|.pem`` (other countries' CSCAs, e.g. Japan's).
+own keys plus the trust directory in ``<data dir>/trust/``
+(:mod:`web.issuer_directory`: other SHC issuers, each key bound to its ``iss``,
+with their CRLs; CSCAs for VDS-NC, e.g. Japan's, with their CRLs).
 Card authentication trusts the J-LIS CA certificates and CRLs in
 ``<data dir>/card-trust/`` (``*.crt.pem|*.der`` and ``*.crl``); the CRLs are
 read on every proof, since J-LIS publishes new ones daily.
@@ -21,12 +21,11 @@ builds one :class:`SigningProvider`), so tests can swap it.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -38,6 +37,7 @@ from signing import shc, vdsnc
 from signing.keys import KeyStore, KeyStoreError
 from signing.pades import PdfSigner
 from web.errors import AppError
+from web.issuer_directory import IssuerDirectory, load_directory
 
 if TYPE_CHECKING:
     from signing.hsm import TokenSettings
@@ -73,28 +73,24 @@ class SigningContext:
     keys: KeyStore
     pdf_signer: PdfSigner
     issuer_url: str
-    extra_jwks: dict[str, dict[str, ECKey]] = field(default_factory=dict)
-    """Issuer URL (or file name) → kid → key, from the extra trust list."""
-    extra_cscas: tuple[asn1_x509.Certificate, ...] = ()
+    directory: IssuerDirectory = field(default_factory=IssuerDirectory)
+    """The other issuers and the CSCAs the verify page trusts."""
     card_trust: Path | None = None
 
     def our_jwks_keys(self) -> dict[str, ECKey]:
         """Our own SHC keys by kid (retired ones included: their cards still verify)."""
         return shc.load_jwks(self.keys.jwks())
 
-    def all_shc_keys(self) -> dict[str, ECKey]:
-        """Every trusted SHC key by kid: ours and the extra list's."""
-        keys = dict(self.our_jwks_keys())
-        for extra in self.extra_jwks.values():
-            keys.update(extra)
-        return keys
-
-    def cscas(self) -> list[asn1_x509.Certificate]:
-        """Our CSCA and the extra ones."""
+    def our_csca(self) -> asn1_x509.Certificate:
+        """Our VDS-NC CSCA."""
         from cryptography.hazmat.primitives import serialization
 
-        ours = vdsnc.load_cscas([self.keys.vdsnc_csca.public_bytes(serialization.Encoding.DER)])
-        return [*ours, *self.extra_cscas]
+        der = self.keys.vdsnc_csca.public_bytes(serialization.Encoding.DER)
+        return vdsnc.load_cscas([der])[0]
+
+    def cscas(self) -> list[asn1_x509.Certificate]:
+        """Our CSCA and the trust directory's."""
+        return [self.our_csca(), *(csca.certificate for csca in self.directory.cscas)]
 
     def card_cas_and_crls(
         self,
@@ -123,24 +119,6 @@ class SigningContext:
             except ValueError:
                 log.warning("card trust: cannot read %s", path.name)
         return cas, crls
-
-
-def _extra_trust(settings: Settings) -> tuple[dict[str, dict[str, ECKey]], tuple[Any, ...]]:
-    root = trust_directory(settings)
-    jwks: dict[str, dict[str, ECKey]] = {}
-    for path in sorted((root / "jwks").glob("*.json")):
-        try:
-            jwks[path.stem] = shc.load_jwks(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, TypeError):
-            log.warning("trust list: cannot read %s", path.name)
-    ders = [p.read_bytes() for p in sorted((root / "csca").glob("*")) if p.is_file()]
-    cscas: list[Any] = []
-    for der in ders:
-        try:
-            cscas.extend(vdsnc.load_cscas([der]))
-        except ValueError:
-            log.warning("trust list: cannot read a CSCA certificate")
-    return jwks, tuple(cscas)
 
 
 def token_settings(settings: Settings) -> TokenSettings:
@@ -209,13 +187,11 @@ def load_signing_context(settings: Settings) -> SigningContext:
     if not settings.key_passphrase:
         raise KeyStoreError("VRS_KEY_PASSPHRASE is not set: run `vrs init-secrets` or set it")
     keys = KeyStore.load(key_directory(settings), settings.key_passphrase)
-    jwks, cscas = _extra_trust(settings)
     return SigningContext(
         keys=keys,
         pdf_signer=build_pdf_signer(settings, keys),
         issuer_url=settings.shc_issuer,
-        extra_jwks=jwks,
-        extra_cscas=cscas,
+        directory=load_directory(settings.data_dir),
         card_trust=card_trust_directory(settings),
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
@@ -12,20 +11,28 @@ from tests.unit.signing.fixtures import VECTORS
 os.environ.setdefault("VRS_KEY_PASSPHRASE", "test-key-passphrase")
 
 
+SPEC_ISSUER = "https://spec.smarthealth.cards/examples/issuer"
+SPEC_CRL_KID = "3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s"
+
+
 @pytest.fixture
 def signing_ready(settings):
-    """Keys (created once per process), the test J-LIS CA trusted, the vectors' keys trusted."""
+    """Keys (created once per process), the test J-LIS CA trusted, the vectors' issuers trusted
+    (the SMART Health Cards spec example issuer with its CRL, Japan's CSCAs)."""
     from web.commands.keys import ensure_keys, write_demo_card_trust
-    from web.signing_context import trust_directory
+    from web.issuer_directory import add_csca, add_issuer
 
     ensure_keys(settings)
     cards = write_demo_card_trust(settings)
-    trust = trust_directory(settings)
-    (trust / "jwks").mkdir(parents=True, exist_ok=True)
-    (trust / "csca").mkdir(parents=True, exist_ok=True)
-    shutil.copy(VECTORS / "shc" / "issuer-jwks.json", trust / "jwks" / "spec-example.json")
+    add_issuer(
+        settings.data_dir,
+        SPEC_ISSUER,
+        name="SMART Health Cards spec example",
+        jwks_source=str(VECTORS / "shc" / "issuer-jwks.json"),
+        crl_sources={SPEC_CRL_KID: str(VECTORS / "shc" / f"issuer-crl-{SPEC_CRL_KID}.json")},
+    )
     for der in (VECTORS / "icao" / "japan-csca").glob("*.der"):
-        shutil.copy(der, trust / "csca" / f"japan-{der.name}")
+        add_csca(settings.data_dir, f"japan-{der.stem}", str(der))
     return cards
 
 

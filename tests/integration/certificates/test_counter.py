@@ -115,7 +115,7 @@ async def test_the_pdf_upload_verifies_on_the_verify_page(clerk_client) -> None:
     )
     assert answer.status_code == 200
     assert_valid_page(answer.text)
-    assert answer.text.count('data-verdict="valid"') == 1  # domestic: the SHC code only
+    assert answer.text.count('data-verdict="valid"') == 2  # domestic: the SHC code, the PDF
 
 
 @pytest.mark.parametrize(
