@@ -28,6 +28,7 @@ import json
 import resource
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ async def run_limited(command: list[str], stdin: bytes | None = None) -> tuple[i
 
 
 @contextlib.asynccontextmanager
-async def decode_slot():  # type: ignore[no-untyped-def]
+async def decode_slot() -> AsyncIterator[None]:
     """One of the few decode slots of this process, or 429 at once."""
     if _slots.locked():
         raise Busy("verify.busy")

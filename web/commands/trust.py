@@ -74,7 +74,7 @@ def cmd_trust_list(args: argparse.Namespace) -> None:
         print(f"CSCA {csca.name}: {csca.certificate.subject.human_friendly}{crl}")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``vrs trust ...``."""
     trust = subparsers.add_parser("trust", help="issuers and CSCAs the verify page trusts")
     sub = trust.add_subparsers(dest="trust_command", required=True)
