@@ -17,7 +17,6 @@ from signing.examples import example_content
 from signing.keys import ShcIssuerKey
 from tests.factories import csrf_token
 from tests.pages import assert_valid_page
-
 from tests.unit.signing.fixtures import VECTORS
 
 PARTNER = "https://partner.example/issuer"
