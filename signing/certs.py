@@ -3,10 +3,14 @@
 Each deployment makes its own (``KeyStore.init``); nothing here is a public CA.
 Choices the verifiers depend on:
 
-- The PDF signer carries no CRL distribution point and no OCSP URL: poppler's
-  ``pdfsig`` (NSS) reports "Unknown issue with Certificate" for signer
-  certificates that name revocation URLs it cannot reach, and our CA does not
-  run those services. Long-term validation (PAdES B-LT) embeds what exists.
+- The PDF signer and the VDS-NC barcode signer name a CRL distribution point
+  served by the system itself (``<VRS_BASE_URL>/pki/pdf-root.crl`` and
+  ``/pki/csca.crl``, :mod:`web.controllers.issuer`), so a validator can learn
+  their revocation status and ETSI validation (``pyhanko sign adesverify``)
+  has revocation data to settle on; PAdES B-LT embeds the same CRL. Deploy
+  with a ``VRS_BASE_URL`` validators can reach: poppler's ``pdfsig`` (NSS)
+  reports "Unknown issue with Certificate" for revocation URLs it cannot reach.
+  No OCSP: our CA does not run a responder.
 - The VDS-NC barcode signer carries what ICAO 9303-13 / the VDS-NC report ask:
   extended key usage 2.23.136.1.1.14.2 and the document type list extension
   2.23.136.1.1.6.2 naming "NV" (the same bytes as Japan's signer certificate).
@@ -128,6 +132,19 @@ def make_self_signed_ca(
     return builder.sign(key, _hash_for(key))
 
 
+def _with_crl_url(builder: x509.CertificateBuilder, crl_url: str | None) -> x509.CertificateBuilder:
+    """Name ``crl_url`` as the certificate's CRL distribution point (none without one)."""
+    if not crl_url:
+        return builder
+    point = x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(crl_url)],
+        relative_name=None,
+        reasons=None,
+        crl_issuer=None,
+    )
+    return builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+
+
 def make_pdf_signer(
     key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey,
     ca: x509.Certificate,
@@ -136,10 +153,12 @@ def make_pdf_signer(
     organization: str,
     country: str = "JP",
     now: dt.datetime | None = None,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
-    """The document signer certificate used for PAdES signatures (no revocation URLs).
+    """The document signer certificate used for PAdES signatures.
 
-    ``key`` may be the public key alone (a key generated in a PKCS#11 token).
+    ``key`` may be the public key alone (a key generated in a PKCS#11 token);
+    ``crl_url`` is where the root's CRL is published (see the module docstring).
     """
     usage = _key_usage(signing=True, commitment=True)
     builder = _end_entity(
@@ -152,7 +171,7 @@ def make_pdf_signer(
         _SIGNER_YEARS,
         usage,
     )
-    return builder.sign(ca_key, _hash_for(ca_key))
+    return _with_crl_url(builder, crl_url).sign(ca_key, _hash_for(ca_key))
 
 
 def make_barcode_signer(
@@ -163,8 +182,9 @@ def make_barcode_signer(
     organization: str,
     country: str = "JP",
     now: dt.datetime | None = None,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
-    """The VDS-NC barcode signer certificate, issued by the CSCA."""
+    """The VDS-NC barcode signer certificate, issued by the CSCA (CRL at ``crl_url``)."""
     builder = (
         _end_entity(
             key,
@@ -181,7 +201,7 @@ def make_barcode_signer(
             x509.UnrecognizedExtension(DOCUMENT_TYPE_LIST, DOCUMENT_TYPE_LIST_NV), critical=False
         )
     )
-    return builder.sign(csca_key, _hash_for(csca_key))
+    return _with_crl_url(builder, crl_url).sign(csca_key, _hash_for(csca_key))
 
 
 def make_empty_crl(
@@ -190,12 +210,12 @@ def make_empty_crl(
     now: dt.datetime | None = None,
     days: int = CRL_DAYS,
 ) -> x509.CertificateRevocationList:
-    """A full CRL of ``ca`` revoking nothing.
+    """A full CRL of ``ca`` revoking nothing (the PDF root's or the CSCA's).
 
-    Our signer certificates name no CRL URL (see the module docstring), but a
-    long-term (B-LT) signature still needs revocation data for them: ETSI
-    validation (``pyhanko sign adesverify``) cannot fix a control time for a
-    chain it has no revocation data for. This CRL is embedded in B-LT PDFs.
+    Published at the signer certificates' distribution point and embedded in
+    B-LT PDFs: ETSI validation (``pyhanko sign adesverify``) cannot fix a
+    control time for a chain it has no revocation data for. Its number is the
+    issue time in seconds, so each renewal's number is higher.
     """
     now = now or dt.datetime.now(dt.UTC)
     ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value

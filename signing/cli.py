@@ -49,6 +49,13 @@ def show(store: KeyStore) -> str:
         ),
         f"PDF root CRL: next update {store.pdf_crl.next_update_utc:%Y-%m-%d}",
         _describe("VDS-NC CSCA", store.vdsnc_csca),
+        "CSCA CRL: "
+        + (
+            f"next update {store.vdsnc_crl.next_update_utc:%Y-%m-%d}"
+            if store.vdsnc_crl is not None
+            else "none yet (run renew-crl)"
+        ),
+        f"CRLs published at: {store.crl_base_url or 'nowhere (signers name no CRL URL)'}",
         _describe("VDS-NC barcode signer", store.vdsnc_signer.certificate),
     ]
     for key in store.shc_keys:

@@ -6,7 +6,12 @@ One :class:`KeyStore` holds everything that signs certificates:
 - ``shc/``: SMART Health Card issuer keys (P-256), ``kid`` = RFC 7638 thumbprint,
   and ``rid.secret``, the HMAC key that makes a card's revocation id (``rid``)
   a one-way value of its certificate id (:meth:`KeyStore.shc_rid`);
-- ``vdsnc/``: an ICAO CSCA (P-384) and the VDS-NC barcode signer (P-256).
+- ``vdsnc/``: an ICAO CSCA (P-384), its CRL, and the VDS-NC barcode signer (P-256).
+
+Signer certificates name where their CA's CRL is published when the store is
+made with ``crl_base_url`` (``<VRS_BASE_URL>/pki``): ``pdf-root.crl`` and
+``csca.crl`` there (:data:`PUBLISHED_CRLS`); the manifest keeps the base so
+rotated signers name it too. :meth:`KeyStore.renew_crl` re-issues both CRLs.
 
 Private keys are PKCS#8 PEM encrypted with the deployment's passphrase
 (``BestAvailableEncryption``), files mode 0600. :meth:`KeyStore.load` decrypts
@@ -54,6 +59,8 @@ _RID_SECRET = Path("shc") / "rid.secret"
 RID_BYTES = 8
 #: ``crlVersion`` of a key whose CRL has never changed: the SHC spec counts from 1.
 FIRST_CRL_VERSION = 1
+#: Published CRL name (under ``crl_base_url``) → the file in the store.
+PUBLISHED_CRLS = {"pdf-root.crl": Path("pdf") / "root.crl", "csca.crl": Path("vdsnc") / "csca.crl"}
 
 
 class KeyStoreError(Exception):
@@ -104,10 +111,25 @@ class KeyStore:
     vdsnc_signer: CertifiedKey
     pdf_crl: x509.CertificateRevocationList
     """The PDF root's current CRL (revokes nothing), embedded in B-LT signatures."""
+    vdsnc_crl: x509.CertificateRevocationList | None = None
+    """The CSCA's current CRL; ``None`` in a store made before CSCA CRLs (``renew_crl`` makes it)."""
+    crl_base_url: str | None = None
+    """Where ``PUBLISHED_CRLS`` are served, as the signer certificates name it."""
     pdf_signer_in_token: TokenKey | None = None
     """The PDF signer's certificate and key label when its key lives in a PKCS#11 token."""
     rid_secret: bytes = b""
     """The HMAC key of :meth:`shc_rid` (``shc/rid.secret``)."""
+
+    def published_crl(self, name: str) -> bytes | None:
+        """The DER of a published CRL (``pdf-root.crl``, ``csca.crl``), read now; else ``None``.
+
+        Read from the directory on each call, so a CRL renewed by another
+        process (``vrs keys renew-crl``) is served without a restart.
+        """
+        path = PUBLISHED_CRLS.get(name)
+        if path is None or not (self.directory / path).is_file():
+            return None
+        return (self.directory / path).read_bytes()
 
     def shc_rid(self, certificate_id: str) -> str:
         """A card's revocation id: base64url of HMAC-SHA256(secret, certificate id), 64 bits.
@@ -163,10 +185,13 @@ class KeyStore:
         country: str = "JP",
         now: dt.datetime | None = None,
         pdf_signer_in_token: tuple[str, ec.EllipticCurvePublicKey] | None = None,
+        crl_base_url: str | None = None,
     ) -> KeyStore:
         """Generate a deployment's keys and certificates into an empty ``directory``.
 
         Args:
+            crl_base_url: the public URL under which :data:`PUBLISHED_CRLS` are
+                served (``<VRS_BASE_URL>/pki``), named in the signer certificates.
             pdf_signer_in_token: ``(key label, public key)`` of a PDF signer key
                 generated in a PKCS#11 token (:func:`signing.hsm.generate_signer_key`):
                 it is certified by the new root instead of a key generated here.
@@ -201,7 +226,9 @@ class KeyStore:
             "organization": organization,
             "country": country,
         }
-        _new_pdf_crl(root, secret, now)
+        if crl_base_url:
+            manifest["crl_base_url"] = crl_base_url.rstrip("/")
+        _new_crls(root, secret, now)
         if pdf_signer_in_token is None:
             _new_signer(root, "pdf", secret, manifest, 1, now)
         else:
@@ -243,6 +270,10 @@ class KeyStore:
             vdsnc_csca=_read_cert(root / "vdsnc" / "csca.crt.pem"),
             vdsnc_signer=_current_signer(root / "vdsnc", secret),
             pdf_crl=_read_crl(root / "pdf" / "root.crl"),
+            vdsnc_crl=_read_crl(root / "vdsnc" / "csca.crl")
+            if (root / "vdsnc" / "csca.crl").exists()
+            else None,
+            crl_base_url=manifest.get("crl_base_url"),
             pdf_signer_in_token=TokenKey(_current_certificate(root / "pdf"), token_label)
             if token_label
             else None,
@@ -256,9 +287,9 @@ class KeyStore:
         passphrase: str | bytes,
         now: dt.datetime | None = None,
     ) -> KeyStore:
-        """Issue the PDF root's next CRL (run before :attr:`pdf_crl` reaches its next update)."""
+        """Issue the next CRLs of the PDF root and the CSCA (before their next update)."""
         store = cls.load(directory, passphrase)
-        _new_pdf_crl(store.directory, _secret(passphrase), now or dt.datetime.now(dt.UTC))
+        _new_crls(store.directory, _secret(passphrase), now or dt.datetime.now(dt.UTC))
         return cls.load(directory, passphrase)
 
     @classmethod
@@ -268,16 +299,23 @@ class KeyStore:
         passphrase: str | bytes,
         part: RotatablePart,
         now: dt.datetime | None = None,
+        crl_base_url: str | None = None,
     ) -> KeyStore:
         """Replace the signing key of ``part`` and retire the previous one.
 
         ``shc``: a new issuer key signs; the old public key stays in the JWKS.
-        ``pdf`` / ``vdsnc``: a new signer certificate from the same CA / CSCA.
+        ``pdf`` / ``vdsnc``: a new signer certificate from the same CA / CSCA,
+        naming ``crl_base_url`` (kept in the manifest from then on) or the
+        store's current one.
         """
         store = cls.load(directory, passphrase)
         root = store.directory
         secret = _secret(passphrase)
         manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
+        if crl_base_url and crl_base_url.rstrip("/") != manifest.get("crl_base_url"):
+            manifest["crl_base_url"] = crl_base_url.rstrip("/")
+            text = json.dumps(manifest, indent=2) + "\n"
+            (root / _MANIFEST).write_text(text, encoding="utf-8")
         now = now or dt.datetime.now(dt.UTC)
         if part == "pdf" and store.pdf_signer_in_token is not None:
             raise KeyStoreError(
@@ -300,10 +338,11 @@ class KeyStore:
 # --- generations -------------------------------------------------------------
 
 
-#: part → (CA file stem, how to make a signer certificate, its common name after the organisation)
+#: part → (CA file stem, how to make a signer certificate, its common name after the
+#: organisation, the published name of its CA's CRL)
 _SIGNER_KINDS = {
-    "pdf": ("root", certs.make_pdf_signer, "Document Signer"),
-    "vdsnc": ("csca", certs.make_barcode_signer, "VDS-NC Signer"),
+    "pdf": ("root", certs.make_pdf_signer, "Document Signer", "pdf-root.crl"),
+    "vdsnc": ("csca", certs.make_barcode_signer, "VDS-NC Signer", "csca.crl"),
 }
 
 
@@ -317,7 +356,7 @@ def _new_signer(
     public_key: ec.EllipticCurvePublicKey | None = None,
 ) -> None:
     """A new signer generation; with ``public_key`` (a token's key) only its certificate."""
-    ca_stem, make, role = _SIGNER_KINDS[part]
+    ca_stem, make, role, crl_name = _SIGNER_KINDS[part]
     ca = _read_cert(root / part / f"{ca_stem}.crt.pem")
     ca_key = _read_key(root / part / f"{ca_stem}.key.pem", secret)
     key = ec.generate_private_key(ec.SECP256R1()) if public_key is None else None
@@ -325,16 +364,23 @@ def _new_signer(
     common_name = f"{organization} {role} {sequence}"
     certified = public_key or key
     assert certified is not None  # one of the two is always set
-    cert = make(certified, ca, ca_key, common_name, organization, manifest["country"], now)
+    base = manifest.get("crl_base_url")
+    crl_url = f"{base}/{crl_name}" if base else None
+    cert = make(certified, ca, ca_key, common_name, organization, manifest["country"], now, crl_url)
     _write_cert(root / part / f"signer-{sequence:04d}.crt.pem", cert)
     if key is not None:
         _write_key(root / part / f"signer-{sequence:04d}.key.pem", key, secret)
 
 
-def _new_pdf_crl(root: Path, secret: bytes, now: dt.datetime) -> None:
-    ca = _read_cert(root / "pdf" / "root.crt.pem")
-    crl = certs.make_empty_crl(ca, _read_key(root / "pdf" / "root.key.pem", secret), now)
-    (root / "pdf" / "root.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+def _new_crls(root: Path, secret: bytes, now: dt.datetime) -> None:
+    """Issue the PDF root's and the CSCA's next CRLs (written whole, then renamed)."""
+    for part, stem in (("pdf", "root"), ("vdsnc", "csca")):
+        ca = _read_cert(root / part / f"{stem}.crt.pem")
+        crl = certs.make_empty_crl(ca, _read_key(root / part / f"{stem}.key.pem", secret), now)
+        # A server reads these while serving /pki: never let it see half a file.
+        partial = root / part / f"{stem}.crl.partial"
+        partial.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+        partial.replace(root / part / f"{stem}.crl")
 
 
 def _new_shc_key(root: Path, secret: bytes, sequence: int) -> None:

@@ -7,6 +7,20 @@ Levels (ETSI EN 319 142-1 baseline):
 - ``B-LT``: B-T plus the validation data (certificates, CRLs, OCSP responses
   of the signer and TSA chains) in the document security store, so the
   signature can be validated after the TSA and revocation services are gone.
+- ``B-LTA``: B-LT plus a document timestamp over it all. The timestamp proves
+  the validation data existed while the signer certificate was valid, so the
+  signature still validates after the signer certificate has expired, for as
+  long as the last timestamp's TSA certificate is valid.
+  :meth:`PdfSigner.async_extend` adds the next timestamp before that
+  (``vrs keys retimestamp``), which is how a stored PDF stays valid for decades.
+
+Without a TSA only B-B is possible: such a signature validates only while the
+signer certificate is valid (3 years from the key store's creation or the last
+``pdf`` rotation); after that the holder must get the certificate reissued.
+
+Our own CRLs (the PDF root's, ``KeyStore.pdf_crl``) are used as they are:
+the signer certificate names the system's own CRL address, and fetching it
+from ourselves while signing would only add a way to fail.
 
 Speed (FORMATS §3): pyHanko's ``SimpleSigner`` re-parses its private key for
 every signature and signs twice per document (a trial signature to size the
@@ -26,18 +40,21 @@ and nothing is signed: a configured level is never silently lowered.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import aiohttp
+from asn1crypto import cms as asn1_cms
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
@@ -45,6 +62,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.fetchers.api import CRLFetcher, Fetchers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
@@ -54,7 +72,8 @@ from signing.signed_attributes import KeptAttributesMixin
 
 log = logging.getLogger("vrs.signing.pades")
 
-Level = Literal["B-B", "B-T", "B-LT"]
+Level = Literal["B-B", "B-T", "B-LT", "B-LTA"]
+_LONG_TERM: frozenset[str] = frozenset({"B-LT", "B-LTA"})
 
 FIELD_NAME = "VaccinationCertificateSignature"
 #: Placeholder sizes in hex digits (pyHanko's ``bytes_reserved`` counts the
@@ -76,6 +95,40 @@ _SERVICE_FAILURES = (
     PathBuildingError,
     PathValidationError,
 )
+
+
+class _OwnCrlsFirst(CRLFetcher):
+    """A CRL fetcher that answers from our own CRLs for certificates our CAs issued.
+
+    Anything else (the TSA's chain) goes to the network fetcher it wraps.
+    """
+
+    def __init__(self, own: Sequence[asn1_crl.CertificateList], network: CRLFetcher) -> None:
+        self._own = list(own)
+        self._network = network
+
+    def _ours(
+        self, cert: asn1_x509.Certificate | asn1_cms.AttributeCertificateV2
+    ) -> list[asn1_crl.CertificateList]:
+        if not isinstance(cert, asn1_x509.Certificate):
+            return []
+        return [c for c in self._own if c.issuer == cert.issuer]
+
+    async def fetch(
+        self,
+        cert: asn1_x509.Certificate | asn1_cms.AttributeCertificateV2,
+        *,
+        use_deltas: bool | None = None,
+    ) -> Iterable[asn1_crl.CertificateList]:
+        return self._ours(cert) or await self._network.fetch(cert, use_deltas=use_deltas)
+
+    def fetched_crls(self) -> Iterable[asn1_crl.CertificateList]:
+        return [*self._own, *self._network.fetched_crls()]
+
+    def fetched_crls_for_cert(
+        self, cert: asn1_x509.Certificate | asn1_cms.AttributeCertificateV2
+    ) -> Iterable[asn1_crl.CertificateList]:
+        return self._ours(cert) or self._network.fetched_crls_for_cert(cert)
 
 
 class _KeptKeySigner(KeptAttributesMixin, signers.Signer):
@@ -121,6 +174,7 @@ class PdfSigner:
         location: the /Location (the issuing municipality, for example).
         timestamper: a pyHanko timestamper to use instead of ``timestamp_url``.
         level: the default level; ``None`` means B-T with a TSA, else B-B.
+            The server asks for B-LTA whenever a TSA is configured.
     """
 
     def __init__(
@@ -202,10 +256,25 @@ class PdfSigner:
         """The level :meth:`sign` uses unless told otherwise (B-T or B-LT with a TSA, else B-B)."""
         return self._level
 
+    def _ltv_context(self, backend: AIOHttpFetcherBackend | None) -> ValidationContext:
+        """What collects validation data: our CRLs for our chain, the network for the TSA's."""
+        network = (backend or AIOHttpFetcherBackend()).get_fetchers()
+        fetchers = Fetchers(
+            ocsp_fetcher=network.ocsp_fetcher,
+            crl_fetcher=_OwnCrlsFirst(self._crls, network.crl_fetcher),
+            cert_fetcher=network.cert_fetcher,
+        )
+        return ValidationContext(
+            trust_roots=[self._root, *self._extra_ltv_roots],
+            crls=self._crls,
+            allow_fetching=True,
+            fetchers=fetchers,
+        )
+
     def _pdf_signer(
         self, level: Level, fetcher: AIOHttpFetcherBackend | None = None
     ) -> signers.PdfSigner:
-        long_term = level == "B-LT"
+        long_term = level in _LONG_TERM
         meta = signers.PdfSignatureMetadata(
             field_name=FIELD_NAME,
             md_algorithm="sha256",
@@ -213,15 +282,10 @@ class PdfSigner:
             reason=self._reason,
             location=self._location,
             embed_validation_info=long_term,
+            # B-LTA: a document timestamp after the validation data.
+            use_pades_lta=level == "B-LTA",
             # Fetch revocation data for the chains (the TSA's has some) to embed it.
-            validation_context=ValidationContext(
-                trust_roots=[self._root, *self._extra_ltv_roots],
-                crls=self._crls,
-                allow_fetching=True,
-                fetcher_backend=fetcher,
-            )
-            if long_term
-            else None,
+            validation_context=self._ltv_context(fetcher) if long_term else None,
         )
         timestamper = None if level == "B-B" else self._timestamper
         if level != "B-B" and timestamper is None:
@@ -245,7 +309,7 @@ class PdfSigner:
             return await self._sign_with(self._b_b, pdf, RESERVED_B_B)
         # One HTTP session per signature for the revocation fetches, closed here
         # (left to itself, aiohttp warns of an unclosed session once the loop ends).
-        fetcher = AIOHttpFetcherBackend() if level == "B-LT" else None
+        fetcher = AIOHttpFetcherBackend() if level in _LONG_TERM else None
         try:
             return await self._sign_with(
                 self._pdf_signer(level, fetcher), pdf, RESERVED_WITH_TIMESTAMP
@@ -261,6 +325,53 @@ class PdfSigner:
             if fetcher is not None:
                 await fetcher.close()
 
+    async def async_extend(self, pdf: bytes) -> bytes:
+        """Add the next document timestamp to a signed PDF (B-LTA), with validation data.
+
+        The validation data of the last timestamp (or, for a B-T PDF, of the
+        signature itself) goes into the document security store first; the new
+        timestamp then covers it. Run before the last timestamp's TSA
+        certificate expires (:func:`last_timestamp_expiry`).
+
+        A B-B signature cannot be extended: without a signature timestamp
+        nothing proves it was made while the signer certificate was valid
+        (pyHanko's ETSI validation judges such a PDF INVALID after the signer's
+        expiry even with a document timestamp added), so it must be reissued.
+
+        Raises:
+            ValueError: no TSA configured, or a B-B signature.
+            SigningServiceUnavailable: the TSA or a revocation service failed, or
+                the last timestamp (or signature) no longer validates.
+        """
+        if self._timestamper is None:
+            raise ValueError("extending a signature needs a timestamp authority (timestamp_url)")
+        from pyhanko.sign.validation import dss
+
+        if signature_level(pdf) == "B-B":
+            raise ValueError("a B-B signature cannot be extended: reissue the certificate")
+        backend = AIOHttpFetcherBackend()
+        try:
+            reader = PdfFileReader(io.BytesIO(pdf))
+            if not reader.embedded_timestamp_signatures:
+                (signature, *_rest) = reader.embedded_regular_signatures
+                added = await dss.async_add_validation_info(
+                    signature, self._ltv_context(backend), in_place=False, force_write=True
+                )
+                reader = PdfFileReader(io.BytesIO(added.getvalue()))
+            output = io.BytesIO()
+            await signers.PdfTimeStamper(self._timestamper).async_update_archival_timestamp_chain(
+                reader, self._ltv_context(backend), in_place=False, output=output
+            )
+            return output.getvalue()
+        except _SERVICE_FAILURES as error:
+            raise _unavailable("B-LTA", error) from error
+        except SigningError as error:
+            if isinstance(error.__cause__, _SERVICE_FAILURES):
+                raise _unavailable("B-LTA", error.__cause__) from error
+            raise
+        finally:
+            await backend.close()
+
     @staticmethod
     async def _sign_with(pdf_signer: signers.PdfSigner, pdf: bytes, reserved: int) -> bytes:
         output = io.BytesIO()
@@ -268,6 +379,34 @@ class PdfSigner:
             IncrementalPdfFileWriter(io.BytesIO(pdf)), bytes_reserved=reserved, output=output
         )
         return output.getvalue()
+
+
+def last_timestamp_expiry(pdf: bytes) -> dt.datetime | None:
+    """When the PDF's last document timestamp stops proving anything: its TSA's expiry.
+
+    ``None`` when the PDF has no document timestamp (B-B, B-T, B-LT): it has
+    not been made archival yet, and :meth:`PdfSigner.async_extend` should run.
+    """
+    reader = PdfFileReader(io.BytesIO(pdf))
+    timestamps = reader.embedded_timestamp_signatures
+    if not timestamps:
+        return None
+    tsa = timestamps[-1].signer_cert
+    expiry: dt.datetime = tsa["tbs_certificate"]["validity"]["not_after"].native
+    return expiry
+
+
+def signature_level(pdf: bytes) -> Level:
+    """The PAdES baseline level a signed certificate PDF reached (from its structure)."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    if reader.embedded_timestamp_signatures:
+        return "B-LTA"
+    (signature, *_rest) = reader.embedded_regular_signatures
+    unsigned = signature.signer_info["unsigned_attrs"]
+    types = {attr["type"].native for attr in unsigned} if unsigned.native else set()
+    if "signature_time_stamp_token" not in types:
+        return "B-B"
+    return "B-LT" if "/DSS" in reader.root else "B-T"
 
 
 def _public_roots() -> list[asn1_x509.Certificate]:

@@ -10,9 +10,9 @@ Card authentication trusts the J-LIS CA certificates and CRLs in
 read on every proof, since J-LIS publishes new ones daily.
 
 The PDF signature level follows the settings: with ``VRS_TSA_URL`` every
-channel's PDF is PAdES B-LT (a timestamp from that TSA and the validation data
-embedded; the TSA's roots from ``VRS_TSA_TRUST_ROOTS``, else the system's),
-without it B-B. When the PDF signer key lives in a PKCS#11 token
+channel's PDF is PAdES B-LTA (a timestamp from that TSA, the validation data
+embedded and a document timestamp over them; the TSA's roots from
+``VRS_TSA_TRUST_ROOTS``, else the system's), without it B-B. When the PDF signer key lives in a PKCS#11 token
 (``vrs keys init --pkcs11``), ``VRS_PDF_SIGNER_PKCS11_*`` say where.
 
 Handlers get a :class:`SigningContext` through ``Provide`` (the app factory
@@ -59,6 +59,11 @@ def key_directory(settings: Settings) -> Path:
 def trust_directory(settings: Settings) -> Path:
     """The extra trust list for the verify page."""
     return settings.data_dir / "trust"
+
+
+def crl_base_url(settings: Settings) -> str:
+    """Where the system publishes its CAs' CRLs (``/pki/...``), as signer certificates name it."""
+    return f"{settings.base_url.rstrip('/')}/pki"
 
 
 def card_trust_directory(settings: Settings) -> Path:
@@ -145,7 +150,7 @@ def _tsa_roots(settings: Settings) -> list[x509.Certificate]:
 
 
 def build_pdf_signer(settings: Settings, keys: KeyStore) -> PdfSigner:
-    """The PDF signer the settings ask for: B-LT with a TSA, else B-B; key in a file or token.
+    """The PDF signer the settings ask for: B-LTA with a TSA, else B-B; key in a file or token.
 
     Raises:
         KeyStoreError: the token or the TSA trust roots cannot be used.
@@ -174,7 +179,7 @@ def build_pdf_signer(settings: Settings, keys: KeyStore) -> PdfSigner:
         timestamp_url=settings.tsa_url or None,
         ltv_trust_roots=_tsa_roots(settings),
         token_signer=token_signer,
-        level="B-LT" if settings.tsa_url else "B-B",
+        level="B-LTA" if settings.tsa_url else "B-B",
     )
 
 

@@ -110,6 +110,7 @@ PROBES: dict[str, Probe | Exempt] = {
     "GET /issuer/.well-known/crl/{filename:str}": Exempt("public revocation list: certificate ids and dates of revoked certificates only (none here)"),
     "GET /issuer/.well-known/jwks.json": Exempt(PUBLIC),
     "GET /issuer/.well-known/vdsnc/revoked.json": Exempt("public revocation list, as the CRL"),
+    "GET /pki/{filename:str}": Exempt("public X.509 CRLs of the system's own CAs: no tenant data"),
     "GET /national/vaccines": Probe(),
     "POST /national/vaccines/{action:str}": Probe(form={"product": "no-such-product-{ticket}", "lot_number": "", "expires_on": ""}),
     "GET /national/kiosks": Probe(query={"municipality_code": A}),

@@ -1,4 +1,4 @@
-"""``vrs keys init|rotate|renew-crl|show`` and ``vrs app-client``: certificate keys and app access.
+"""``vrs keys init|rotate|renew-crl|retimestamp|show`` and ``vrs app-client``: certificate keys and app access.
 
 The key store lives in ``<data dir>/keys`` (see :mod:`web.signing_context`),
 encrypted with ``VRS_KEY_PASSPHRASE``. ``init`` is idempotent: it keeps an
@@ -15,11 +15,15 @@ import datetime as dt
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.card_proof import Basic4
 from common.settings import Settings
 from signing.keys import KeyStore, KeyStoreError
-from web.signing_context import card_trust_directory, key_directory
+from web.signing_context import card_trust_directory, crl_base_url, key_directory
+
+if TYPE_CHECKING:
+    from signing.pades import PdfSigner  # pyHanko: imported when a command signs
 
 
 def _passphrase_or_exit(settings: Settings) -> str:
@@ -58,7 +62,9 @@ def ensure_keys(settings: Settings, *, pkcs11: bool = False) -> bool:
             in_token = (tokens.key_label, generate_signer_key(tokens))
         except TokenError as error:
             raise KeyStoreError(str(error)) from error
-    KeyStore.init(directory, passphrase, pdf_signer_in_token=in_token)
+    KeyStore.init(
+        directory, passphrase, pdf_signer_in_token=in_token, crl_base_url=crl_base_url(settings)
+    )
     return True
 
 
@@ -86,7 +92,12 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
 
     settings = settings_or_exit()
     try:
-        KeyStore.rotate(key_directory(settings), _passphrase_or_exit(settings), args.part)
+        KeyStore.rotate(
+            key_directory(settings),
+            _passphrase_or_exit(settings),
+            args.part,
+            crl_base_url=crl_base_url(settings),
+        )
     except KeyStoreError as error:
         sys.exit(f"vrs: {error}")
     print(f"vrs: rotated the {args.part} key; restart the server to sign with it")
@@ -94,7 +105,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_renew_crl(args: argparse.Namespace) -> None:
-    """Issue the PDF root's next CRL."""
+    """Issue the next CRLs of the PDF root and the VDS-NC CSCA (run monthly, e.g. from cron)."""
     from web.cli import settings_or_exit
 
     settings = settings_or_exit()
@@ -102,7 +113,73 @@ def cmd_keys_renew_crl(args: argparse.Namespace) -> None:
         KeyStore.renew_crl(key_directory(settings), _passphrase_or_exit(settings))
     except KeyStoreError as error:
         sys.exit(f"vrs: {error}")
-    print("vrs: renewed the PDF root CRL")
+    print(f"vrs: renewed the PDF root and CSCA CRLs, published at {crl_base_url(settings)}/")
+
+
+def cmd_keys_retimestamp(args: argparse.Namespace) -> None:
+    """Add the next archival timestamp to stored PDFs whose last one expires soon (B-LTA)."""
+    from web.cli import ensure_database, run_async, settings_or_exit
+
+    settings = settings_or_exit()
+    if not settings.tsa_url:
+        sys.exit("vrs: retimestamp needs a timestamp authority: set VRS_TSA_URL")
+    ensure_database(settings)
+    try:
+        from web.signing_context import load_signing_context
+
+        signer = load_signing_context(settings).pdf_signer
+    except KeyStoreError as error:
+        sys.exit(f"vrs: {error}")
+    counts = run_async(lambda: retimestamp_stored_pdfs(signer, dt.timedelta(days=args.within_days)))
+    print(
+        "vrs: re-timestamped {extended}, still valid {fresh}, B-B (reissue before the signer"
+        " expires) {b_b}, failed {failed}".format(**counts)
+    )
+    if counts["failed"]:
+        sys.exit(1)
+
+
+async def retimestamp_stored_pdfs(
+    signer: PdfSigner, margin: dt.timedelta, now: dt.datetime | None = None, batch: int = 50
+) -> dict[str, int]:
+    """Extend every stored PDF whose last timestamp expires within ``margin`` (or has none).
+
+    Reads and writes in short transactions; the TSA is called between them.
+    Returns counts: ``extended``, ``fresh`` (not due), ``b_b`` (cannot be
+    extended) and ``failed`` (the TSA or validation failed; logged, retried next run).
+    """
+    from db.certificates.archive import replace_pdf, stored_pdfs_after
+    from db.engine import owner_transaction
+    from signing.errors import SigningServiceUnavailable
+    from signing.pades import last_timestamp_expiry, signature_level
+
+    when = now or dt.datetime.now(dt.UTC)
+    counts = {"extended": 0, "fresh": 0, "b_b": 0, "failed": 0}
+    last_id = None
+    while True:
+        async with owner_transaction():
+            rows = await stored_pdfs_after(last_id, batch)
+        if not rows:
+            return counts
+        for row in rows:
+            last_id = row["id"]
+            pdf = bytes(row["pdf"])
+            expiry = last_timestamp_expiry(pdf)
+            if expiry is not None and expiry - when > margin:
+                counts["fresh"] += 1
+                continue
+            if signature_level(pdf) == "B-B":
+                counts["b_b"] += 1
+                continue
+            try:
+                extended = await signer.async_extend(pdf)
+            except (SigningServiceUnavailable, ValueError) as error:
+                print(f"vrs: {row['certificate_id']}: {error}", file=sys.stderr)
+                counts["failed"] += 1
+                continue
+            async with owner_transaction():
+                stored = await replace_pdf({**row, "pdf": pdf}, extended)
+            counts["extended" if stored else "fresh"] += 1
 
 
 def cmd_keys_show(args: argparse.Namespace) -> None:
@@ -231,6 +308,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.add_parser("renew-crl", help=cmd_keys_renew_crl.__doc__).set_defaults(
         func=cmd_keys_renew_crl
     )
+    retimestamp = sub.add_parser("retimestamp", help=cmd_keys_retimestamp.__doc__)
+    retimestamp.add_argument(
+        "--within-days",
+        type=int,
+        default=365,
+        help="extend PDFs whose last timestamp expires within this many days (default 365)",
+    )
+    retimestamp.set_defaults(func=cmd_keys_retimestamp)
     sub.add_parser("show", help=cmd_keys_show.__doc__).set_defaults(func=cmd_keys_show)
 
     client = subparsers.add_parser("app-client", help=cmd_app_client.__doc__)

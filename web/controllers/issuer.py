@@ -1,8 +1,11 @@
-"""Public issuer endpoints: SHC keys (JWKS), SHC revocation lists, the VDS-NC revoked-UVCI list.
+"""Public issuer endpoints: SHC keys (JWKS), SHC revocation lists, the VDS-NC revoked-UVCI list,
+and the X.509 CRLs of our CAs.
 
 Served under the issuer URL (``VRS_ISSUER_URL``, by default ``<base>/issuer``;
 a reverse proxy maps a custom issuer host onto ``/issuer``), with
 ``Access-Control-Allow-Origin: *`` so browser-based verifiers can fetch them.
+The CRLs are at ``<VRS_BASE_URL>/pki/pdf-root.crl`` (the PDF signer's CA) and
+``/pki/csca.crl`` (the VDS-NC CSCA), the addresses the signer certificates name.
 """
 
 from __future__ import annotations
@@ -83,4 +86,25 @@ class IssuerController(Controller):
         )
 
 
-ROUTES = [IssuerController]
+class PkiController(Controller):
+    """The CRLs of the system's own CAs, as their signer certificates' distribution points name."""
+
+    path = "/pki"
+
+    @get(
+        "/{filename:str}",
+        name="pki_crl",
+        summary="X.509 CRL of the PDF root CA or the VDS-NC CSCA",
+        media_type="application/pkix-crl",
+    )
+    async def crl(
+        self, signing: NamedDependency[SigningContext], filename: FromPath[str]
+    ) -> Response[bytes]:
+        """``pdf-root.crl`` or ``csca.crl`` in DER (RFC 5280), as last renewed."""
+        der = signing.keys.published_crl(filename)
+        if der is None:
+            raise NotFound("certificate.unknown_crl")
+        return Response(der, headers=CORS, media_type="application/pkix-crl")
+
+
+ROUTES = [IssuerController, PkiController]

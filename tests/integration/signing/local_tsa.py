@@ -2,7 +2,9 @@
 
 certomancer builds a small PKI from a YAML description (a root and a TSA
 certificate carrying a CRL distribution point and an OCSP URL) and answers TSA,
-CRL and OCSP requests for it. It runs in a thread of the test process, served
+CRL and OCSP requests for it. ``archival=True`` gives the TSA what a verifier
+years from now needs of a TSA still in service: a CRL only (no OCSP URL), on a
+40-year (14,600-day) schedule, so the one issued now still counts as current in 2030. It runs in a thread of the test process, served
 by werkzeug on a free port, and is stopped by the test that needs it gone.
 """
 
@@ -23,6 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.serving import make_server
 
 ARCH = "vrs-test"
+
+_AIA = """          - id: authority_information_access
+            smart-value: {{schema: aia-urls, params: {{ocsp-responder-names: [root]}}}}"""
 
 _CONFIG = """
 keysets:
@@ -58,13 +63,12 @@ pki-architectures:
           - {{id: extended_key_usage, critical: true, value: [time_stamping]}}
           - id: crl_distribution_points
             smart-value: {{schema: crl-dist-url, params: {{crl-repo-names: [root]}}}}
-          - id: authority_information_access
-            smart-value: {{schema: aia-urls, params: {{ocsp-responder-names: [root]}}}}
+{aia}
     services:
       ocsp:
         root: {{for-issuer: root, responder-cert: root, signing-key: root}}
       crl-repo:
-        root: {{for-issuer: root, signing-key: root, simulated-update-schedule: "P30D"}}
+        root: {{for-issuer: root, signing-key: root, simulated-update-schedule: "{schedule}"}}
       time-stamping:
         tsa: {{signing-key: tsa, signing-cert: tsa}}
 """
@@ -92,7 +96,9 @@ def _write_key(path: Path) -> None:
 
 
 @contextmanager
-def local_tsa(directory: Path) -> Iterator[tuple[LocalTsa, Callable[[], None]]]:
+def local_tsa(
+    directory: Path, *, archival: bool = False
+) -> Iterator[tuple[LocalTsa, Callable[[], None]]]:
     """Start the TSA; yields it and a function that stops it early (idempotent)."""
     (directory / "keys").mkdir(parents=True)
     for name in ("root", "tsa"):
@@ -105,7 +111,13 @@ def local_tsa(directory: Path) -> Iterator[tuple[LocalTsa, Callable[[], None]]]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     prefix = f"http://127.0.0.1:{server.server_port}"
     config = CertomancerConfig(
-        yaml.safe_load(_CONFIG.format(arch=ARCH)),
+        yaml.safe_load(
+            _CONFIG.format(
+                arch=ARCH,
+                aia="" if archival else _AIA.format(),
+                schedule="P14600D" if archival else "P30D",
+            )
+        ),
         key_search_dir=str(directory),
         external_url_prefix=prefix,
     )
