@@ -145,10 +145,6 @@ def _batches(lines: Iterator[bytes]) -> Iterator[list[tuple[int, bytes]]]:
         yield batch
 
 
-def _next(batches: Iterator[list[tuple[int, bytes]]]) -> list[tuple[int, bytes]] | None:
-    return next(batches, None)
-
-
 async def _load(
     connection: Any, archive: Archive, table: str, area: str, archived_at: dt.datetime
 ) -> int:
@@ -160,15 +156,29 @@ async def _load(
             f'SELECT coalesce(max("{_CONTINUED[table]}"), 0) FROM "{table}"'
         )
     batches = _batches(archive.lines(table_entry(table)))
+
+    def next_checked() -> tuple[list[tuple[int, bytes]], set[str]] | None:
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        return batch, _check_batch(table, batch, columns, area, archived_at)
+
     names: list[str] | None = None
     total = 0
-    while (batch := await asyncio.to_thread(_next, batches)) is not None:
-        keys = await asyncio.to_thread(_check_batch, table, batch, columns, area, archived_at)
-        if names is None:
-            names = [c for c in columns if c in keys]
-        elif set(names) != keys:
-            raise BackupError("backup.row_columns", table=table, row=batch[0][0])
-        total += await _insert(connection, table, names, batch, offset)
+    # The next batch is read and checked (in a thread) while this one is inserted.
+    upcoming = asyncio.ensure_future(asyncio.to_thread(next_checked))
+    try:
+        while (checked := await upcoming) is not None:
+            batch, keys = checked
+            upcoming = asyncio.ensure_future(asyncio.to_thread(next_checked))
+            if names is None:
+                names = [c for c in columns if c in keys]
+            elif set(names) != keys:
+                raise BackupError("backup.row_columns", table=table, row=batch[0][0])
+            total += await _insert(connection, table, names, batch, offset)
+    finally:
+        # Never leave a thread reading the archive once this returns (it is closed next).
+        await asyncio.gather(upcoming, return_exceptions=True)
     return total
 
 
