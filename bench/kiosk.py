@@ -53,7 +53,7 @@ async def _database() -> None:
     await admin.execute(f'CREATE DATABASE "{DATABASE}"')
     await admin.close()
     subprocess.run(
-        [sys.executable, "-m", "web.cli", "migrate"],
+        [sys.executable, "-m", "cli", "migrate"],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         check=True,
         capture_output=True,

@@ -59,7 +59,7 @@ async def prepare(url: str, residents: int, environment: dict[str, str]) -> str:
     await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     await admin.execute(f'CREATE DATABASE "{DATABASE}"')
     await admin.close()
-    run = [sys.executable, "-m", "web.cli"]
+    run = [sys.executable, "-m", "cli"]
     subprocess.run([*run, "migrate"], env=environment, check=True, capture_output=True)
     subprocess.run(
         [*run, "create-municipality", "131016", "千代田区", "Chiyoda City"],

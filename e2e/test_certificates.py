@@ -26,7 +26,7 @@ os.environ.setdefault("VRS_KEY_PASSPHRASE", "test-key-passphrase")
 
 
 async def test_clerk_issues_an_overseas_certificate_that_verifies(page, tmp_path: Path) -> None:
-    from web.commands.keys import ensure_keys
+    from cli.commands.keys import ensure_keys
     from web.signing_context import load_signing_context
 
     settings = load_settings()

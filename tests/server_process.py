@@ -39,7 +39,7 @@ def vrs_server(
     log_path = log_path or Path(tempfile.mkdtemp(prefix="vrs-server-")) / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port),
              "--workers", str(workers)],
             env={**os.environ, "DATABASE_URL": database_url, "VRS_DB_POOL_SIZE": str(pool),
                  "PYTHONPATH": str(ROOT), **(extra_env or {})},

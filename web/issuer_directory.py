@@ -16,7 +16,7 @@ On disk, under ``<data dir>/trust/``:
   CSCA), with ``csca/<name>.crl`` its CRL when the operator gave one: a seal
   whose signer certificate the CRL lists is revoked.
 
-``vrs trust add-issuer|add-csca|refresh|list`` (:mod:`web.commands.trust`) keep
+``vrs trust add-issuer|add-csca|refresh|list`` (:mod:`cli.commands.trust`) keep
 them up to date from files or URLs the operator gives; the server reads the
 directory at start (restart, or send the running server a new one by restart,
 after a refresh).

@@ -175,6 +175,13 @@ class AccountError(ValueError):
         self.params = params
 
 
+async def account_id_by_login(login: str) -> UUID | None:
+    """The id of the account with this login, or None (owner transaction: any area)."""
+    row = await Account.select(Account.id).where(Account.login == login).first()
+    found: UUID | None = None if row is None else row["id"]
+    return found
+
+
 async def create_account(
     *,
     login: str,

@@ -32,6 +32,16 @@ async def create_app_client(label: str, kind: str = "app") -> str:
     return token
 
 
+async def retire_app_clients(label: str) -> int:
+    """Revoke the clients with this label and free it for a new one (the rows stay, renamed)."""
+    status: str = await current_connection().execute(
+        "UPDATE app_client SET revoked_at = coalesce(revoked_at, now()),"
+        " label = label || '-' || left(id::text, 8) WHERE label = $1",
+        label,
+    )
+    return int(status.split()[-1])
+
+
 async def app_client_for_token(token: str) -> dict[str, Any] | None:
     """The active client this bearer token belongs to."""
     row = await current_connection().fetchrow(

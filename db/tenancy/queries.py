@@ -116,18 +116,24 @@ async def list_municipalities() -> list[dict[str, Any]]:
     ).order_by(Municipality.code)
 
 
-async def create_venue(
-    municipality_code: str, code: str, name: str, kind: str = "venue", address: str = ""
-) -> UUID:
-    """Register a venue of a municipality (idempotent on its code)."""
-    existing = (
+async def venue_id_by_code(municipality_code: str, code: str) -> UUID | None:
+    """The id of a municipality's venue by its code, or None."""
+    row = (
         await Venue.select(Venue.id)
         .where((Venue.municipality_code == municipality_code) & (Venue.code == code))
         .first()
     )
-    if existing:
-        found: UUID = existing["id"]
-        return found
+    found: UUID | None = None if row is None else row["id"]
+    return found
+
+
+async def create_venue(
+    municipality_code: str, code: str, name: str, kind: str = "venue", address: str = ""
+) -> UUID:
+    """Register a venue of a municipality (idempotent on its code)."""
+    existing = await venue_id_by_code(municipality_code, code)
+    if existing is not None:
+        return existing
     venue = Venue(
         municipality_code=municipality_code, code=code, name=name, kind=kind, address=address
     )

@@ -86,7 +86,7 @@ def check(operation, base: str, token: str, found: list[str]) -> None:
 @pytest.fixture
 def signing_ready(settings) -> None:
     """Signing keys in this process's data dir, so certificate routes answer (not 503)."""
-    from web.commands.keys import ensure_keys
+    from cli.commands.keys import ensure_keys
 
     ensure_keys(settings)
 

@@ -101,7 +101,7 @@ async def build_area(client, make_client, settings) -> dict:
     assert uploaded.status_code == 200
 
     # Resident import through the shell command's code, with one rejected line.
-    from web.commands.workspace import import_file
+    from cli.commands.workspace import import_file
 
     source = settings.data_dir / "rt-residents.csv"
     source.write_bytes(("\n".join([HEADER, row(1), row(2, sex="x")]) + "\n").encode("cp932"))

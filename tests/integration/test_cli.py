@@ -23,7 +23,7 @@ def vrs(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``vrs`` as a user would, in its own process."""
     result = subprocess.run(
-        [sys.executable, "-m", "web.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         capture_output=True,
@@ -143,7 +143,7 @@ def test_without_database_url_the_embedded_server_is_used(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["VRS_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "web.cli", "migrate"],
+        [sys.executable, "-m", "cli", "migrate"],
         cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
         timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -151,7 +151,7 @@ def test_without_database_url_the_embedded_server_is_used(tmp_path: Path) -> Non
     assert "embedded PostgreSQL" in result.stderr and "up to date" in result.stdout
     assert (tmp_path / "pgdata" / "PG_VERSION").read_text().strip() == "18"
     again = subprocess.run(
-        [sys.executable, "-m", "web.cli", "migrate"],
+        [sys.executable, "-m", "cli", "migrate"],
         cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
         timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -202,7 +202,7 @@ def test_serve_speaks_https_when_given_a_certificate(database: str, tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "web.cli",
+            "cli",
             "serve",
             "--port",
             str(port),
@@ -248,7 +248,7 @@ def test_serve_on_the_embedded_server_stops_it_on_sigterm(tmp_path: Path) -> Non
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
         cwd=ROOT,
         env={**env, "VRS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,

@@ -250,7 +250,7 @@ async def test_bad_uploads_get_a_clear_answer_not_a_500(clerk_client) -> None:
 
 
 async def test_the_shell_command_imports_the_same_file(app, tmp_path: Path) -> None:
-    from web.commands.workspace import import_file
+    from cli.commands.workspace import import_file
 
     await create_municipality("131016")
     source = tmp_path / "residents.csv"

@@ -41,7 +41,7 @@ def vrs_import(source: Path) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "web.cli",
+            "cli",
             "import-residents",
             str(source),
             "--municipality",
@@ -60,7 +60,7 @@ async def finish_import(source: Path) -> subprocess.CompletedProcess[str]:
     """Run the command to its end (in a thread: the app's loop keeps serving)."""
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "web.cli", "import-residents", str(source), "--municipality", "131016"],
+        [sys.executable, "-m", "cli", "import-residents", str(source), "--municipality", "131016"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
         timeout=600, stdin=subprocess.DEVNULL, check=True,
     )  # fmt: skip

@@ -76,7 +76,7 @@ async def test_the_tablet_form_saved_50_times_at_once_with_one_key_makes_one_rec
 @pytest.fixture
 def signing_ready(settings):
     """The server's signing keys in this process's data dir (as the certificate tests set up)."""
-    from web.commands.keys import ensure_keys
+    from cli.commands.keys import ensure_keys
 
     ensure_keys(settings)
 

@@ -114,7 +114,7 @@ async def test_killing_the_primary_under_load_loses_no_acknowledged_save(
 
     migrated = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "web.cli", "migrate"],
+        [sys.executable, "-m", "cli", "migrate"],
         env={**os.environ, "DATABASE_URL": dsn, "PYTHONPATH": str(ROOT)},
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip

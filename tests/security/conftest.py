@@ -144,7 +144,7 @@ async def b_clients(make_client) -> dict[str, Any]:
 @pytest.fixture
 async def two_areas(app, make_client, settings):
     """(A's data, B's clients by login), with the certificate signing keys in place."""
-    from web.commands.keys import ensure_keys
+    from cli.commands.keys import ensure_keys
 
     ensure_keys(settings)
     area = await area_a()

@@ -79,8 +79,8 @@ async def realistic_flow(make_client) -> None:
 
 @pytest.fixture
 async def debug_app(app, settings):
+    from cli.commands.keys import ensure_keys
     from web.app import create_app
-    from web.commands.keys import ensure_keys
 
     ensure_keys(settings)
     return create_app(dataclasses.replace(settings, log_level="DEBUG"), manage_pool=False)

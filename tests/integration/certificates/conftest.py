@@ -19,7 +19,7 @@ SPEC_CRL_KID = "3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s"
 def signing_ready(settings):
     """Keys (created once per process), the test J-LIS CA trusted, the vectors' issuers trusted
     (the SMART Health Cards spec example issuer with its CRL, Japan's CSCAs)."""
-    from web.commands.keys import ensure_keys, write_demo_card_trust
+    from cli.commands.keys import ensure_keys, write_demo_card_trust
     from web.issuer_directory import add_csca, add_issuer
 
     ensure_keys(settings)

@@ -74,8 +74,8 @@ async def _stored_pdf(certificate_id: str) -> bytes:
 async def test_retimestamp_extends_stored_pdfs_before_their_timestamp_expires(
     client, signing_ready, settings
 ) -> None:
+    from cli.commands.keys import retimestamp_stored_pdfs
     from tests.factories import create_resident, create_vaccination
-    from web.commands.keys import retimestamp_stored_pdfs
     from web.signing_context import load_signing_context
 
     person = await create_resident("131016")

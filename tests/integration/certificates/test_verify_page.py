@@ -116,7 +116,7 @@ def test_a_key_with_crl_version_is_not_trusted_without_its_crl(settings, tmp_pat
 
 
 async def test_the_trust_command_adds_issuers_and_cscas(settings, tmp_path, capsys) -> None:
-    from web.cli import main
+    from cli.main import main
 
     partner = _partner_key()
     jwks = tmp_path / "jwks.json"

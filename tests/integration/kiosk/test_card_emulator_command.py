@@ -23,7 +23,7 @@ def test_vrs_card_emulator_serves_the_card_to_pyscard(
     pcsc: PcscStack, demo_card: DemoCard, card_key_dir: Path
 ) -> None:
     command = [
-        sys.executable, "-m", "web.cli", "card-emulator",
+        sys.executable, "-m", "cli", "card-emulator",
         "--resident", demo_card.my_number,
         "--vpcd-port", str(pcsc.port),
         "--key-dir", str(card_key_dir),
@@ -60,7 +60,7 @@ def test_vrs_card_emulator_serves_the_card_to_pyscard(
 
 def test_vrs_card_emulator_refuses_a_malformed_resident(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "web.cli", "card-emulator", "--resident", "123456789012",
+        [sys.executable, "-m", "cli", "card-emulator", "--resident", "123456789012",
          "--vpcd-port", "1", "--key-dir", str(tmp_path)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

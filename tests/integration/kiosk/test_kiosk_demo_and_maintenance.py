@@ -246,7 +246,7 @@ async def test_vrs_demo_kiosk_serves_the_demo_card_holders_against_the_server(
     log_path = tmp_path / "demo-kiosk.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: ASYNC220  (started once, stopped by its PID)
-            [sys.executable, "-m", "web.cli", "demo-kiosk", "--server", vrs_server,
+            [sys.executable, "-m", "cli", "demo-kiosk", "--server", vrs_server,
              "--port", str(port)],
             env={**os.environ, "DATABASE_URL": database,
                  "VRS_DATA_DIR": str(kiosk_server_data_dir())},

@@ -50,7 +50,7 @@ ALL_DAY = {"kiosk_issuance": True, "kiosk_hours_start": dt.time(0), "kiosk_hours
 
 def server_ready(settings: Any) -> list[Any]:
     """Keys and card trust in the server's data dir; returns the demo cards (test CA)."""
-    from web.commands.keys import ensure_keys, write_demo_card_trust
+    from cli.commands.keys import ensure_keys, write_demo_card_trust
 
     ensure_keys(settings)
     return write_demo_card_trust(settings)

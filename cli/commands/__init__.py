@@ -1,7 +1,7 @@
 """More ``vrs`` sub-commands, one module per part of the system.
 
 A module here defines ``register(subparsers)`` adding its sub-commands; each
-sets ``func`` to a function taking the parsed arguments. :mod:`web.cli`
+sets ``func`` to a function taking the parsed arguments. :mod:`cli.main`
 offers ``settings_or_exit``, ``ensure_database`` and ``run_async`` to them.
 """
 

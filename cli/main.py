@@ -134,7 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             return await load_demo(MyNumberVault(settings.my_number_key))
 
     loaded = run_async(work)
-    from web.commands.keys import prepare_demo
+    from cli.commands.keys import prepare_demo
 
     prepare_demo(settings)  # certificate keys, card trust, demo cards' J-LIS links
     from db.demo import DEMO_PASSWORD, demo_accounts
@@ -182,16 +182,13 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     async def work() -> None:
         from db.accounts.queries import create_account
         from db.accounts.roles import Role
-        from db.engine import current_connection, owner_transaction
+        from db.engine import owner_transaction
+        from db.tenancy.queries import venue_id_by_code
 
         async with owner_transaction():
             venue_id = None
             if args.venue:
-                venue_id = await current_connection().fetchval(
-                    "SELECT id FROM venue WHERE municipality_code = $1 AND code = $2",
-                    args.municipality,
-                    args.venue,
-                )
+                venue_id = await venue_id_by_code(args.municipality, args.venue)
                 if venue_id is None:
                     raise ValueError(f"no venue {args.venue} in municipality {args.municipality}")
             await create_account(
@@ -222,13 +219,11 @@ def cmd_create_token(args: argparse.Namespace) -> None:
     ensure_database(settings_or_exit())
 
     async def work() -> str | None:
-        from db.accounts.queries import create_api_token
-        from db.engine import current_connection, owner_transaction
+        from db.accounts.queries import account_id_by_login, create_api_token
+        from db.engine import owner_transaction
 
         async with owner_transaction():
-            account_id = await current_connection().fetchval(
-                "SELECT id FROM account WHERE login = $1", args.login
-            )
+            account_id = await account_id_by_login(args.login)
             if account_id is None:
                 return None
             return await create_api_token(account_id, args.label)
@@ -316,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     vaccines.add_argument("file", nargs="?", help="master data JSON (default: the bundled file)")
     vaccines.set_defaults(func=cmd_load_vaccines)
 
-    from web.commands import register_all
+    from cli.commands import register_all
 
     register_all(sub)
     return parser

@@ -70,7 +70,7 @@ def ensure_keys(settings: Settings, *, pkcs11: bool = False) -> bool:
 
 def cmd_keys_init(args: argparse.Namespace) -> None:
     """Create the deployment's signing keys and certificates (kept if present)."""
-    from web.cli import settings_or_exit
+    from cli.main import settings_or_exit
 
     settings = settings_or_exit()
     try:
@@ -88,7 +88,7 @@ def cmd_keys_init(args: argparse.Namespace) -> None:
 
 def cmd_keys_rotate(args: argparse.Namespace) -> None:
     """Replace one signing key; the old public key stays published."""
-    from web.cli import settings_or_exit
+    from cli.main import settings_or_exit
 
     settings = settings_or_exit()
     try:
@@ -106,7 +106,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
 
 def cmd_keys_renew_crl(args: argparse.Namespace) -> None:
     """Issue the next CRLs of the PDF root and the VDS-NC CSCA (run monthly, e.g. from cron)."""
-    from web.cli import settings_or_exit
+    from cli.main import settings_or_exit
 
     settings = settings_or_exit()
     try:
@@ -118,7 +118,7 @@ def cmd_keys_renew_crl(args: argparse.Namespace) -> None:
 
 def cmd_keys_retimestamp(args: argparse.Namespace) -> None:
     """Add the next archival timestamp to stored PDFs whose last one expires soon (B-LTA)."""
-    from web.cli import ensure_database, run_async, settings_or_exit
+    from cli.main import ensure_database, run_async, settings_or_exit
 
     settings = settings_or_exit()
     if not settings.tsa_url:
@@ -184,7 +184,7 @@ async def retimestamp_stored_pdfs(
 
 def cmd_keys_show(args: argparse.Namespace) -> None:
     """Describe the key store (no secrets)."""
-    from web.cli import settings_or_exit
+    from cli.main import settings_or_exit
 
     _show(settings_or_exit())
 
@@ -200,7 +200,7 @@ def _show(settings: Settings) -> None:
 
 def cmd_app_client(args: argparse.Namespace) -> None:
     """Print a new bearer token for the smartphone app (or a kiosk)."""
-    from web.cli import ensure_database, run_async, settings_or_exit
+    from cli.main import ensure_database, run_async, settings_or_exit
 
     ensure_database(settings_or_exit())
 
@@ -259,7 +259,7 @@ def write_demo_card_trust(settings: Settings) -> list[object]:
 
 def prepare_demo(settings: Settings) -> None:
     """Keys, card trust and the demo cards' linkage, for ``vrs demo`` (idempotent)."""
-    from web.cli import run_async
+    from cli.main import run_async
 
     settings = _ensure_passphrase(settings)
     created = ensure_keys(settings)

@@ -16,12 +16,12 @@ import secrets
 
 def cmd_demo_kiosk(args: argparse.Namespace) -> None:
     """Serve the demo kiosk (demo cards on screen) against the demo server."""
+    from cli.commands.keys import prepare_demo
+    from cli.main import ensure_database, run_async, settings_or_exit
     from common.card_proof import Basic4
     from kiosk.card.demo_cards import DemoResident, issue_demo_card, load_test_ca
     from kiosk.maintenance import hash_secret
     from kiosk.settings import KioskSettings
-    from web.cli import ensure_database, run_async, settings_or_exit
-    from web.commands.keys import prepare_demo
 
     settings = settings_or_exit()
     ensure_database(settings)
@@ -29,15 +29,12 @@ def cmd_demo_kiosk(args: argparse.Namespace) -> None:
 
     async def work() -> tuple[str, list[dict[str, object]]]:
         from db.cards.demo import demo_card_holders
-        from db.cards.queries import create_app_client
-        from db.engine import current_connection, owner_transaction
+        from db.cards.queries import create_app_client, retire_app_clients
+        from db.engine import owner_transaction
         from db.residents.my_number import MyNumberVault
 
         async with owner_transaction():
-            await current_connection().execute(
-                "UPDATE app_client SET revoked_at = now(), label = label || '-' || left(id::text, 8)"
-                " WHERE label = 'demo-kiosk'"
-            )
+            await retire_app_clients("demo-kiosk")  # an earlier demo kiosk's token stops working
             token = await create_app_client("demo-kiosk", kind="kiosk")
             holders = await demo_card_holders(MyNumberVault(settings.my_number_key))
         return token, holders

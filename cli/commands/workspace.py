@@ -50,7 +50,7 @@ async def import_file(source: Path, municipality_code: str) -> dict[str, Any]:
 
 def cmd_import_residents(args: argparse.Namespace) -> None:
     """Import residents and tickets from a CSV file (UTF-8 or CP932)."""
-    from web.cli import ensure_database, run_async, settings_or_exit
+    from cli.main import ensure_database, run_async, settings_or_exit
     from web.i18n import translate
 
     settings = settings_or_exit()
@@ -95,7 +95,7 @@ def cmd_import_residents(args: argparse.Namespace) -> None:
 
 def cmd_export_open_data(args: argparse.Namespace) -> None:
     """Write the open-data files (NDJSON and CSV) to a directory."""
-    from web.cli import ensure_database, run_async, settings_or_exit
+    from cli.main import ensure_database, run_async, settings_or_exit
 
     settings = settings_or_exit()
     ensure_database(settings)
@@ -127,7 +127,7 @@ _NO_BACKUP_KEY = (
 
 def cmd_backup(args: argparse.Namespace) -> None:
     """Export a municipality's whole area as one sealed zip archive (written 0600)."""
-    from web.cli import ensure_database, run_async, settings_or_exit
+    from cli.main import ensure_database, run_async, settings_or_exit
     from web.i18n import translate
 
     settings = settings_or_exit()
@@ -157,7 +157,7 @@ def cmd_backup(args: argparse.Namespace) -> None:
 
 def cmd_restore(args: argparse.Namespace) -> None:
     """Restore an archive this server sealed for the municipality into its empty area."""
-    from web.cli import ensure_database, run_async, settings_or_exit
+    from cli.main import ensure_database, run_async, settings_or_exit
     from web.i18n import translate
 
     settings = settings_or_exit()
@@ -201,7 +201,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
 
 def cmd_expire_files(args: argparse.Namespace) -> None:
     """Delete backup archives and interrupted uploads past their retention periods."""
-    from web.cli import ensure_database, run_async, settings_or_exit
+    from cli.main import ensure_database, run_async, settings_or_exit
 
     settings = settings_or_exit()
     ensure_database(settings)

@@ -18,7 +18,7 @@ import sys
 
 def _my_number_of(resident: str) -> str:
     """The My Number of a demo card holder by resident number (from the database)."""
-    from web.cli import ensure_database, run_async, settings_or_exit
+    from cli.main import ensure_database, run_async, settings_or_exit
 
     settings = settings_or_exit()
     ensure_database(settings)
@@ -46,7 +46,7 @@ def cmd_card_emulator(args: argparse.Namespace) -> None:
     my_number = resident if re.fullmatch(r"\d{12}", resident) else _my_number_of(resident)
     key_dir = args.key_dir
     if key_dir is None:
-        from web.cli import settings_or_exit
+        from cli.main import settings_or_exit
 
         key_dir = settings_or_exit().data_dir / "demo-cards"
     argv = [

@@ -21,7 +21,7 @@ import sys
 
 def cmd_trust_add_issuer(args: argparse.Namespace) -> None:
     """Trust a SMART Health Card issuer (its keys bound to its iss)."""
-    from web.cli import settings_or_exit
+    from cli.main import settings_or_exit
     from web.issuer_directory import add_issuer
 
     crls = {}
@@ -42,7 +42,7 @@ def cmd_trust_add_issuer(args: argparse.Namespace) -> None:
 
 def cmd_trust_add_csca(args: argparse.Namespace) -> None:
     """Trust a CSCA for VDS-NC seals, with its CRL."""
-    from web.cli import settings_or_exit
+    from cli.main import settings_or_exit
     from web.issuer_directory import add_csca
 
     try:
@@ -54,7 +54,7 @@ def cmd_trust_add_csca(args: argparse.Namespace) -> None:
 
 def cmd_trust_refresh(args: argparse.Namespace) -> None:
     """Fetch every trusted issuer's JWKS and CRLs and every CSCA's CRL again."""
-    from web.cli import settings_or_exit
+    from cli.main import settings_or_exit
     from web.issuer_directory import refresh
 
     for line in refresh(settings_or_exit().data_dir):
@@ -63,7 +63,7 @@ def cmd_trust_refresh(args: argparse.Namespace) -> None:
 
 def cmd_trust_list(args: argparse.Namespace) -> None:
     """What the verify page trusts besides our own keys."""
-    from web.cli import settings_or_exit
+    from cli.main import settings_or_exit
     from web.issuer_directory import load_directory
 
     directory = load_directory(settings_or_exit().data_dir)

@@ -1,0 +1,5 @@
+"""``python -m cli ...`` is ``vrs ...``."""
+
+from cli.main import main
+
+main()
