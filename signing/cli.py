@@ -74,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     init.add_argument("directory")
     init.add_argument("--organization", default="Vaccination Record System")
     init.add_argument("--country", default="JP")
+    init.add_argument(
+        "--crl-base-url",
+        help="where the CRLs are served (<VRS_BASE_URL>/pki), named in the signer certificates",
+    )
     rotate = commands.add_parser(
         "rotate", help="replace a signing key, keeping its predecessor's public part"
     )
@@ -90,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         passphrase = _passphrase(confirm=args.command == "init")
         if args.command == "init":
             store = KeyStore.init(
-                args.directory, passphrase, organization=args.organization, country=args.country
+                args.directory,
+                passphrase,
+                organization=args.organization,
+                country=args.country,
+                crl_base_url=args.crl_base_url,
             )
         elif args.command == "rotate":
             store = KeyStore.rotate(args.directory, passphrase, args.part)
