@@ -72,6 +72,8 @@ class DatabaseLimits:
 
 _limits = DatabaseLimits()
 _last_trouble = 0.0
+#: The hot standby's pool (DATABASE_REPLICA_URL), for reads that may lag: see replica_transaction.
+_replica_pool: Any = None
 
 #: Errors after which a connection is not trusted again: terminated, not reset.
 _BREAKS_CONNECTION: tuple[type[BaseException], ...] = (
@@ -117,25 +119,37 @@ def engine_config(dsn: str) -> dict[str, Any]:
     return config
 
 
-async def start_serving_pool(max_size: int = 10, limits: DatabaseLimits | None = None) -> None:
+async def start_serving_pool(
+    max_size: int = 10, limits: DatabaseLimits | None = None, replica_url: str | None = None
+) -> None:
     """Open the connection pool the server uses, as the serving role.
 
     Without ``limits`` (the command-line tools' long jobs) statements are not time-limited.
+    With ``replica_url`` a second, smaller pool serves :func:`replica_transaction`; it
+    connects on first use (``target_session_attrs=prefer-standby`` unless the URL says
+    otherwise), so a standby that is down does not keep the server from starting.
     """
-    global _limits
+    global _limits, _replica_pool
     _limits = limits or DatabaseLimits(statement_timeout=None)
     engine = get_engine()
     server_settings = {**(engine.config.get("server_settings") or {}), "role": SERVING_ROLE}
+    connection_limits = {
+        "server_settings": server_settings,
+        "timeout": _limits.connect_timeout,
+        "command_timeout": _limits.statement_timeout,
+    }
     try:
-        await engine.start_connection_pool(
-            min_size=1,
-            max_size=max_size,
-            server_settings=server_settings,
-            timeout=_limits.connect_timeout,
-            command_timeout=_limits.statement_timeout,
-        )
+        await engine.start_connection_pool(min_size=1, max_size=max_size, **connection_limits)
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(f"cannot open the database pool: {exc!r}") from exc
+    if replica_url:
+        attributes = {}
+        if "target_session_attrs" not in replica_url:
+            attributes["target_session_attrs"] = "prefer-standby"
+        _replica_pool = await asyncpg.create_pool(
+            dsn=replica_url, min_size=0, max_size=max(2, max_size // 2),
+            **attributes, **connection_limits,
+        )  # fmt: skip
 
 
 def checked_out_connections() -> int:
@@ -150,6 +164,13 @@ def checked_out_connections() -> int:
 
 async def close_serving_pool() -> None:
     """Close the pool (on shutdown), within ``close_timeout``; then terminate what is left."""
+    global _replica_pool
+    if _replica_pool is not None:
+        try:
+            await asyncio.wait_for(_replica_pool.close(), _limits.close_timeout)
+        except _UNAVAILABLE:
+            _replica_pool.terminate()
+        _replica_pool = None
     engine = get_engine()
     pool = engine.pool
     if pool is None:
@@ -206,9 +227,14 @@ class ReleasingTransaction(PostgresTransaction):
     and a failed rollback does not hide the error that caused it.
     """
 
+    def __init__(self, engine: PostgresEngine, pool: Any = None, readonly: bool = False) -> None:
+        super().__init__(engine)
+        self.pool = pool or engine.pool  # the engine's pool, or the replica's
+        self.readonly = readonly
+
     async def get_connection(self) -> Any:
-        if self.engine.pool:
-            return await _acquire(self.engine.pool)
+        if self.pool:
+            return await _acquire(self.pool)
         try:
             return await self.engine.get_new_connection()
         except _UNAVAILABLE as exc:
@@ -219,7 +245,7 @@ class ReleasingTransaction(PostgresTransaction):
             return self._parent
         self.connection = await self.get_connection()
         try:
-            self.transaction = self.connection.transaction()
+            self.transaction = self.connection.transaction(readonly=self.readonly)
             await self.transaction.start()  # Piccolo's begin(), which is untyped
         except BaseException:
             await self._finish(broken=True)
@@ -252,8 +278,8 @@ class ReleasingTransaction(PostgresTransaction):
         return exception is None
 
     async def _finish(self, *, broken: bool) -> None:
-        if self.engine.pool:
-            await _give_back(self.engine.pool, self.connection, broken=broken)
+        if self.pool:
+            await _give_back(self.pool, self.connection, broken=broken)
         elif broken:
             self.connection.terminate()
         else:
@@ -278,6 +304,35 @@ async def tenant_transaction(
     Piccolo queries inside the block run on this transaction's connection.
     """
     async with _bounded("tenant transaction"), ReleasingTransaction(get_engine()) as transaction:
+        await transaction.connection.execute(
+            "SELECT set_config('role', $1, true), set_config('app.municipality_code', $2, true)",
+            SERVING_ROLE,
+            municipality_code or "",
+        )
+        yield transaction
+
+
+@asynccontextmanager
+async def replica_transaction(
+    municipality_code: str | None,
+) -> AsyncIterator[PostgresTransaction]:
+    """A read-only :func:`tenant_transaction` on the hot standby, when there is one.
+
+    For reads that may lag the primary by the standby's replay delay and write
+    nothing (no audit row): statistics, open data, the dashboard's counts. A read
+    that must see a save just made (a record page, the venue's list of the day)
+    stays in :func:`tenant_transaction`. Without ``DATABASE_REPLICA_URL`` this
+    is :func:`tenant_transaction`. Piccolo queries in the block run on the
+    standby's connection: the transaction stands in as the engine's current one.
+    """
+    if _replica_pool is None:
+        async with tenant_transaction(municipality_code) as transaction:
+            yield transaction
+        return
+    async with (
+        _bounded("replica transaction"),
+        ReleasingTransaction(get_engine(), pool=_replica_pool, readonly=True) as transaction,
+    ):
         await transaction.connection.execute(
             "SELECT set_config('role', $1, true), set_config('app.municipality_code', $2, true)",
             SERVING_ROLE,

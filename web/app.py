@@ -50,7 +50,11 @@ def create_app(
     @asynccontextmanager
     async def database_pool(_: Litestar) -> AsyncIterator[None]:
         if manage_pool:
-            await start_serving_pool(settings.db_pool_size, DatabaseLimits.from_settings(settings))
+            await start_serving_pool(
+                settings.db_pool_size,
+                DatabaseLimits.from_settings(settings),
+                replica_url=settings.database_replica_url,
+            )
             signing.load()  # once at start-up; certificate pages say so if keys are missing
         try:
             yield

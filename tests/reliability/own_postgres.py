@@ -152,3 +152,27 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def start_standby_of(primary: OwnPostgres) -> OwnPostgres:
+    """A hot standby streaming from ``primary`` (pg_basebackup -R), started on a free port."""
+    base = Path(tempfile.mkdtemp(prefix="vrs-own-standby-"))
+    standby = OwnPostgres(base, free_port())
+    standby.sockets.mkdir(parents=True, exist_ok=True)
+    standby._own(base)
+    done = subprocess.run(
+        [str(standby.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+         "-U", "postgres", "-D", str(standby.data), "-R", "-X", "stream", "--no-sync"],
+        capture_output=True, text=True, user=standby.user,
+    )  # fmt: skip
+    if done.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        raise RuntimeError(f"pg_basebackup failed:\n{done.stderr}")
+    standby.start()
+    return standby
+
+
+def remove(server: OwnPostgres) -> None:
+    """Stop ``server`` and delete its folder."""
+    server.stop()
+    shutil.rmtree(server.base, ignore_errors=True)

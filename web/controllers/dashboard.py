@@ -15,7 +15,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from db.accounts.roles import Role
-from db.engine import tenant_transaction
+from db.engine import replica_transaction
 from db.statistics.open_data import FILES, open_data, render
 from db.statistics.queries import municipality_figures, viewer_figures
 from web.auth import requires
@@ -55,7 +55,7 @@ class DashboardController(Controller):
     @get("/", name="dashboard")
     async def index(self, request: Request[Any, Any, Any]) -> Template:
         """Counts and charts; an htmx request gets only the figures (the refresh)."""
-        async with tenant_transaction(request.user.tenant):
+        async with replica_transaction(request.user.tenant):
             figures = await municipality_figures()
         context = {"figures": figures, "now": _now(), "refresh_url": "/dashboard"}
         template = "dashboard/_figures.html" if _htmx_partial(request) else "dashboard/index.html"
@@ -73,7 +73,7 @@ class StatisticsController(Controller):
     async def index(self, request: Request[Any, Any, Any]) -> Template:
         """A prefecture's municipalities, or the nation's prefectures."""
         prefecture = _viewer_scope(request)
-        async with tenant_transaction(None):
+        async with replica_transaction(None):
             figures = await viewer_figures(prefecture)
         language = language_of(request)
         scope = (
@@ -94,7 +94,7 @@ class StatisticsController(Controller):
     @get("/open-data/{name:str}", name="statistics_open_data")
     async def file(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:
         """One open-data file (NDJSON or CSV) of the viewer's scope."""
-        async with tenant_transaction(None):
+        async with replica_transaction(None):
             content = await render(name, _viewer_scope(request))
         if content is None:
             raise NotFound("error.not_found")
@@ -116,7 +116,7 @@ class StatisticsApiController(Controller):
     async def summary(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """Totals per dose and per area, and the open-data detail."""
         prefecture = _viewer_scope(request)
-        async with tenant_transaction(None):
+        async with replica_transaction(None):
             figures = await viewer_figures(prefecture)
             tables = await open_data(prefecture)
         return {
