@@ -211,6 +211,18 @@ async def derived_counts(url: str) -> dict[str, list]:
         await connection.close()
 
 
+async def settings_in_force(url: str) -> dict:
+    """The area's settings in force (the latest revision), its number left out."""
+    connection = await asyncpg.connect(url)
+    try:
+        row = await connection.fetchrow(
+            "SELECT * FROM current_municipality_setting WHERE municipality_code = $1", AREA
+        )
+    finally:
+        await connection.close()
+    return {k: v for k, v in dict(row).items() if k != "revision"}
+
+
 async def test_a_whole_area_restores_into_a_new_database_and_backs_up_identically(
     client, make_client, settings, database, test_database_name, tmp_path
 ) -> None:
@@ -249,6 +261,9 @@ async def test_a_whole_area_restores_into_a_new_database_and_backs_up_identicall
         after = {"audit_event": [{k: v for k, v in events[0].items() if k != "id"}]}
         assert_restored_identically(first, second, before, after)
         assert await derived_counts(url) == await derived_counts(database)
+        # The archived revisions follow the one the operator's creation wrote: the last stays
+        # in force.
+        assert await settings_in_force(url) == await settings_in_force(database)
         # Restored accounts sign in with their passwords (hashes carried over).
         connection = await asyncpg.connect(url)
         try:
