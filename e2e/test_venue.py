@@ -14,7 +14,7 @@ from PIL import Image
 from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
 from e2e.conftest import CHROMIUM_ARGS, screenshot
-from e2e.venue_pages import VenuePage
+from e2e.venue_pages import VenuePage, focused
 from tests.factories import (
     PASSWORD,
     create_account,
@@ -57,6 +57,7 @@ async def signed_in_venue(page, login: str) -> VenuePage:
     await page.get_by_test_id("field-password").fill(PASSWORD)
     await page.get_by_test_id("sign-in-submit").click()
     await page.get_by_test_id("ticket-input").wait_for()  # a venue account lands on /venue
+    await page.wait_for_load_state("load")
     return VenuePage(page)
 
 
@@ -161,9 +162,9 @@ async def test_the_camera_reads_the_tickets_qr_code(server, db, venue_setup, tmp
         page = await context.new_page()
         venue = await signed_in_venue(page, operator)
         await page.get_by_test_id("camera-toggle").click()
-        await page.wait_for_function(
-            "document.activeElement && document.activeElement.id === 'birth-input'"
-        )
+        assert await focused(
+            page, "birth-input", seconds=10
+        )  # the camera read the ticket; the date comes next
         await venue.type_birth("19500101")  # the camera read the ticket; the person states the date
         assert await venue.person_name() == "山田 太郎"
         assert await page.get_by_test_id("ticket-input").input_value() == "111310160000000001"

@@ -14,6 +14,7 @@ class VenuePage:
     async def open(self) -> VenuePage:
         await self.page.goto("/venue")
         await self.page.get_by_test_id("ticket-input").wait_for()
+        await self.page.wait_for_load_state("load")  # htmx and venue.js (deferred) are running
         return self
 
     async def scan(self, digits: str, birth: str | None = None) -> None:
@@ -72,4 +73,19 @@ async def sign_in_to_venue(page, login: str, password: str) -> VenuePage:
     await page.get_by_test_id("field-password").fill(password)
     await page.get_by_test_id("sign-in-submit").click()
     await page.get_by_test_id("ticket-input").wait_for()
+    await page.wait_for_load_state("load")  # htmx and venue.js (deferred) are running
     return VenuePage(page)
+
+
+async def focused(page, test_id: str, seconds: float = 1.0) -> bool:
+    """Whether the element with this test id gets the focus (within ``seconds``)."""
+    for _ in range(int(seconds * 20)):
+        if (
+            await page.evaluate(
+                "() => document.activeElement && document.activeElement.dataset.testid"
+            )
+            == test_id
+        ):
+            return True
+        await page.wait_for_timeout(50)
+    return False

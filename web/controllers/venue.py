@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
@@ -171,7 +170,7 @@ class VenueController(Controller):
             "idempotency_key": uuid.uuid4().hex,
         }
         volumes = {
-            p.code: _only(allowed_volumes(master, p.code, values["dose_number"], identity.birth_date, today))
+            p.code: _default_volume(master, p.code, values["dose_number"], identity.birth_date, today)
             for p in products
         }  # fmt: skip
         if values["product"] and not values["volume_ml"]:
@@ -232,8 +231,14 @@ class VenueController(Controller):
         return response
 
 
-def _only(volumes: list[Decimal]) -> str | None:
-    return str(volumes[0]) if len(volumes) == 1 else None
+def _default_volume(
+    master: Any, product: str, dose: Any, birth: dt.date, today: dt.date
+) -> str | None:
+    """The one volume the product allows for this dose and age (any dose, when none is known yet)."""
+    doses = [dose] if str(dose).isdigit() else [1, 2, 3]
+    allowed = {tuple(allowed_volumes(master, product, d, birth, today)) for d in doses}
+    only = allowed.pop() if len(allowed) == 1 else ()
+    return str(only[0]) if len(only) == 1 else None
 
 
 def _defaults(

@@ -154,8 +154,9 @@
       if (!ticket) { return; }
       event.preventDefault();
       $("panel").innerHTML = "";
-      ticket.value = event.key;
-      ticket.focus();
+      ticket.focus();  // (selects the old number) ...
+      ticket.value = event.key;  // ... which the scan's first digit replaces
+      ticket.setSelectionRange(1, 1);
     }
   });
 
@@ -192,9 +193,10 @@
     if (form && form.id === "dose-form" && xhr && xhr.status >= 500) { enqueue(form); }
   });
 
-  document.addEventListener("htmx:afterSettle", function () {
-    var panel = $("panel");
-    if (!panel) { return; }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var panel = $("panel"), target = event.detail && event.detail.target;
+    // The recent records reload after each save, maybe while the next person is typed: not ours.
+    if (!panel || (target && (target.id === "recent" || (target.closest && target.closest("#recent"))))) { return; }
     if (panel.querySelector('[data-testid="saved"]')) { resetScan(); return; }
     var error = panel.querySelector('[data-testid="panel-error"]');
     if (error) {
