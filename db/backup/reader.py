@@ -12,6 +12,7 @@ holds. Errors name the limit or the table, never content.
 from __future__ import annotations
 
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -82,7 +83,7 @@ class Archive:
     def _open(self) -> zipfile.ZipFile:
         try:
             end = zipfile._EndRecData(self._file)  # type: ignore[attr-defined]
-        except OSError:
+        except (OSError, EOFError, ValueError, struct.error, zipfile.BadZipFile):
             end = None
         if not end:
             raise BackupError("backup.not_an_archive")
@@ -93,7 +94,14 @@ class Archive:
             raise BackupError("backup.too_many_entries", limit=self.limits.entries)
         try:
             return zipfile.ZipFile(self._file)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            ValueError,
+            OSError,
+            EOFError,
+            struct.error,
+        ):
             raise BackupError("backup.not_an_archive") from None
 
     def _check_entries(self) -> dict[str, zipfile.ZipInfo]:
@@ -151,7 +159,10 @@ class Archive:
                             "backup.ratio", table=_label(name), limit=self.limits.ratio
                         )
                     yield chunk
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError, zlib.error):
+        except (
+            zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError, zlib.error,
+            struct.error, NotImplementedError,
+        ):  # fmt: skip
             # Dropped: zip errors may quote bytes of the archive.
             raise BackupError("backup.damaged", table=_label(name)) from None
 

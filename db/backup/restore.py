@@ -193,7 +193,7 @@ def _check_batch(
     keys: set[str] | None = None
     for number, line in batch:
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_unique_keys)
         except (ValueError, RecursionError):
             raise BackupError("backup.row_unreadable", table=table, row=number) from None
         try:
@@ -205,6 +205,15 @@ def _check_batch(
         elif keys != set(row):
             raise BackupError("backup.row_columns", table=table, row=number)
     return keys or set()
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are unique: a repeated key could mean one value to this check
+    and another to the database."""
+    values = dict(pairs)
+    if len(values) != len(pairs):
+        raise ValueError("repeated key")
+    return values
 
 
 async def _insert(

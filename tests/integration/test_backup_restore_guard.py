@@ -362,6 +362,14 @@ async def test_bad_values_are_specific_4xx_naming_table_row_and_column(
     for number, (row, column, message) in enumerate(cases):
         archive = build(tmp_path / f"v{number}.zip", {"resident": [row]}, key=key)
         await refused(attacker, archive, message, table="resident", row=1, column=column)
+    # A repeated key: one value for the check, another for the database? Refused outright.
+    twice = json.dumps(account_row("clerk")).replace(
+        '"role": "clerk"', '"role": "national_admin", "role": "clerk"'
+    )
+    repeated = build(
+        tmp_path / "twice.zip", {}, key=key, raw_tables={"account": twice.encode() + b"\n"}
+    )
+    await refused(attacker, repeated, "backup.row_unreadable", table="account", row=1)
     not_a_row = build(tmp_path / "list.zip", {"resident": [[1, 2]]}, key=key)
     await refused(attacker, not_a_row, "backup.row_not_object", table="resident", row=1, column="")
 
