@@ -101,6 +101,7 @@ class Archive:
             OSError,
             EOFError,
             struct.error,
+            NotImplementedError,  # a zip "version" or feature this reader has not
         ):
             raise BackupError("backup.not_an_archive") from None
 
