@@ -100,7 +100,7 @@ async def main(args: argparse.Namespace) -> None:
         url = f"{primary.url}/{DATABASE}"
         seeded = seed_in_subprocess(url, args.tablets, 2 * args.saves)
         subprocess.run(
-            [sys.executable, "-m", "web.cli", "create-user", "--login", "bench-viewer",
+            [sys.executable, "-m", "cli", "create-user", "--login", "bench-viewer",
              "--role", "national_viewer", "--password-env", "VIEWER_PASSWORD"],
             env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT),
                  "VIEWER_PASSWORD": VIEWER_PASSWORD},

@@ -133,7 +133,7 @@ def revoked_serials(crl: asn1_crl.CertificateList, csca: asn1_x509.Certificate) 
     parsed = x509.load_der_x509_crl(crl.dump())
     certificate = x509.load_der_x509_certificate(csca.dump())
     try:
-        if not parsed.is_signature_valid(certificate.public_key()):  # type: ignore[arg-type]
+        if not parsed.is_signature_valid(certificate.public_key()):  # type: ignore[arg-type]  # a CSCA key is EC or RSA; a wrong kind fails the check
             raise ValueError("the CRL's signature does not verify with the CSCA")
     except (InvalidSignature, TypeError) as error:
         raise ValueError(f"the CRL cannot be verified: {error}") from error

@@ -82,14 +82,14 @@ class Archive:
 
     def _open(self) -> zipfile.ZipFile:
         try:
-            end = zipfile._EndRecData(self._file)  # type: ignore[attr-defined]
+            end = zipfile._EndRecData(self._file)  # type: ignore[attr-defined]  # zipfile's private reader of the end record
         except (OSError, EOFError, ValueError, struct.error, zipfile.BadZipFile):
             end = None
         if not end:
             raise BackupError("backup.not_an_archive")
         if (
-            end[zipfile._ECD_ENTRIES_TOTAL] > self.limits.entries  # type: ignore[attr-defined]
-            or end[zipfile._ECD_SIZE] > self.limits.central_directory_bytes  # type: ignore[attr-defined]
+            end[zipfile._ECD_ENTRIES_TOTAL] > self.limits.entries  # type: ignore[attr-defined]  # zipfile's private record offsets
+            or end[zipfile._ECD_SIZE] > self.limits.central_directory_bytes  # type: ignore[attr-defined]  # zipfile's private record offsets
         ):
             raise BackupError("backup.too_many_entries", limit=self.limits.entries)
         try:

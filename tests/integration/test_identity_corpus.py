@@ -126,7 +126,7 @@ def misread(intended: str, read: str) -> Case:
         start = await now()
         return await send(w, path, dose(read)), start  # the intended person's birth date
 
-    case.wrong_person = read  # type: ignore[attr-defined]
+    case.wrong_person = read  # type: ignore[attr-defined]  # a case function carries its wrong person
     return case
 
 
@@ -230,7 +230,7 @@ F8_CASES: dict[str, Case] = {
     "F8 deceased resident": f8_deceased,
     "F8 moved-out resident": f8_moved_out,
 }
-f8_misread.wrong_person = "0000000004"  # type: ignore[attr-defined]
+f8_misread.wrong_person = "0000000004"  # type: ignore[attr-defined]  # a case function carries its wrong person
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -43,7 +43,7 @@ async def test_statistics_come_from_the_standby_and_saves_read_back_on_the_prima
     seeded = seed_in_subprocess(url, 1, 5)
     created = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "web.cli", "create-user", "--login", "nation-viewer",
+        [sys.executable, "-m", "cli", "create-user", "--login", "nation-viewer",
          "--role", "national_viewer", "--password-env", "VIEWER_PASSWORD"],
         env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT),
              "VIEWER_PASSWORD": VIEWER_PASSWORD},

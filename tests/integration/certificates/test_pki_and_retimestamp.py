@@ -49,7 +49,7 @@ async def test_the_crls_are_served_where_the_signer_certificates_say(
         ("csca.crl", keys.vdsnc_csca, keys.vdsnc_signer.certificate),
     ):
         points = signer.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-        url = points[0].full_name[0].value  # type: ignore[index]
+        url = points[0].full_name[0].value  # type: ignore[index]  # a distribution point's full name is set here
         assert url == f"{crl_base_url(settings)}/{name}"
         response = await client.get(f"/pki/{name}")
         assert response.status_code == 200

@@ -124,7 +124,7 @@ def test_signer_certificates_name_the_systems_crl_addresses(archive: dict) -> No
         (store.vdsnc_signer.certificate, "csca.crl", store.vdsnc_csca),
     ):
         points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-        assert [p.full_name[0].value for p in points] == [f"{base}/{name}"]  # type: ignore[index]
+        assert [p.full_name[0].value for p in points] == [f"{base}/{name}"]  # type: ignore[index]  # a distribution point's full name is set here
         crl = x509.load_der_x509_crl(store.published_crl(name) or b"")
         assert crl.issuer == ca.subject and crl.is_signature_valid(_public(ca))
         assert crl.next_update_utc is not None and crl.next_update_utc > dt.datetime.now(dt.UTC)
@@ -190,4 +190,4 @@ def test_renewing_crls_issues_both_with_higher_numbers(tmp_path: Path) -> None:
     points = rotated.pdf_signer_certificate.extensions.get_extension_for_class(
         x509.CRLDistributionPoints
     )
-    assert points.value[0].full_name[0].value == "https://x/pki/pdf-root.crl"  # type: ignore[index]
+    assert points.value[0].full_name[0].value == "https://x/pki/pdf-root.crl"  # type: ignore[index]  # a distribution point's full name is set here

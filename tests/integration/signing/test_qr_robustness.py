@@ -29,7 +29,7 @@ ANGLES = (0, 2, -2, 5, -5)
 
 
 def _content(kind: str, doses: int):  # noqa: ANN202 - a CertificateContent
-    content = example_content(12, kind, min(doses, 7))  # type: ignore[arg-type]
+    content = example_content(12, kind, min(doses, 7))  # type: ignore[arg-type]  # parametrized str for the Literal kind
     # Beyond Japan's seven doses the page is full: the seal falls back to 0.42 mm modules.
     extra = tuple(
         dataclasses.replace(content.doses[-1], dose_number=number) for number in range(8, doses + 1)

@@ -30,7 +30,7 @@ KICHI = "\U00020bb7"  # 𠮷, 「つちよし」
 
 
 def _named(family: str, given: str, kind: str = "domestic") -> CertificateContent:
-    content = example_content(3, kind)  # type: ignore[arg-type]
+    content = example_content(3, kind)  # type: ignore[arg-type]  # a str for the Literal kind
     holder = dataclasses.replace(
         content.holder, family_name=family, given_name=given, former_family_name=""
     )
