@@ -92,3 +92,16 @@ def test_the_migration_check_catches_a_one_way_migration() -> None:
     one_way = "async def forwards():\n    manager = M()\n    manager.add_raw(run)\n"
     both = one_way + "    manager.add_raw_backwards(undo)\n"
     assert missing_backward_step(one_way) and not missing_backward_step(both)
+
+
+def test_nothing_runs_the_vrs_command_from_its_old_place() -> None:
+    """``vrs`` lives in cli/ (``python -m cli``); web.cli and web.commands are gone."""
+    old = re.compile(r"\bweb[./](cli|commands)\b")
+    bad = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in python_files()
+        if path.parent != Path(__file__).parent
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if old.search(line)
+    ]
+    assert not bad, "use `python -m cli` / cli.main / cli.commands:\n" + "\n".join(bad)
