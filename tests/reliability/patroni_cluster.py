@@ -189,6 +189,13 @@ class PatroniCluster:
         assert pid is not None, f"{node.name} has no postmaster"
         _kill_tree(pid)
 
+    def walreceivers(self, node: Node) -> list[int]:
+        """The pids of ``node``'s WAL receiver processes (a replica has one)."""
+        pid = node.postmaster_pid()
+        if pid is None:
+            return []
+        return [child for child in _children(pid) if "walreceiver" in _cmdline(child)]
+
     def walsenders(self, node: Node) -> list[int]:
         """The pids of ``node``'s WAL sender processes (a primary has one per replica)."""
         pid = node.postmaster_pid()

@@ -10,7 +10,8 @@ are killed with SIGKILL. Asserted: no acknowledged save is lost, every answer
 during the outage is the 503 problem (a dropped connection is retried by the
 tablet, as in the single-server crash test), writes resume within 10 s, no
 pooled connection stays checked out, and the old primary comes back as a
-replica with every record.
+replica with every record. ``/readyz`` is 503 while the synchronous standby
+confirms nothing (its test write cannot commit).
 
 Then, reported and not asserted: the same kill in asynchronous mode with
 replication stalled for a second first, to show what synchronous mode buys.
@@ -27,6 +28,7 @@ import sys
 import time
 
 import asyncpg
+import httpx
 import pytest
 
 from bench.soak import SoakResult, count_against, run_tablets, seed_in_subprocess, sign_in_tablet
@@ -35,11 +37,12 @@ from tests.reliability.test_pool_after_crashes import pool_closings
 from tests.server_process import ROOT, vrs_server
 
 TABLETS = 20
-SAVES = 800
-KILL_AFTER = 200
-ASYNC_SAVES = 300
-ASYNC_STALL_AFTER = 60
+SAVES = 600
+KILL_AFTER = 150
+ASYNC_SAVES = 200
+ASYNC_STALL_AFTER = 50
 WRITES_RESUME_WITHIN = 10.0
+READY_INTERVAL = 3.0  # VRS_READY_INTERVAL's default
 
 pytestmark = pytest.mark.xdist_group("soak")
 
@@ -158,6 +161,11 @@ async def test_killing_the_primary_under_load_loses_no_acknowledged_save(
             count = await count_against(cluster.node_url(promoted, "vrs_ha"), result)
             acknowledged = set(result.acknowledged.values())
             await wait_for_records(cluster.node_url(primary, "vrs_ha"), acknowledged, 30)
+            stalled_ready = await _readiness_with_the_synchronous_standby_stalled(
+                cluster, tablets[0].client
+            )
+            assert stalled_ready.status_code == 503, stalled_ready.text
+            assert stalled_ready.json()["reason"] == "TimeoutError"
 
             async_report = await _asynchronous_mode_loss(cluster, tablets, async_result)
         finally:
@@ -200,6 +208,25 @@ async def test_killing_the_primary_under_load_loses_no_acknowledged_save(
         f" old primary rejoined as a replica {rejoined_at - killed_at:.1f} s after the kill"
     )
     print(async_report)
+
+
+async def _readiness_with_the_synchronous_standby_stalled(
+    cluster: PatroniCluster, client: httpx.AsyncClient
+) -> httpx.Response:
+    """/readyz while the synchronous standby confirms nothing: its test write cannot commit."""
+    sync = [m["name"] for m in cluster.members() if m.get("role") == "sync_standby"]
+    assert len(sync) == 1, cluster.members()
+    node = next(node for node in cluster.nodes if node.name == sync[0])
+    receivers = cluster.walreceivers(node)
+    assert receivers, f"{node.name} has no WAL receiver"
+    await asyncio.sleep(READY_INTERVAL + 0.2)  # the last "ready" is no longer reused
+    for pid in receivers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        return await client.get("/readyz", timeout=30)
+    finally:
+        for pid in receivers:
+            os.kill(pid, signal.SIGCONT)
 
 
 async def _asynchronous_mode_loss(
