@@ -106,10 +106,93 @@ async def load_demo(vault: MyNumberVault) -> bool:
             if account.role is Role.VENUE_OPERATOR
             else None,
         )
-    moved: list[str] = []
+    movers: list[Person] = []
     for index, (code, _, _, _, count) in enumerate(MUNICIPALITIES):
-        moved = await _residents(connection, vault, rng, code, count, index, moved)
+        movers = await _residents(connection, vault, rng, code, count, index, movers)
     return True
+
+
+#: How many people moved 千代田区 → 新宿区 → 札幌市 and are registered in all three.
+MOVERS = 50
+
+# Lots in date (the master's expiry dates) for each dose of the demo's one schedule.
+_PRIMARY_LOT = {"pfizer-comirnaty": "FA4597", "moderna-spikevax": "3002330"}
+_VOLUME = {"pfizer-comirnaty": Decimal("0.3"), "moderna-spikevax": Decimal("0.5")}
+_BOOSTER = ("pfizer-comirnaty", "FF2018", "FK0108")  # product, dose 3 lot, dose 4 lot
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One dose of a demo person's history, and the municipality they lived in then."""
+
+    number: int
+    day: dt.date
+    product: str
+    lot: str
+    area: int
+    """Index into :data:`MUNICIPALITIES`."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """A demo person: the same name, birth date and My Number in every municipality."""
+
+    family: str
+    family_kana: str
+    given: str
+    given_kana: str
+    sex: str
+    birth: dt.date
+    my_number: str
+    doses: tuple[Dose, ...]
+    moved_out: tuple[dt.date | None, ...] = ()
+    """The day they left each municipality (a mover), by area index."""
+
+
+def _age_years(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _person(rng: random.Random, home: int, mover: bool) -> Person:
+    """A person and one dose history that keeps the rules (age, intervals, lots, order).
+
+    About 70% are vaccinated: doses 1 and 2 in 2021 (Pfizer from 12 years, Moderna from
+    18); a mover also had dose 3 in 2022 in 新宿区 and dose 4 later that year in 札幌市,
+    after leaving the earlier municipality.
+    """
+    family, family_kana = rng.choice(FAMILY)
+    given, given_kana, sex = rng.choice(GIVEN)
+    birth = dt.date(1930, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 80))
+    my_number = my_number_for(rng)
+    first = dt.date(2021, 6, 1) + dt.timedelta(days=rng.randrange(0, 120))
+    product = "pfizer-comirnaty" if rng.randrange(3) else "moderna-spikevax"
+    if product == "moderna-spikevax" and _age_years(birth, first) < 18:
+        product = "pfizer-comirnaty"
+    doses: list[Dose] = []
+    if rng.randrange(10) < 7 and _age_years(birth, first) >= 12:
+        gap = 21 if product == "pfizer-comirnaty" else 28
+        lot = _PRIMARY_LOT[product]
+        second = first + dt.timedelta(days=gap)
+        doses = [Dose(1, first, product, lot, home), Dose(2, second, product, lot, home)]
+    if not mover:
+        return Person(family, family_kana, given, given_kana, sex, birth, my_number, tuple(doses))
+    # Moved out of 千代田区 in early 2022 and out of 新宿区 in the summer of 2022.
+    left_first = dt.date(2022, 1, 10) + dt.timedelta(days=rng.randrange(0, 30))
+    left_second = dt.date(2022, 7, 1) + dt.timedelta(days=rng.randrange(0, 30))
+    if doses:
+        booster, third_lot, fourth_lot = _BOOSTER
+        third = max(doses[1].day + dt.timedelta(days=185), left_first + dt.timedelta(days=7))
+        fourth = max(third + dt.timedelta(days=155), left_second + dt.timedelta(days=7))
+        doses += [Dose(3, third, booster, third_lot, 1), Dose(4, fourth, booster, fourth_lot, 2)]
+    return Person(
+        family, family_kana, given, given_kana, sex, birth, my_number, tuple(doses),
+        (left_first, left_second, None),
+    )  # fmt: skip
+
+
+def volume_for(dose: Dose) -> Decimal:
+    """The dose volume the master allows for this product and dose."""
+    return _VOLUME[dose.product]
 
 
 async def _residents(
@@ -119,49 +202,43 @@ async def _residents(
     code: str,
     count: int,
     index: int,
-    moved_in: list[str],
-) -> list[str]:
+    movers: list[Person],
+) -> list[Person]:
     """Residents, tickets and doses of one municipality.
 
-    The first 50 residents of each later municipality reuse the My Numbers of
-    the previous one's first 50: 50 people who moved Chiyoda → Shinjuku →
-    Sapporo and are registered in all three, for inquiries and certificates
-    from several municipalities.
+    The first :data:`MOVERS` residents of every municipality are the same people: they
+    moved 千代田区 → 新宿区 → 札幌市 and are registered in all three with the same name,
+    birth date and My Number, each municipality holding the doses given while they lived
+    there (one history across the three, for inquiries and certificates from several
+    municipalities). Returns them.
     """
-    residents, tickets, doses, my_numbers = [], [], [], []
+    residents, tickets, doses = [], [], []
     now = dt.datetime.now(dt.UTC)
+    people = []
     for n in range(count):
-        family, family_kana = rng.choice(FAMILY)
-        given, given_kana, sex = rng.choice(GIVEN)
-        birth = dt.date(1930, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 80))
-        my_number = moved_in[n] if n < len(moved_in) and n < 50 else my_number_for(rng)
-        my_numbers.append(my_number)
+        person = movers[n] if n < len(movers) else _person(rng, index, mover=n < MOVERS)
+        people.append(person)
         resident_id = uuid4()
+        moved_out = person.moved_out[index] if person.moved_out else None
         residents.append((
-            resident_id, code, f"{index + 1}{n:08d}", vault.seal(my_number, code),
-            vault.lookup_hash(my_number), f"{family} {given}", f"{family_kana} {given_kana}",
-            "", birth, sex, None, None, "medical_worker" if n % 40 == 0 else "",
-            n % 97 == 0, 1, "active", now, now,
+            resident_id, code, f"{index + 1}{n:08d}", vault.seal(person.my_number, code),
+            vault.lookup_hash(person.my_number), f"{person.family} {person.given}",
+            f"{person.family_kana} {person.given_kana}", "", person.birth, person.sex,
+            moved_out, None, "medical_worker" if n % 40 == 0 else "", n % 97 == 0, 1, "active",
+            now, now,
         ))  # fmt: skip
         ticket = f"{index + 1}{n:09d}"
         tickets.append(
             (uuid4(), code, ticket, resident_id, "1", None, dt.date(2021, 4, 1), "valid", now, now)
         )
-        if n % 10 < 7:  # about 70% vaccinated
-            product, volume = (
-                ("pfizer-comirnaty", Decimal("0.3"))
-                if n % 3
-                else ("moderna-spikevax", Decimal("0.5"))
-            )
-            lot = "FA4597" if product.startswith("pfizer") else "3002330"
-            first = dt.date(2021, 6, 1) + dt.timedelta(days=rng.randrange(0, 120))
-            gap = 21 if product.startswith("pfizer") else 28
-            for dose, day in ((1, first), (2, first + dt.timedelta(days=gap))):
-                doses.append((
-                    uuid4(), code, resident_id, ticket, "1", dose, day, code, f"{code} 集団接種会場",
-                    None, "接種 医師", product, lot, volume, "active", "ok", "[]", "import",
-                    None, 1, None, now, now,
-                ))  # fmt: skip
+        for dose in person.doses:
+            if dose.area != index:
+                continue
+            doses.append((
+                uuid4(), code, resident_id, ticket, "1", dose.number, dose.day, code,
+                f"{code} 集団接種会場", None, "接種 医師", dose.product, dose.lot, volume_for(dose),
+                "active", "ok", "[]", "import", None, 1, None, now, now,
+            ))  # fmt: skip
     await connection.copy_records_to_table(
         "resident",
         records=residents,
@@ -185,4 +262,4 @@ async def _residents(
                  "quality", "quality_reasons", "source", "idempotency_key", "version",
                  "recorded_by", "recorded_at", "updated_at"],
     )  # fmt: skip
-    return my_numbers
+    return people[:MOVERS]

@@ -55,6 +55,7 @@ async def _field(request: Request[Any, Any, Any], name: str) -> str:
 
 #: Which step of six each screen is (the progress line).
 _STEPS = {"place_card": 1, "pin": 2, "choose_type": 3, "overseas_refused": 3, "fee": 4}
+_STEPS |= {"not_offered": 3}
 _STEPS |= {"print_failed": 5, "done": 6}
 #: Screens where a pulled card must abort the transaction (polled).
 _WATCH_CARD = {"pin", "choose_type", "overseas_refused", "fee"}
@@ -104,7 +105,19 @@ async def screen(request: Request[Any, Any, Any]) -> Template:
             "hours_start": hours["start"],
             "hours_end": hours["end"],
             "tries_left": flow.transaction.tries_left,
-            "municipalities": flow.transaction.municipalities,
+            "municipalities": flow.selectable(),
+            "chosen": flow.transaction.chosen,
+            "not_offered": [
+                {
+                    **m,
+                    "text": t(
+                        f"offer.{m['reason']}",
+                        name=m["municipality_name"],
+                        contact=m.get("contact") or "",
+                    ),
+                }
+                for m in flow.unavailable()
+            ],  # fmt: skip
             "fee_each": settings.fee_yen,
             "total_fee": flow.total_fee,
             "demo_cards": request.app.state.demo_cards
@@ -150,6 +163,13 @@ async def pin(request: Request[Any, Any, Any]) -> Redirect:
 async def certificate_type(request: Request[Any, Any, Any]) -> Redirect:
     """Domestic or overseas."""
     await _flow(request).choose_type(await _field(request, "kind"))
+    return _back()
+
+
+@post("/choose", name="kiosk_choose")
+async def choose(request: Request[Any, Any, Any]) -> Redirect:
+    """Buy, or not, one municipality's certificate."""
+    await _flow(request).toggle(await _field(request, "municipality"))
     return _back()
 
 

@@ -1,10 +1,13 @@
 """The kiosk's transaction as a state machine: one screen, one decision at a time.
 
-Screens: ``start`` → ``place_card`` → ``pin`` → ``choose_type`` → ``fee`` → (pay, issue,
-print) → ``done`` → ``start``; on the way ``unavailable`` (outside hours),
+Screens: ``start`` → ``place_card`` → ``pin`` → ``choose_type`` → ``fee`` (the resident
+chooses the municipalities to buy, seeing each one's name on record and fee, and why
+any other is not offered) → (pay, issue, print) → ``done`` → ``start``; on the way
+``not_offered`` (no municipality issues here, each with why), ``unavailable`` (outside hours),
 ``unreadable`` (not a usable card), ``locked`` (visit the municipal office),
-``overseas_refused``, ``print_failed`` (reprint or refund), ``aborted`` (card
-removed: nothing charged, or refunded), ``server_error``.
+``overseas_refused``, ``print_failed`` (reprint or refund: a refund reports the failure,
+so the server voids the certificates), ``aborted`` (card removed: nothing charged, or
+refunded), ``server_error``.
 
 The PIN goes to the card only (:class:`~kiosk.card_session.HeldCard`); it is never
 stored, logged or sent to the server. What the card yields and the PDFs live in
@@ -60,6 +63,11 @@ class Transaction:
     card: HeldCard | None = None
     tries_left: int = 3
     municipalities: list[dict[str, Any]] = field(default_factory=list)
+    """The municipalities the server offers (each with the name as it records it)."""
+    not_offered: list[dict[str, Any]] = field(default_factory=list)
+    """The others, each with why not and whom to contact."""
+    chosen: set[str] = field(default_factory=set)
+    """The municipality codes the resident buys (all offered ones at first)."""
     kind: str = "domestic"
     payment_id: str | None = None
     fee_yen: int = 0
@@ -141,10 +149,30 @@ class KioskFlow:
         now = self.clock().astimezone(JST).time().replace(tzinfo=None)
         return self.settings.hours_start <= now < self.settings.hours_end
 
+    def selectable(self) -> list[dict[str, Any]]:
+        """The offered municipalities that can issue the chosen kind (overseas: with passport
+        data in their own issuance history)."""
+        overseas = self.transaction.kind == "overseas"
+        return [m for m in self.transaction.municipalities if m["passport_data"] or not overseas]
+
+    def unavailable(self) -> list[dict[str, Any]]:
+        """The municipalities not offered for the chosen kind, each with its reason."""
+        overseas = self.transaction.kind == "overseas"
+        lacking = [
+            {**m, "reason": "no_passport_data"}
+            for m in self.transaction.municipalities
+            if overseas and not m["passport_data"]
+        ]
+        return [*self.transaction.not_offered, *lacking]
+
+    def chosen(self) -> list[dict[str, Any]]:
+        """The municipalities the resident buys."""
+        return [m for m in self.selectable() if m["municipality_code"] in self.transaction.chosen]
+
     @property
     def certificate_count(self) -> int:
-        """Certificates this transaction would issue (one per issuing municipality)."""
-        return len(self.transaction.municipalities)
+        """Certificates this transaction would issue (one per chosen municipality)."""
+        return len(self.chosen())
 
     @property
     def total_fee(self) -> int:
@@ -166,13 +194,29 @@ class KioskFlow:
         self._erase()
         self._go("aborted")
 
-    async def _refund_if_paid(self) -> None:
+    async def _refund_if_paid(self, reason: str = "refunded") -> None:
         transaction = self.transaction
         if transaction.payment_id and not transaction.printed and not transaction.refunded:
             self.payment.refund(transaction.payment_id)
             transaction.refunded = True
             self._settled()
             _LOG.info("refund", extra={"fee_yen": transaction.fee_yen})
+            if transaction.certificate_ids:
+                await self._report_failure(reason)
+
+    async def _report_failure(self, reason: str) -> None:
+        """Kiosk terms 第7条6: the result of a failed sale, so its certificates are voided.
+
+        Kept in the outbox like a completion notice (sent again until the server has it).
+        """
+        notice = self.ops.outbox.add(
+            self.settings.store_id, self.settings.terminal_id, self.clock().astimezone(JST),
+            self.transaction.certificate_ids, failure=reason,
+        )  # fmt: skip
+        outcome = await self.ops.outbox.send(notice)
+        self._log_failure(
+            len(self.transaction.certificate_ids), notice["notice_id"], reason, outcome
+        )
 
     # --- the open transaction, kept on disk so that a restart settles it ------------------
 
@@ -220,6 +264,8 @@ class KioskFlow:
         """Forget the PDFs and every personal datum of the transaction."""
         self.transaction.documents = []
         self.transaction.municipalities = []
+        self.transaction.not_offered = []
+        self.transaction.chosen = set()
         self.transaction.certificate_ids = []
 
     # --- screens ------------------------------------------------------------------------
@@ -322,9 +368,17 @@ class KioskFlow:
             await self._server_refused(error)
             return
         try:
-            self.transaction.municipalities = await self.server.preview(challenge.session_id, proof)
+            offered, others = await self.server.preview(challenge.session_id, proof)
         except ServerError as error:
             await self._server_refused(error)
+            return
+        self.transaction.municipalities = offered
+        self.transaction.not_offered = others
+        self.transaction.chosen = {m["municipality_code"] for m in offered}
+        if not offered:
+            # None issues here: say why for each (closed, not taking part, identity…).
+            await self._drop_card()
+            self._go("not_offered", "card_proof.kiosk_not_offered")
             return
         self._go("choose_type")
 
@@ -338,17 +392,27 @@ class KioskFlow:
             self._go("server_error", error.code)
 
     async def choose_type(self, kind: str) -> None:
-        """Domestic or overseas; overseas only with passport data in every municipality."""
+        """Domestic or overseas. Overseas is decided per municipality: those without passport
+        data in their own issuance history are not offered (and the fee screen says so)."""
         if self.screen not in ("choose_type", "overseas_refused") or kind not in KINDS:
             return
         if not await self._card_still_there():
             return
-        if kind == "overseas" and not all(
+        if kind == "overseas" and not any(
             m["passport_data"] for m in self.transaction.municipalities
         ):
             self._go("overseas_refused", "card_proof.no_passport_data")
             return
         self.transaction.kind = kind
+        self._go("fee")
+
+    async def toggle(self, code: str) -> None:
+        """Buy, or not, the certificate of one offered municipality (fee screen)."""
+        if self.screen != "fee":
+            return
+        if not any(m["municipality_code"] == code for m in self.selectable()):
+            return
+        self.transaction.chosen ^= {code}
         self._go("fee")
 
     async def _card_still_there(self) -> bool:
@@ -378,6 +442,9 @@ class KioskFlow:
             return
         if not await self._card_still_there():
             return
+        if not self.chosen():
+            self._go("fee", "kiosk.none_chosen")
+            return
         transaction.fee_yen = self.total_fee
         try:
             transaction.payment_id = self.payment.charge(transaction.fee_yen)
@@ -391,7 +458,10 @@ class KioskFlow:
         try:
             challenge = await self.server.challenge()
             proof = await self._card(lambda: card.prove_again(challenge.challenge))
-            certificates = await self.server.issue(challenge.session_id, proof, transaction.kind)
+            certificates = await self.server.issue(
+                challenge.session_id, proof, transaction.kind,
+                [m["municipality_code"] for m in self.chosen()],
+            )  # fmt: skip
         except CardRemovedError:
             await self._abort_card_removed()
             return
@@ -452,9 +522,10 @@ class KioskFlow:
             await self._print()
 
     async def refund(self) -> None:
-        """Give the fee back after a print failure; the papers are not printed."""
+        """Give the fee back after a print failure; the papers are not printed, so their
+        certificates are voided (a failure result to the server)."""
         if self.screen == "print_failed":
-            await self._refund_if_paid()
+            await self._refund_if_paid("print_failed")
             self._erase()
             self._go("refunded")
 
@@ -477,6 +548,25 @@ class KioskFlow:
                 "",
             ]
         )
+
+    def _log_failure(self, count: int, notice_id: str, reason: str, notice: str) -> None:
+        """The kiosk's issuance log: a failed sale (no personal data)."""
+        entry = {
+            "failed_at": self.clock().astimezone(JST).isoformat(timespec="seconds"),
+            "certificates": count,
+            "fee_yen": self.transaction.fee_yen,
+            "refunded": True,
+            "reason": reason,
+            "store_id": self.settings.store_id,
+            "terminal_id": self.settings.terminal_id,
+            "notice_id": notice_id,
+            "failure_notice": notice,
+        }
+        _LOG.warning("sale failed", extra=entry)
+        folder = Path(self.settings.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "issuances.jsonl").open("a", encoding="utf-8") as log:
+            log.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def _log_issuance(self, count: int, notice_id: str, notice: str) -> None:
         """The kiosk's issuance log (date, time, count, fee) and its completion notice.

@@ -65,6 +65,41 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "fee": ("交付手数料", "Fee"),
     "fee_line": ("{name}　1通 {fee}円", "{name}: 1 copy, {fee} yen"),
     "fee_total": ("合計 {total}円（税込）", "Total {total} yen (tax included)"),
+    "fee_choose": (
+        "購入する市区町村を選んでください。各市区町村の記録上の氏名をご確認ください。",
+        "Choose the municipalities to buy from. Check your name as each one records it.",
+    ),
+    "record_name": ("記録上の氏名：{name}", "Name on record: {name}"),
+    "name_differs": (
+        "カードの氏名と異なります（婚姻・通称など）。ご本人の記録か確認してください。",
+        "Differs from the name on your card (marriage, alias…). Check it is your record.",
+    ),
+    "chosen": ("購入する", "Buying"),
+    "not_chosen": ("購入しない", "Not buying"),
+    "toggle": ("選択を切り替える", "Change"),
+    "kiosk.none_chosen": (
+        "購入する市区町村を1つ以上選んでください。",
+        "Choose at least one municipality.",
+    ),
+    "not_offered": ("交付できない市区町村", "Municipalities that cannot issue here"),
+    "offer.not_taking_part": (
+        "{name}：キオスク（コンビニ交付）に参加していません。{name}の窓口で申請してください。",
+        "{name}: does not issue at kiosks. Please apply at the counter of {name}.",
+    ),
+    "offer.outside_hours": (
+        "{name}：キオスク交付の時間外です。時間内に改めてご利用ください。",
+        "{name}: outside its kiosk hours. Please come back within them.",
+    ),
+    "offer.identity_mismatch": (
+        "{name}：カードの生年月日が記録と一致しません。{name}にお問い合わせください。{contact}",
+        "{name}: the birth date on your card does not match its record. Please contact"
+        " {name}. {contact}",
+    ),
+    "offer.no_passport_data": (
+        "{name}：旅券情報が登録されていないため海外用を交付できません。{name}の窓口で申請してください。",
+        "{name}: no passport data registered, so no overseas certificate. Please apply at the"
+        " counter of {name}.",
+    ),
     "pay": ("支払う", "Pay"),
     "payment.declined": ("お支払いができませんでした。", "The payment did not go through."),
     "print_failed": ("印刷できませんでした", "Printing failed"),

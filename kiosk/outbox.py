@@ -1,4 +1,5 @@
-"""Completion notices (交付完了通知) the kiosk still owes the server, kept on disk.
+"""Completion notices (交付完了通知) and failure results the kiosk still owes the server,
+kept on disk (a failure result: the sale was refunded, its certificates not delivered).
 
 A notice is written here before it is sent (``notices/<id>.json``: store, terminal,
 time and the certificate ids printed; no personal data) and removed only once
@@ -33,16 +34,28 @@ class NoticeOutbox:
         self.server = server
 
     def add(
-        self, store_id: str, terminal_id: str, completed_at: dt.datetime, certificate_ids: list[str]
+        self,
+        store_id: str,
+        terminal_id: str,
+        completed_at: dt.datetime,
+        certificate_ids: list[str],
+        failure: str | None = None,
     ) -> dict[str, Any]:
-        """Keep a new notice (durably: written, synced, renamed into place)."""
-        notice = {
+        """Keep a new notice (durably: written, synced, renamed into place).
+
+        ``failure`` (a reason) makes it a failure result: the sale was refunded and the
+        certificates were not delivered, so the server voids them.
+        """
+        notice: dict[str, Any] = {
             "notice_id": f"{completed_at:%Y%m%d%H%M%S}-{secrets.token_hex(6)}",
             "store_id": store_id,
             "terminal_id": terminal_id,
-            "completed_at": completed_at.isoformat(timespec="seconds"),
-            "certificate_ids": certificate_ids,
+            "certificate_ids": list(certificate_ids),
         }
+        if failure:
+            notice |= {"failed_at": completed_at.isoformat(timespec="seconds"), "reason": failure}
+        else:
+            notice["completed_at"] = completed_at.isoformat(timespec="seconds")
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / f"{notice['notice_id']}.json"
         partial = final.with_suffix(".part")
@@ -82,7 +95,10 @@ class NoticeOutbox:
     async def send(self, notice: dict[str, Any]) -> str:
         """Send one notice: ``sent``, ``pending`` (server unreachable: kept) or ``refused``."""
         try:
-            await self.server.complete(notice)
+            if "reason" in notice:
+                await self.server.fail(notice)
+            else:
+                await self.server.complete(notice)
         except ServerError as error:
             if error.retryable:
                 return "pending"

@@ -69,19 +69,25 @@ class VrsClient:
         raw = body["challenge"]
         return Challenge(body["session_id"], base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
 
-    async def preview(self, session_id: str, proof: CardProof) -> list[dict[str, Any]]:
-        """The municipalities that would issue (nothing issued)."""
+    async def preview(
+        self, session_id: str, proof: CardProof
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The municipalities that would issue, and the others with why not (nothing issued)."""
         body = await self._post(
             f"/api/v1/card-sessions/{session_id}/kiosk-preview", proof.to_dict()
         )
-        return list(body["municipalities"])
+        return list(body["municipalities"]), list(body.get("not_offered") or [])
 
-    async def issue(self, session_id: str, proof: CardProof, kind: str) -> list[dict[str, Any]]:
-        """Issue the certificates (after payment); each has ``pdf_base64``."""
-        body = await self._post(
-            f"/api/v1/card-sessions/{session_id}/kiosk-issue", {**proof.to_dict(), "kind": kind}
-        )
-        return list(body["certificates"])
+    async def issue(
+        self, session_id: str, proof: CardProof, kind: str, municipalities: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Issue the certificates of the chosen municipalities (after payment); each has
+        ``pdf_base64``."""
+        body: dict[str, Any] = {**proof.to_dict(), "kind": kind}
+        if municipalities is not None:
+            body["municipalities"] = municipalities
+        answer = await self._post(f"/api/v1/card-sessions/{session_id}/kiosk-issue", body)
+        return list(answer["certificates"])
 
     async def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         """Report the kiosk's state; the answer says whether kiosk issuance is suspended."""
@@ -90,3 +96,7 @@ class VrsClient:
     async def complete(self, notice: dict[str, Any]) -> dict[str, Any]:
         """交付完了通知: the certificates of ``notice`` are printed (idempotent)."""
         return await self._post("/api/v1/kiosk/completions", notice)
+
+    async def fail(self, notice: dict[str, Any]) -> dict[str, Any]:
+        """A failed sale's result: its certificates were not delivered (idempotent)."""
+        return await self._post("/api/v1/kiosk/failures", notice)

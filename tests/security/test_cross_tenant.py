@@ -81,6 +81,7 @@ PROBES: dict[str, Probe | Exempt] = {
     "POST /api/v1/card-sessions/{session_id:str}/kiosk-preview": Probe(json={"municipality_code": A}),
     "POST /api/v1/kiosk/completions": Probe(json={"certificate_id": "{certificate_id}"}),
     "POST /api/v1/kiosk/heartbeat": Probe(json={"state": "ok"}),
+    "POST /api/v1/kiosk/failures": Probe(json={"certificate_ids": ["{certificate_id}"], "reason": "refunded"}),
     "GET /certificates": Probe(query={"q": "{ticket}"}),
     "GET /certificates/person/{resident_id:uuid}": Probe(query={"issued": "{certificate_id}"}),
     "GET /certificates/{certificate_id:str}/pdf": Probe(),

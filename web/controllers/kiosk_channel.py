@@ -28,6 +28,7 @@ from litestar.params import FromPath
 
 from common.settings import Settings
 from db.certificates import issuance
+from db.certificates.kiosk_results import FAILURE_REASONS, record_failure
 from web.certificate_issuing import answered, parse_kind, signer
 from web.controllers.card_sessions import (
     app_client,
@@ -36,7 +37,10 @@ from web.controllers.card_sessions import (
     verified_card_holder,
 )
 from web.controllers.certificates_api import json_body
-from web.errors import NotAllowed
+from web.controllers.kiosk_reports import _text as report_text
+from web.controllers.kiosk_reports import _time as report_time
+from web.controllers.kiosk_reports import certificate_ids, kiosk_client
+from web.errors import BadInput, NotAllowed
 from web.signing_context import SigningContext
 from web.suspension_guard import refuse_if_suspended
 
@@ -123,4 +127,42 @@ class KioskChannelController(Controller):
         return {"certificates": [certificate_answer(issued) for issued in result.issued]}
 
 
-ROUTES = [KioskChannelController]
+class KioskFailuresController(Controller):
+    """Failure results of kiosk sales, beside the completion notices (kiosk terms 第7条6)."""
+
+    path = "/api/v1/kiosk"
+    guards = [kiosk_client]
+    tags = ["kiosk channel"]
+
+    @post(
+        "/failures",
+        name="api_kiosk_failure",
+        summary="A sale failed after issuance (printer failure, refund): void its certificates",
+        description=(
+            "Body: notice_id, store_id, terminal_id, failed_at, reason (print_failed | refunded"
+            " | card_removed | aborted), certificate_ids. Each certificate issued to this kiosk"
+            " and not reported printed is revoked (未交付) and the failure recorded; the same"
+            " notice again records nothing new. Unknown ids refuse the notice (422)."
+        ),
+        status_code=200,
+    )
+    async def failure(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """``{"recorded": [...], "already": [...], "completed": [...]}``."""
+        body = await json_body(request)
+        ids = certificate_ids(body)
+        reason = body.get("reason")
+        if reason not in FAILURE_REASONS:
+            raise BadInput("kiosk_report.reason_invalid", field="reason")
+        with answered():
+            return await record_failure(
+                request.scope["state"]["app_client"]["id"],
+                report_text(body, "notice_id"),
+                ids,
+                report_text(body, "store_id"),
+                report_text(body, "terminal_id"),
+                report_time(body.get("failed_at"), "failed_at"),
+                str(reason),
+            )
+
+
+ROUTES = [KioskChannelController, KioskFailuresController]

@@ -66,6 +66,19 @@ def _time(value: Any, name: str) -> dt.datetime:
     return moment
 
 
+def certificate_ids(body: dict[str, Any]) -> list[str]:
+    """The notice's ``certificate_ids`` (1 to 50 ids, each once), or a specific 422."""
+    ids = body.get("certificate_ids")
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or len(ids) > _MAX_CERTIFICATES
+        or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids)
+    ):
+        raise BadInput("kiosk_report.certificates_invalid", field="certificate_ids")
+    return list(dict.fromkeys(ids))
+
+
 def parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
     """The heartbeat of a kiosk's JSON body; a specific :class:`BadInput` otherwise."""
     interval = body.get("interval_seconds", 60)
@@ -142,21 +155,14 @@ class KioskReportsController(Controller):
     async def completion(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """``{"recorded": [...], "already": [...]}``; unknown ids refuse the notice (422)."""
         body = await json_body(request)
-        ids = body.get("certificate_ids")
-        if (
-            not isinstance(ids, list)
-            or not ids
-            or len(ids) > _MAX_CERTIFICATES
-            or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids)
-        ):
-            raise BadInput("kiosk_report.certificates_invalid", field="certificate_ids")
+        ids = certificate_ids(body)
         notice_id = _text(body, "notice_id")
         store_id, terminal_id = _text(body, "store_id"), _text(body, "terminal_id")
         completed_at = _time(body.get("completed_at"), "completed_at")
         client = request.scope["state"]["app_client"]["id"]
         async with tenant_transaction(None):
             outcome = await record_completion(
-                client, notice_id, list(dict.fromkeys(ids)), store_id, terminal_id, completed_at
+                client, notice_id, ids, store_id, terminal_id, completed_at
             )
             if outcome.get("unknown") or outcome.get("not_kiosk"):
                 raise BadInput(

@@ -32,6 +32,9 @@ class FakeServer:
         self.fail_issue = False
         self.reachable = True
         self.notices: dict[str, dict] = {}  # recorded once per notice id, as the server does
+        self.failures: dict[str, dict] = {}
+        self.not_offered: list[dict] = []
+        self.asked_for: list[list[str] | None] = []
         self.heartbeats: list[dict] = []
         self.suspension: dict | None = None
 
@@ -46,15 +49,18 @@ class FakeServer:
         self.seen_bodies.append(json.dumps(proof.to_dict()))
         verify_proof(proof, challenge, [self.ca.certificate], self.ca.crl(this_update=now), now)
 
-    async def preview(self, session_id: str, proof: CardProof) -> list[dict]:
+    async def preview(self, session_id: str, proof: CardProof) -> tuple[list[dict], list[dict]]:
         self._check(session_id, proof)
-        return self.municipalities
+        return self.municipalities, self.not_offered
 
-    async def issue(self, session_id: str, proof: CardProof, kind: str) -> list[dict]:
+    async def issue(
+        self, session_id: str, proof: CardProof, kind: str, municipalities: list[str] | None = None
+    ) -> list[dict]:
         self._check(session_id, proof)
         if self.fail_issue:
             raise ServerError("server.unreachable")
         self.issued.append(kind)
+        self.asked_for.append(municipalities)
         if getattr(self, "issue_then_unreachable", False):
             self.reachable = False
         return [
@@ -62,6 +68,7 @@ class FakeServer:
                 b"%PDF-1.7 " + m["municipality_code"].encode()).decode(),
              "certificate_id": f"C{len(self.issued)}-{m['municipality_code']}"}
             for m in self.municipalities
+            if municipalities is None or m["municipality_code"] in municipalities
         ]  # fmt: skip
 
     async def complete(self, notice: dict) -> dict:
@@ -70,6 +77,12 @@ class FakeServer:
         self.notices.setdefault(notice["notice_id"], notice)
         return {"recorded": notice["certificate_ids"], "already": []}
 
+    async def fail(self, notice: dict) -> dict:
+        if not self.reachable:
+            raise ServerError("server.unreachable")
+        self.failures.setdefault(notice["notice_id"], notice)
+        return {"recorded": notice["certificate_ids"], "already": [], "completed": []}
+
     async def heartbeat(self, body: dict) -> dict:
         if not self.reachable:
             raise ServerError("server.unreachable")
@@ -77,8 +90,10 @@ class FakeServer:
         return {"faults_recorded": len(body["faults"]), "suspension": self.suspension}
 
 
-CHIYODA = {"municipality_code": "131016", "municipality_name": "千代田区", "passport_data": False}
-SHINJUKU = {"municipality_code": "131041", "municipality_name": "新宿区", "passport_data": True}
+CHIYODA = {"municipality_code": "131016", "municipality_name": "千代田区", "passport_data": False,
+           "record_name": "デジタル 太郎", "name_matches": True, "contact": "03-0000-0000"}  # fmt: skip
+SHINJUKU = {"municipality_code": "131041", "municipality_name": "新宿区", "passport_data": True,
+            "record_name": "デジタル 太郎", "name_matches": True, "contact": "03-1111-1111"}  # fmt: skip
 
 
 @pytest.fixture
@@ -164,14 +179,76 @@ async def test_domestic_success_prints_certificate_and_receipt(
 
 
 @pytest.mark.parametrize("kiosk", [[CHIYODA, SHINJUKU]], indirect=True)
-async def test_two_municipalities_cost_240_and_overseas_needs_passport_data_everywhere(
+async def test_overseas_is_decided_per_municipality(
     kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
 ) -> None:
     await _to_pin(kiosk)
     await kiosk.enter_pin(demo_card.pin)
     await kiosk.choose_type("overseas")
-    assert kiosk.screen == "overseas_refused"
-    assert kiosk.reason == "card_proof.no_passport_data"
+    # Before: refused outright because 千代田区 lacks passport data.
+    assert kiosk.screen == "fee"
+    assert [m["municipality_code"] for m in kiosk.chosen()] == ["131041"]
+    assert [(m["municipality_code"], m["reason"]) for m in kiosk.unavailable()] == [
+        ("131016", "no_passport_data")
+    ]
+    assert kiosk.total_fee == 120
+    await kiosk.toggle("131016")  # not selectable for overseas
+    assert kiosk.total_fee == 120
+    await kiosk.pay()
+    assert kiosk.server.asked_for == [["131041"]]  # type: ignore[attr-defined]  # a test double's own attribute
+
+
+@pytest.mark.parametrize("kiosk", [[CHIYODA]], indirect=True)
+async def test_overseas_without_passport_data_anywhere_is_refused(
+    kiosk: KioskFlow, demo_card: DemoCard
+) -> None:
+    await _to_pin(kiosk)
+    await kiosk.enter_pin(demo_card.pin)
+    await kiosk.choose_type("overseas")
+    assert (kiosk.screen, kiosk.reason) == ("overseas_refused", "card_proof.no_passport_data")
+
+
+@pytest.mark.parametrize("kiosk", [[CHIYODA, SHINJUKU]], indirect=True)
+async def test_the_resident_chooses_which_municipalities_to_buy(
+    kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
+) -> None:
+    await _to_pin(kiosk)
+    await kiosk.enter_pin(demo_card.pin)
+    await kiosk.choose_type("domestic")
+    assert kiosk.total_fee == 240
+    await kiosk.toggle("131016")  # before: all (240 yen) or nothing
+    assert kiosk.total_fee == 120
+    await kiosk.toggle("131041")
+    await kiosk.pay()
+    assert (kiosk.screen, kiosk.reason) == ("fee", "kiosk.none_chosen")
+    assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]  # a test double's own attribute
+    await kiosk.toggle("131016")
+    await kiosk.pay()
+    assert kiosk.screen == "done"
+    assert kiosk.server.asked_for == [["131016"]]  # type: ignore[attr-defined]  # a test double's own attribute
+    assert kiosk.payment.net_yen == 120  # type: ignore[attr-defined]  # a test double's own attribute
+
+
+@pytest.mark.parametrize("kiosk", [[]], indirect=True)
+async def test_no_municipality_offered_says_why_for_each(
+    kiosk: KioskFlow, demo_card: DemoCard
+) -> None:
+    kiosk.server.not_offered = [  # type: ignore[attr-defined]  # a test double's own attribute
+        {**CHIYODA, "offered": False, "reason": "not_taking_part"},
+        {**SHINJUKU, "offered": False, "reason": "identity_mismatch"},
+    ]
+    await _to_pin(kiosk)
+    await kiosk.enter_pin(demo_card.pin)
+    assert (kiosk.screen, kiosk.reason) == ("not_offered", "card_proof.kiosk_not_offered")
+    assert [m["reason"] for m in kiosk.unavailable()] == ["not_taking_part", "identity_mismatch"]
+
+
+@pytest.mark.parametrize("kiosk", [[CHIYODA, SHINJUKU]], indirect=True)
+async def test_two_municipalities_cost_240(
+    kiosk: KioskFlow, demo_card: DemoCard, tmp_path: Path
+) -> None:
+    await _to_pin(kiosk)
+    await kiosk.enter_pin(demo_card.pin)
     await kiosk.choose_type("domestic")
     assert kiosk.total_fee == 240
     await kiosk.pay()
@@ -264,6 +341,31 @@ async def test_printer_failure_after_payment_offers_reprint_or_refund(
     assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]  # a test double's own attribute
     assert not (tmp_path / "spool").exists()
     assert kiosk.transaction.documents == []
+    # Before: the certificates stayed valid and no result was recorded (terms 第7条6).
+    (failure,) = kiosk.server.failures.values()  # type: ignore[attr-defined]  # a test double's own attribute
+    assert failure["certificate_ids"] == ["C1-131016"] and failure["reason"] == "print_failed"
+    assert "completed_at" not in failure and failure["failed_at"]
+    log = [
+        json.loads(line)
+        for line in (tmp_path / "data" / "issuances.jsonl").read_text().splitlines()
+    ]
+    assert log[-1]["reason"] == "print_failed" and log[-1]["failure_notice"] == "sent"
+
+
+async def test_a_failure_result_waits_in_the_outbox_when_the_server_is_away(
+    kiosk: KioskFlow, demo_card: DemoCard
+) -> None:
+    await _to_fee(kiosk, demo_card.pin)
+    kiosk.printer.fail_next = 1  # type: ignore[attr-defined]  # a test double's own attribute
+    await kiosk.pay()
+    kiosk.server.reachable = False  # type: ignore[attr-defined]  # a test double's own attribute
+    await kiosk.reset()  # the resident walks away: refunded, the failure owed
+    assert kiosk.server.failures == {}  # type: ignore[attr-defined]  # a test double's own attribute
+    (pending,) = kiosk.ops.outbox.pending()
+    assert pending["reason"] == "refunded"
+    kiosk.server.reachable = True  # type: ignore[attr-defined]  # a test double's own attribute
+    assert (await kiosk.ops.outbox.send_pending())["sent"] == 1
+    assert len(kiosk.server.failures) == 1  # type: ignore[attr-defined]  # a test double's own attribute
 
 
 async def test_printer_failure_then_reprint_prints_once_charged_once(
