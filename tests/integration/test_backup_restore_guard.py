@@ -531,3 +531,31 @@ def test_the_test_key_is_the_settings_key(settings) -> None:
     import os
 
     assert settings.backup_key == base64.b64decode(os.environ["VRS_BACKUP_KEY"])
+
+
+async def test_a_refusal_in_the_last_table_leaves_nothing_behind(
+    attacker, settings, tmp_path
+) -> None:
+    # Residents and a clerk are valid and go in first; the audit event (last table) is not.
+    archive = build(
+        tmp_path / "late.zip",
+        {
+            "account": [account_row("clerk", login="late-clerk")],
+            "resident": [resident_row(resident_number=str(n)) for n in range(1, 4)],
+            "audit_event": [audit_row(), audit_row(occurred_at="2031-01-01T00:00:00+00:00")],
+        },
+        key=settings.backup_key,
+    )
+    await refused(
+        attacker, archive, "backup.row_after_archive",
+        table="audit_event", row=2, column="occurred_at",
+    )  # fmt: skip
+    async with owner_transaction():
+        c = current_connection()
+        assert (
+            await c.fetchval("SELECT count(*) FROM resident WHERE municipality_code = $1", AREA)
+            == 0
+        )
+        assert not await c.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM account WHERE login = 'late-clerk')"
+        )
