@@ -10,6 +10,7 @@ COPY db db
 COPY common common
 COPY signing signing
 COPY kiosk kiosk
+COPY cli cli
 COPY templates templates
 RUN pip install --no-cache-dir -e . \
  && useradd --system --home /app vrs

@@ -105,3 +105,13 @@ def test_nothing_runs_the_vrs_command_from_its_old_place() -> None:
         if old.search(line)
     ]
     assert not bad, "use `python -m cli` / cli.main / cli.commands:\n" + "\n".join(bad)
+
+
+def test_the_docker_image_copies_every_package_the_project_installs() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = [p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    missing = [p for p in packages if f"COPY {p} {p}" not in dockerfile]
+    assert not missing, f"Dockerfile does not COPY {missing} (the image would lack them)"
