@@ -167,6 +167,13 @@ async def test_errors_leave_focus_for_the_next_action_and_a_scan_replaces_the_ti
         await page.keyboard.type("111310160000000003")
         assert await page.get_by_test_id("ticket-input").input_value() == "111310160000000003"
         assert await page.get_by_test_id("panel").inner_text() == ""
+        # A scan typed into the birth field (the reader types where the focus is) moves over.
+        await page.keyboard.press("Enter")
+        assert await focused(page, "birth-input")
+        await page.keyboard.type("111310160000000001")
+        assert await page.get_by_test_id("ticket-input").input_value() == "111310160000000001"
+        assert await page.get_by_test_id("birth-input").input_value() == ""
+        assert await focused(page, "ticket-input")
         await screenshot(page, "venue-tablet-errors")
     finally:
         await context.close()

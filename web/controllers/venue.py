@@ -143,7 +143,8 @@ class VenueController(Controller):
             except TicketUnknown:
                 key = "identity.unconfirmed_elsewhere" if ticket.municipality_code != venue.municipality_code \
                     else "venue.ticket_unknown"  # fmt: skip
-                return _panel_error(translate(key, language, municipality=ticket.municipality_code,
+                name = await _municipality_name(ticket.municipality_code)
+                return _panel_error(translate(key, language, municipality=name,
                                               ticket=ticket.ticket_number), focus="ticket")  # fmt: skip
             except IdentityMismatch:
                 return Template("venue/_person_panel.html", context={
@@ -206,7 +207,7 @@ class VenueController(Controller):
                 )
             except TicketUnknown:
                 return _panel_error(translate("venue.ticket_unknown", language,
-                                              municipality=dose.ticket.municipality_code,
+                                              municipality=await _municipality_name(dose.ticket.municipality_code),
                                               ticket=dose.ticket.ticket_number), focus="ticket")  # fmt: skip
             except IdentityMismatch:
                 return _panel_error(translate("identity.mismatch", language), focus="ticket")
@@ -229,6 +230,11 @@ class VenueController(Controller):
         )
         response.headers["HX-Trigger"] = "vrs:saved"
         return response
+
+
+async def _municipality_name(code: str) -> str:
+    """A municipality as people know it (the code only when it is not registered)."""
+    return next((m["name"] for m in await list_municipalities() if m["code"] == code), code)
 
 
 def _default_volume(

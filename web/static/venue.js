@@ -154,19 +154,41 @@
       if (!ticket) { return; }
       event.preventDefault();
       $("panel").innerHTML = "";
+      if ($("birth-input")) { $("birth-input").value = ""; }  // a new person states their own
       ticket.focus();  // (selects the old number) ...
       ticket.value = event.key;  // ... which the scan's first digit replaces
       ticket.setSelectionRange(1, 1);
     }
   });
 
+  var keepTicket = false;  // a scan moved out of the birth field: do not select what it typed
+
   document.addEventListener("focusin", function (event) {
-    if (event.target && event.target.id === "ticket-input") { event.target.select(); }
+    if (event.target && event.target.id === "ticket-input" && !keepTicket) { event.target.select(); }
+    keepTicket = false;
   });
+
+  // 8 digits are a whole birth date: look up, unless more digits follow at once, which is a
+  // scan typed into the birth field (the reader types wherever the focus is): move it over.
+  var birthTimer = null;
+  function birthTyped(birth) {
+    clearTimeout(birthTimer);
+    var value = birth.value.trim();
+    if (/^\d{9,}$/.test(value)) {
+      var ticket = $("ticket-input");
+      birth.value = "";
+      keepTicket = true;
+      ticket.value = value;
+      ticket.focus();
+      ticket.setSelectionRange(value.length, value.length);
+      return;
+    }
+    if (/^\d{8}$/.test(value)) { birthTimer = setTimeout(submitScan, 120); }
+  }
 
   document.addEventListener("input", function (event) {
     var target = event.target;
-    if (target && target.id === "birth-input" && /^\d{8}$/.test(target.value)) { submitScan(); }
+    if (target && target.id === "birth-input") { birthTyped(target); }
     if (target && target.id === "f-product") {
       var option = target.options[target.selectedIndex], volume = $("f-volume");
       if (option && option.dataset.volume && volume) { volume.value = option.dataset.volume; }
