@@ -57,10 +57,32 @@ class Settings:
     """VRS_ISSUER_URL: SHC issuer base URL, no trailing slash (default <base_url>/issuer)."""
     session_hours: int = 8
     """VRS_SESSION_HOURS: a signed-in session ends after this many idle hours."""
+    session_max_hours: int = 12
+    """VRS_SESSION_MAX_HOURS: a session ends this many hours after sign-in, however active."""
     lockout_threshold: int = 5
-    """VRS_LOCKOUT_THRESHOLD: wrong passwords in a row before an account is locked."""
+    """VRS_LOCKOUT_THRESHOLD: password tries for one login from one address before that address
+    is refused for that login (for VRS_LOCKOUT_MINUTES); the account itself stays usable."""
     lockout_minutes: int = 15
-    """VRS_LOCKOUT_MINUTES: how long a locked account stays locked."""
+    """VRS_LOCKOUT_MINUTES: how long a refused address (or a locked account) waits."""
+    account_lock_threshold: int = 25
+    """VRS_ACCOUNT_LOCK_THRESHOLD: wrong passwords in a row from any addresses before the
+    account itself is locked for everyone (for VRS_LOCKOUT_MINUTES)."""
+    api_token_days: int = 90
+    """VRS_API_TOKEN_DAYS: an API bearer token stops working this many days after it was made."""
+    app_client_days: int = 365
+    """VRS_APP_CLIENT_DAYS: an app or kiosk client token stops working after this many days."""
+    rate_sign_in_per_minute: int = 60
+    """VRS_RATE_SIGN_IN_PER_MINUTE: sign-in attempts per source address per minute (0: no limit)."""
+    rate_inquiry_per_hour: int = 60
+    """VRS_RATE_INQUIRY_PER_HOUR: F7 inquiry requests per account per hour (0: no limit)."""
+    rate_identify_per_hour: int = 300
+    """VRS_RATE_IDENTIFY_PER_HOUR: F8 ticket look-ups per venue account per hour (0: no limit)."""
+    rate_verify_per_minute: int = 20
+    """VRS_RATE_VERIFY_PER_MINUTE: anonymous /verify submissions per source per minute (0: none)."""
+    inquiry_bulk_max_persons: int = 1000
+    """VRS_INQUIRY_BULK_MAX_PERSONS: persons one bulk inquiry file may ask about."""
+    inquiry_daily_max_persons: int = 3000
+    """VRS_INQUIRY_DAILY_MAX_PERSONS: persons a municipality may ask about per day (Japan time)."""
     db_pool_size: int = 10
     """VRS_DB_POOL_SIZE: connections per server process."""
     db_connect_timeout: float = 5.0
@@ -188,8 +210,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         base_url=values.get("VRS_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         issuer_url=values.get("VRS_ISSUER_URL", ""),
         session_hours=integer("VRS_SESSION_HOURS", 8),
+        session_max_hours=integer("VRS_SESSION_MAX_HOURS", 12),
         lockout_threshold=integer("VRS_LOCKOUT_THRESHOLD", 5),
         lockout_minutes=integer("VRS_LOCKOUT_MINUTES", 15),
+        account_lock_threshold=integer("VRS_ACCOUNT_LOCK_THRESHOLD", 25),
+        api_token_days=integer("VRS_API_TOKEN_DAYS", 90),
+        app_client_days=integer("VRS_APP_CLIENT_DAYS", 365),
+        rate_sign_in_per_minute=integer("VRS_RATE_SIGN_IN_PER_MINUTE", 60),
+        rate_inquiry_per_hour=integer("VRS_RATE_INQUIRY_PER_HOUR", 60),
+        rate_identify_per_hour=integer("VRS_RATE_IDENTIFY_PER_HOUR", 300),
+        rate_verify_per_minute=integer("VRS_RATE_VERIFY_PER_MINUTE", 20),
+        inquiry_bulk_max_persons=integer("VRS_INQUIRY_BULK_MAX_PERSONS", 1000),
+        inquiry_daily_max_persons=integer("VRS_INQUIRY_DAILY_MAX_PERSONS", 3000),
         db_pool_size=integer("VRS_DB_POOL_SIZE", 10),
         db_connect_timeout=seconds("VRS_DB_CONNECT_TIMEOUT", 5.0),
         db_acquire_timeout=seconds("VRS_DB_ACQUIRE_TIMEOUT", 5.0),

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -17,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from common.settings import Settings, get_settings
 from db.engine import DatabaseLimits, close_serving_pool, start_serving_pool
 from db.imports.recovery import recover_interrupted_jobs, startup_clean_up
+from db.security.rate_limits import PostgresStore
 from web.access import AccessMiddleware
 from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
 from web.clock import today_in_japan
@@ -24,6 +26,7 @@ from web.controllers import all_routes
 from web.errors import EXCEPTION_HANDLERS
 from web.headers import add_security_headers
 from web.logs import configure_logging
+from web.rate_limit import STORE_NAME
 from web.signing_context import SigningProvider
 from web.templating import template_config
 
@@ -35,6 +38,7 @@ def create_app(
     *,
     manage_pool: bool = True,
     today: Callable[[], dt.date] = today_in_japan,
+    rate_limit_store: PostgresStore | None = None,
 ) -> Litestar:
     """Build the server.
 
@@ -42,6 +46,8 @@ def create_app(
         settings: the settings to use (tests pass their own); default from the environment.
         manage_pool: open and close the database pool with the app's lifespan.
         today: the clock handlers see (tests fix the date).
+        rate_limit_store: where rate limits count (default: the serving pool's database,
+            shared by every server process).
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -79,6 +85,8 @@ def create_app(
             AccessMiddleware(settings),
             DefineMiddleware(BearerAwareCSRFMiddleware, config=csrf_config(settings)),
         ],
+        state=State({"settings": settings}),
+        stores={STORE_NAME: rate_limit_store or PostgresStore()},
         template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_security_headers],

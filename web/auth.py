@@ -73,11 +73,16 @@ class RequestContextMiddleware(ASGIMiddleware):
         if bearer or session:
             async with tenantless_statement() as connection:
                 if bearer:
-                    principal = await principal_for_token(bearer, connection)
+                    principal = await principal_for_token(
+                        bearer, connection, max_days=self.settings.api_token_days
+                    )
                     scope["state"]["auth_kind"] = "bearer"
                 elif session:
                     principal = await principal_for_session(
-                        session, self.settings.session_hours, connection
+                        session,
+                        self.settings.session_hours,
+                        connection,
+                        max_hours=self.settings.session_max_hours,
                     )
                     scope["state"]["auth_kind"] = "session"
         scope["user"] = principal

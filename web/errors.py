@@ -129,7 +129,10 @@ def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Respons
     """Map an :class:`AppError` to its response."""
     if isinstance(exc, SignInRequired) and not _is_api(request) and not _is_htmx(request):
         return Redirect(f"/sign-in?next={request.url.path}")
-    return render_error(request, exc.status_code, exc.key, exc.field, **exc.params)
+    response = render_error(request, exc.status_code, exc.key, exc.field, **exc.params)
+    if getattr(exc, "retry_after", None):  # a rate limit says when to come back
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -11,19 +11,22 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
+import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from db.accounts.passwords import MIN_PASSWORD_LENGTH, password_problem
 from db.accounts.principal import Principal
 from db.accounts.roles import Role
 from db.accounts.tables import Account
-from db.engine import current_connection
+from db.engine import current_connection, tenantless_statement
+from db.security.rate_limits import forget, hit
 
 _hasher = PasswordHasher()  # argon2id with the library's current parameters
 # Verified against when the login is unknown, so timing does not reveal it.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
-MIN_PASSWORD_LENGTH = 12
+__all__ = ["MIN_PASSWORD_LENGTH"]
 
 
 def hash_password(password: str) -> str:
@@ -37,11 +40,27 @@ def token_hash(token: str) -> str:
 
 
 class SignInRefusal(StrEnum):
-    """Why a sign-in failed (the message catalog has the words)."""
+    """Why a sign-in failed: kept for the server's own use; the user sees one answer."""
 
     WRONG_CREDENTIALS = "auth.wrong_credentials"
     LOCKED = "auth.locked"
     INACTIVE = "auth.inactive"
+    THROTTLED = "auth.throttled"
+
+
+@dataclass(frozen=True)
+class SignInPolicy:
+    """When password tries stop being checked.
+
+    ``source_threshold`` tries for one login from one address (then that
+    address waits ``lock_minutes`` for that login: an attacker cannot lock the
+    account for its owner elsewhere); ``account_threshold`` wrong passwords in
+    a row from anywhere lock the account itself for ``lock_minutes``.
+    """
+
+    source_threshold: int = 5
+    account_threshold: int = 25
+    lock_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -67,28 +86,48 @@ def _principal(row: Mapping[str, Any], session_id: UUID | None = None) -> Princi
 
 
 async def authenticate(
-    login: str, password: str, *, threshold: int, lock_minutes: int
+    login: str, password: str, *, source: str, policy: SignInPolicy
 ) -> SignInResult:
-    """Check a login and password; count failures and lock after ``threshold``."""
-    connection = current_connection()
-    row = await connection.fetchrow("SELECT * FROM vrs_account_for_login($1)", login.strip())
-    if row is None:
-        _verify(_DUMMY_HASH, password)
-        return SignInResult(None, SignInRefusal.WRONG_CREDENTIALS)
-    now = datetime.now(UTC)
-    if row["locked_until"] is not None and row["locked_until"] > now:
-        return SignInResult(None, SignInRefusal.LOCKED, row["locked_until"])
-    if not _verify(row["password_hash"], password):
-        locked_until = await connection.fetchval(
-            "SELECT vrs_record_sign_in($1, false, $2, $3)", row["id"], threshold, lock_minutes
-        )
-        if locked_until is not None and locked_until > now:
-            return SignInResult(None, SignInRefusal.LOCKED, locked_until)
+    """Check a login and password, holding under parallel guesses.
+
+    Each try is counted *before* the password is checked, in single atomic
+    statements (per login and address in the shared rate-limit store, per
+    account in ``vrs_reserve_sign_in``): a burst of parallel tries gets at most
+    the threshold's worth of checks, whatever their order. No connection is
+    held while argon2 runs, and it runs in a worker thread, off the event loop.
+    Runs its own short statements: call it outside a transaction.
+    """
+    login = login.strip()
+    key = "sign-in:" + hashlib.sha256(f"{login.lower()}|{source}".encode()).hexdigest()
+    window = policy.lock_minutes * 60
+    async with tenantless_statement() as connection:
+        tries, _ = await hit(connection, key, window)
+        row = await connection.fetchrow("SELECT * FROM vrs_account_for_login($1)", login)
+        refusal = None if tries <= policy.source_threshold else SignInRefusal.THROTTLED
+        if refusal is None and row is not None:
+            allowed = await connection.fetchval(
+                "SELECT vrs_reserve_sign_in($1, $2, $3)",
+                row["id"],
+                policy.account_threshold,
+                policy.lock_minutes,
+            )
+            refusal = None if allowed else SignInRefusal.LOCKED
+    if row is None or refusal is not None:
+        await verify_password(_DUMMY_HASH, password)  # the same work whatever the reason
+        return SignInResult(None, refusal or SignInRefusal.WRONG_CREDENTIALS)
+    if not await verify_password(row["password_hash"], password):
         return SignInResult(None, SignInRefusal.WRONG_CREDENTIALS)
     if not row["active"]:
         return SignInResult(None, SignInRefusal.INACTIVE)
-    await connection.execute("SELECT vrs_record_sign_in($1, true, 0, 0)", row["id"])
+    async with tenantless_statement() as connection:
+        await connection.execute("SELECT vrs_record_sign_in($1, true, 0, 0)", row["id"])
+        await forget(connection, key)
     return SignInResult(_principal(row))
+
+
+async def verify_password(stored_hash: str, password: str) -> bool:
+    """Check a password against its argon2 hash in a worker thread (never on the event loop)."""
+    return await anyio.to_thread.run_sync(_verify, stored_hash, password)
 
 
 def _verify(stored_hash: str, password: str) -> bool:
@@ -98,7 +137,9 @@ def _verify(stored_hash: str, password: str) -> bool:
         return False
 
 
-async def start_session(principal: Principal, idle_hours: int) -> tuple[str, Principal]:
+async def start_session(
+    principal: Principal, idle_hours: int, max_hours: int | None = None
+) -> tuple[str, Principal]:
     """Create a new session (a fresh token at every sign-in); returns the token."""
     token = secrets.token_urlsafe(32)
     session_id = uuid4()
@@ -111,17 +152,20 @@ async def start_session(principal: Principal, idle_hours: int) -> tuple[str, Pri
         principal.account_id,
         secrets.token_urlsafe(32),
         now,
-        now + timedelta(hours=idle_hours),
+        now + timedelta(hours=min(idle_hours, max_hours or idle_hours)),
     )
     return token, Principal(**{**principal.__dict__, "session_id": session_id})
 
 
 async def principal_for_session(
-    token: str, idle_hours: int, connection: Any = None
+    token: str, idle_hours: int, connection: Any = None, max_hours: int = 12
 ) -> Principal | None:
-    """The principal of a live session token, sliding its idle expiry."""
+    """The principal of a live session token, sliding its idle expiry up to its absolute end."""
     row = await (connection or current_connection()).fetchrow(
-        "SELECT * FROM vrs_principal_for_session($1, $2)", token_hash(token), idle_hours
+        "SELECT * FROM vrs_principal_for_session($1, $2, $3)",
+        token_hash(token),
+        idle_hours,
+        max_hours,
     )
     return _principal(row, row["session_id"]) if row else None
 
@@ -133,10 +177,12 @@ async def end_session(session_id: UUID) -> None:
     )
 
 
-async def principal_for_token(token: str, connection: Any = None) -> Principal | None:
-    """The principal of a bearer token that has not been revoked."""
+async def principal_for_token(
+    token: str, connection: Any = None, max_days: int = 90
+) -> Principal | None:
+    """The principal of a bearer token neither revoked nor older than ``max_days``."""
     row = await (connection or current_connection()).fetchrow(
-        "SELECT * FROM vrs_principal_for_token($1)", token_hash(token)
+        "SELECT * FROM vrs_principal_for_token($1, $2)", token_hash(token), max_days
     )
     return _principal(row) if row else None
 
@@ -197,8 +243,9 @@ async def create_account(
     login = login.strip()
     if not login or len(login) > 64 or not login.isascii() or " " in login:
         raise AccountError("account.login_invalid")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError("account.password_short", length=MIN_PASSWORD_LENGTH)
+    problem = password_problem(password, login, display_name)
+    if problem is not None:
+        raise AccountError(problem, length=MIN_PASSWORD_LENGTH)
     if role.is_municipal and not municipality_code:
         raise AccountError("account.municipality_required")
     if role is Role.VENUE_OPERATOR and venue_id is None:
@@ -216,7 +263,7 @@ async def create_account(
         municipality_code=municipality_code if role.is_municipal else None,
         prefecture_code=prefecture_code,
         venue_id=venue_id,
-        password_hash=hash_password(password),
+        password_hash=await anyio.to_thread.run_sync(hash_password, password),
         created_by=created_by,
     )
     await account.save()

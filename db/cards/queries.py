@@ -42,11 +42,13 @@ async def retire_app_clients(label: str) -> int:
     return int(status.split()[-1])
 
 
-async def app_client_for_token(token: str) -> dict[str, Any] | None:
-    """The active client this bearer token belongs to."""
+async def app_client_for_token(token: str, max_days: int = 365) -> dict[str, Any] | None:
+    """The active client this bearer token belongs to, if not older than ``max_days``."""
     row = await current_connection().fetchrow(
-        "SELECT id, label, kind FROM app_client WHERE token_hash = $1 AND revoked_at IS NULL",
+        "SELECT id, label, kind FROM app_client WHERE token_hash = $1 AND revoked_at IS NULL"
+        " AND created_at > now() - make_interval(days => $2)",
         token_hash(token),
+        max_days,
     )
     return dict(row) if row else None
 

@@ -79,7 +79,7 @@ async def test_lockout_after_the_threshold_even_with_the_right_password(
     for _ in range(settings.lockout_threshold):
         await sign_in(client, login, "wrong password!!")
     locked = await sign_in(client, login, PASSWORD)
-    assert locked.status_code == 423 and "vrs_session" not in locked.cookies
+    assert locked.status_code == 401 and "vrs_session" not in locked.cookies
 
 
 async def test_pages_carry_the_security_headers(app, client) -> None:

@@ -61,7 +61,8 @@ async def app_client(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     if token is None:
         raise SignInRequired("card_session.client_required")
     async with tenant_transaction(None):
-        client = await cards.app_client_for_token(token)
+        max_days = connection.scope["litestar_app"].state["settings"].app_client_days
+        client = await cards.app_client_for_token(token, max_days)
     if client is None:
         raise NotAllowed("card_session.client_unknown")
     connection.scope.setdefault("state", {})["app_client"] = client

@@ -39,6 +39,7 @@ from db.residents.my_number import MyNumberVault
 from web.auth import requires
 from web.errors import BadInput
 from web.i18n import language_of, translate
+from web.rate_limit import rate_limited
 from web.suspension_guard import refuse_if_suspended, suspension_notice
 
 BULK_MAX_ROWS = 100_000
@@ -171,7 +172,7 @@ class InquiriesController(Controller):
         """The forms and the inquiry log."""
         return await self._page(request)
 
-    @post("/single", name="inquiries_single")
+    @post("/single", name="inquiries_single", middleware=[rate_limited("inquiry")])
     async def single(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Any:
@@ -207,7 +208,7 @@ class InquiriesController(Controller):
             basis=basis,
         )
 
-    @post("/bulk", name="inquiries_bulk")
+    @post("/bulk", name="inquiries_bulk", middleware=[rate_limited("inquiry")])
     async def bulk(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Any:
@@ -268,7 +269,12 @@ class InquiriesApiController(Controller):
     path = "/api/v1/inquiries"
     guards = [requires(Role.CLERK)]
 
-    @post("/", name="api_inquiries", summary="Inquire other municipalities about one person")
+    @post(
+        "/",
+        name="api_inquiries",
+        summary="Inquire other municipalities about one person",
+        middleware=[rate_limited("inquiry")],
+    )
     async def create(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> dict[str, Any]:

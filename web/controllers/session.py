@@ -12,14 +12,14 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from common.settings import Settings
-from db.accounts.queries import SignInRefusal, authenticate, end_session, start_session
+from db.accounts.queries import SignInPolicy, authenticate, end_session, start_session
 from db.accounts.roles import Role
 from db.audit.queries import record
 from db.engine import tenant_transaction
 from web.auth import SESSION_COOKIE, signed_in
 from web.i18n import language_of, translate
 from web.network import STAFF_ROLES, NetworkPolicy
-from web.templating import japan_time
+from web.rate_limit import rate_limited, source_address
 
 
 def safe_next(target: str | None) -> str:
@@ -41,7 +41,12 @@ class SessionController(Controller):
         """Show the sign-in form."""
         return Template("session/sign_in.html", context={"next": safe_next(next), "error": None})
 
-    @post("/sign-in", name="sign_in", media_type=MediaType.HTML)
+    @post(
+        "/sign-in",
+        name="sign_in",
+        media_type=MediaType.HTML,
+        middleware=[rate_limited("sign_in")],
+    )
     async def sign_in(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Any:
@@ -52,29 +57,35 @@ class SessionController(Controller):
         target = safe_next(str(form.get("next", "")) or None)
         if not login or not password:
             return self._refused(request, "auth.missing_credentials", target, login)
-        async with tenant_transaction(None):
-            result = await authenticate(
-                login,
-                password,
-                threshold=settings.lockout_threshold,
+        result = await authenticate(
+            login,
+            password,
+            source=source_address(request, settings),
+            policy=SignInPolicy(
+                source_threshold=settings.lockout_threshold,
+                account_threshold=settings.account_lock_threshold,
                 lock_minutes=settings.lockout_minutes,
+            ),
+        )
+        if result.principal is None:
+            # One answer for every refusal (wrong, unknown, locked, throttled, inactive):
+            # the answer never tells which logins exist or are locked.
+            return self._refused(request, "auth.refused", target, login)
+        if not NetworkPolicy.from_settings(settings).allows_staff(request.scope) and (
+            result.principal.role in STAFF_ROLES
+        ):
+            return self._refused(request, "network.sign_in_outside", target, login)
+        async with tenant_transaction(result.principal.tenant):
+            token, principal = await start_session(
+                result.principal, settings.session_hours, settings.session_max_hours
             )
-            if result.principal is None:
-                refusal = result.refusal or SignInRefusal.WRONG_CREDENTIALS
-                return self._refused(request, str(refusal), target, login, result.locked_until)
-            if not NetworkPolicy.from_settings(settings).allows_staff(request.scope) and (
-                result.principal.role in STAFF_ROLES
-            ):
-                return self._refused(request, "network.sign_in_outside", target, login)
-            async with tenant_transaction(result.principal.tenant):
-                token, principal = await start_session(result.principal, settings.session_hours)
-                await record(
-                    "account.sign_in",
-                    actor=principal,
-                    municipality_code=principal.tenant,
-                    object_type="account",
-                    object_id=str(principal.account_id),
-                )
+            await record(
+                "account.sign_in",
+                actor=principal,
+                municipality_code=principal.tenant,
+                object_type="account",
+                object_id=str(principal.account_id),
+            )
         previous = request.scope.get("user")
         if previous is not None and previous.session_id is not None:
             # Rotation: the session this browser had before signing in ends now.
@@ -96,16 +107,13 @@ class SessionController(Controller):
         return response
 
     def _refused(
-        self, request: Request[Any, Any, Any], key: str, target: str, login: str, until: Any = None
+        self, request: Request[Any, Any, Any], key: str, target: str, login: str
     ) -> Template:
         language = language_of(request)
-        params = {"until": japan_time(until, "%H:%M")} if until else {}
         return Template(
             "session/sign_in.html",
-            context={"next": target, "login": login, "error": translate(key, language, **params)},
-            status_code={str(SignInRefusal.LOCKED): 423, "network.sign_in_outside": 403}.get(
-                key, 401
-            ),
+            context={"next": target, "login": login, "error": translate(key, language)},
+            status_code=403 if key == "network.sign_in_outside" else 401,
         )
 
     @post("/sign-out", name="sign_out", guards=[signed_in])

@@ -59,6 +59,7 @@ from db.vaccines.master import master_data, product_labels
 from web.auth import requires
 from web.errors import BadInput, NotAllowed, NotFound
 from web.i18n import language_of, translate
+from web.rate_limit import rate_limited
 
 RECORDING_ROLES = (Role.VENUE_OPERATOR, Role.CLERK)
 
@@ -116,7 +117,7 @@ class VenueController(Controller):
             context={"recent": recent, "labels": labels, "mismatches": mismatches},
         )
 
-    @post("/lookup", name="venue_lookup", media_type=MediaType.HTML)
+    @post("/lookup", name="venue_lookup", media_type=MediaType.HTML, middleware=[rate_limited("identify")])  # fmt: skip
     async def lookup(
         self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
     ) -> Template:

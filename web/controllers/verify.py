@@ -30,6 +30,7 @@ from signing.errors import VerificationError, VerificationFailure
 from web.errors import BadInput
 from web.i18n import language_of, translate
 from web.issuer_directory import TrustedIssuer
+from web.rate_limit import rate_limited
 from web.signing_context import SigningContext
 from web.verify_decoding import MAX_UPLOAD_BYTES, Busy, DecodeError, decode_upload, pdf_signature
 
@@ -298,6 +299,7 @@ class VerifyController(Controller):
     @post(
         "/",
         name="verify_submit",
+        middleware=[rate_limited("verify")],
         media_type=MediaType.HTML,
         request_max_body_size=MAX_UPLOAD_BYTES + MAX_TEXT_CHARS * 4 + 65536,
     )

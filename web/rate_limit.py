@@ -1,0 +1,119 @@
+"""Rate limits on the routes an attacker would hammer, counted in the shared store.
+
+Litestar's :class:`~litestar.middleware.rate_limit.RateLimitMiddleware`, with
+two changes: the count is one atomic increment in
+:class:`~db.security.rate_limits.PostgresStore` (Litestar's own get-then-set
+under a per-process lock would let two processes, or two requests across
+them, both pass), and the limit is read from the app's settings at request
+time, so a handler opts in with one line::
+
+    @post("/lookup", middleware=[rate_limited("identify")])
+
+A limited request gets 429 with ``Retry-After`` and a ja/en message (an HTML
+page for browsers, a problem JSON for the API) through :mod:`web.errors`.
+
+Limits (README, settings table): ``sign_in`` per source address,
+``inquiry`` and ``identify`` per account, ``verify`` per source address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import (
+    DURATION_VALUES,
+    DurationUnit,
+    RateLimitConfig,
+    RateLimitMiddleware,
+)
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from common.settings import Settings
+from db.security.rate_limits import PostgresStore
+from web.errors import AppError
+from web.network import NetworkPolicy
+
+#: The name of the store in ``app.stores``.
+STORE_NAME = "rate_limit"
+
+
+class RateLimited(AppError):
+    """Too many requests; ``retry_after`` seconds until the window resets."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("rate_limit.exceeded", seconds=retry_after)
+        self.retry_after = retry_after
+
+
+def source_address(request: Request[Any, Any, Any], settings: Settings) -> str:
+    """The client's address (a trusted proxy's X-Forwarded-For believed, as for staff networks)."""
+    address = NetworkPolicy.from_settings(settings).client_address(request.scope)
+    return str(address) if address is not None else "unknown"
+
+
+def _account(request: Request[Any, Any, Any], settings: Settings) -> str:
+    user = request.scope.get("user")
+    return f"account:{user.account_id}" if user is not None else source_address(request, settings)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One named limit: its window, the setting holding its count, and whom it counts."""
+
+    unit: DurationUnit
+    setting: str
+    who: Callable[[Request[Any, Any, Any], Settings], str]
+
+
+LIMITS: dict[str, Limit] = {
+    "sign_in": Limit("minute", "rate_sign_in_per_minute", source_address),
+    "inquiry": Limit("hour", "rate_inquiry_per_hour", _account),
+    "identify": Limit("hour", "rate_identify_per_hour", _account),
+    "verify": Limit("minute", "rate_verify_per_minute", source_address),
+}
+
+
+def settings_of(scope: Scope) -> Settings:
+    """The settings the app was built with (``create_app`` keeps them in ``app.state``)."""
+    return scope["litestar_app"].state["settings"]
+
+
+class SharedRateLimitMiddleware(RateLimitMiddleware):
+    """Litestar's rate-limit middleware, counting atomically in the shared store."""
+
+    def __init__(self, app: ASGIApp, config: RateLimitConfig, limit: str) -> None:
+        super().__init__(app, config)
+        self.limit = LIMITS[limit]
+        self.name = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings = settings_of(scope)
+        allowed = int(getattr(settings, self.limit.setting))
+        if allowed > 0:
+            request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope)
+            store = self.config.get_store_from_app(scope["litestar_app"])
+            assert isinstance(store, PostgresStore)
+            key = f"rate:{self.name}:{self.limit.who(request, settings)}"
+            hits, reset = await store.increment(key, DURATION_VALUES[self.limit.unit])
+            if hits > allowed:
+                raise RateLimited(reset)
+        await self.app(scope, receive, send)
+
+
+def rate_limited(limit: str) -> DefineMiddleware:
+    """The middleware for one named limit of :data:`LIMITS`, to put on a route handler."""
+    if limit not in LIMITS:
+        raise ValueError(f"unknown rate limit {limit!r}")
+    config = RateLimitConfig(
+        rate_limit=(LIMITS[limit].unit, 1),  # the real count comes from the settings
+        middleware_class=SharedRateLimitMiddleware,
+        store=STORE_NAME,
+        set_rate_limit_headers=False,
+    )
+    return DefineMiddleware(SharedRateLimitMiddleware, config=config, limit=limit)
