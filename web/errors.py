@@ -130,8 +130,9 @@ def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Respons
     if isinstance(exc, SignInRequired) and not _is_api(request) and not _is_htmx(request):
         return Redirect(f"/sign-in?next={request.url.path}")
     response = render_error(request, exc.status_code, exc.key, exc.field, **exc.params)
-    if getattr(exc, "retry_after", None):  # a rate limit says when to come back
-        response.headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)  # a rate limit says when to come back
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 

@@ -30,9 +30,10 @@ DOSE_FIELDS = (
 class InquiryRefused(Exception):
     """The inquiry cannot be made; ``key`` names the message."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, **params: Any) -> None:
         super().__init__(key)
         self.key = key
+        self.params = params
 
 
 @dataclass
@@ -69,10 +70,41 @@ def _answers(rows: list[Any]) -> list[Answer]:
 
 
 async def _local_resident(my_number_hmac: str) -> UUID | None:
+    """This area's resident holding that My Number (any state but erased), if any."""
     found: UUID | None = await current_connection().fetchval(
-        "SELECT id FROM resident WHERE my_number_hmac = $1 AND status = 'active'", my_number_hmac
+        "SELECT id FROM resident WHERE my_number_hmac = $1 AND status <> 'erased'"
+        " ORDER BY status = 'active' DESC LIMIT 1",
+        my_number_hmac,
     )
     return found
+
+
+async def _own_numbers(my_number_hmacs: list[str]) -> set[str]:
+    """Which of these My Numbers this area holds on its own resident records."""
+    rows = await current_connection().fetch(
+        "SELECT DISTINCT my_number_hmac FROM resident"
+        " WHERE my_number_hmac = ANY($1::text[]) AND status <> 'erased'",
+        my_number_hmacs,
+    )
+    return {r["my_number_hmac"] for r in rows}
+
+
+async def _reserve_daily(municipality_code: str, persons: int, daily_max: int) -> None:
+    """Refuse when today's persons (Japan time) plus these would pass the daily cap.
+
+    An advisory lock per municipality makes check-and-log one step: two
+    parallel requests cannot both fit under the cap.
+    """
+    connection = current_connection()
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('vrs-inquiry-day:' || $1))", municipality_code
+    )
+    today = await connection.fetchval(
+        "SELECT coalesce(sum(subject_count), 0) FROM inquiry WHERE made_at >="
+        " (date_trunc('day', now() AT TIME ZONE 'Asia/Tokyo') AT TIME ZONE 'Asia/Tokyo')"
+    )
+    if today + persons > daily_max:
+        raise InquiryRefused("inquiry.daily_limit", limit=daily_max)
 
 
 async def _log(
@@ -112,17 +144,30 @@ async def _log(
 
 
 async def inquire(
-    municipality_code: str, my_number: str, my_number_hmac: str, consent_basis: str, actor: Any
+    municipality_code: str,
+    my_number: str,
+    my_number_hmac: str,
+    consent_basis: str,
+    actor: Any,
+    *,
+    daily_max: int = 3000,
 ) -> list[Answer]:
-    """A single inquiry for one (validated) My Number, with a recorded consent basis."""
+    """A single inquiry for one (validated) My Number, with a recorded consent basis.
+
+    Only about this area's own resident (the person moved here): a My Number
+    not on one of its resident records is refused, here and in the crossing.
+    """
     basis = consent_basis.strip()
     if not basis:
-        raise InquiryRefused("inquiry.consent_required")
+        raise InquiryRefused("inquiry.consent_listed")
+    local = await _local_resident(my_number_hmac)
+    if local is None:
+        raise InquiryRefused("inquiry.not_own_resident")
+    await _reserve_daily(municipality_code, 1, daily_max)
     rows = await current_connection().fetch(
         "SELECT * FROM vrs_inquire_records($1, $2, $3)", my_number_hmac, actor.account_id, basis
     )
     answers = _answers(rows)
-    local = await _local_resident(my_number_hmac)
     subject = {
         "my_number": mask_my_number(my_number),
         "resident": str(local) if local else None,
@@ -147,9 +192,18 @@ class BulkRequest:
 
 
 async def inquire_bulk(
-    municipality_code: str, requests: list[BulkRequest], actor: Any
+    municipality_code: str, requests: list[BulkRequest], actor: Any, *, daily_max: int = 3000
 ) -> list[tuple[BulkRequest, list[Answer]]]:
-    """Many persons in one set-based crossing; lines with a problem are not sent."""
+    """Many persons in one set-based crossing; lines with a problem are not sent.
+
+    A My Number this area does not hold on its own resident records is a
+    problem of its line (``inquiry.not_own_resident``), not an inquiry.
+    """
+    own = await _own_numbers([r.my_number_hmac for r in requests if r.my_number_hmac])
+    for r in requests:
+        if not r.problem and r.my_number_hmac not in own:
+            r.problem = "inquiry.not_own_resident"
+    await _reserve_daily(municipality_code, len(requests), daily_max)  # every line counts
     asked = [r for r in requests if not r.problem]
     rows = await current_connection().fetch(
         "SELECT * FROM vrs_inquire_records_bulk($1::text[], $2::text[], $3)",

@@ -135,7 +135,7 @@ async def test_an_inquiry_returns_exactly_the_seed_fields(moved_person) -> None:
     before, _ = moved_person
     async with tenant_transaction("131016"):
         rows = await current_connection().fetch(
-            "SELECT * FROM vrs_inquire_records($1, NULL, '本人同意書（窓口で確認）')",
+            "SELECT * FROM vrs_inquire_records($1, NULL, '書面による同意: 本人同意書（窓口で確認）')",
             vault().lookup_hash(before["my_number"]),
         )
     assert [list(r.keys()) for r in rows] == [INQUIRY_FIELDS, INQUIRY_FIELDS]
@@ -164,10 +164,11 @@ async def test_an_inquiry_skips_municipalities_that_do_not_provide_records(app) 
     await create_municipality("131016")
     await create_municipality("011002", provides_records_to_inquiries=False)
     before = await create_resident("011002")
+    await create_resident("131016", my_number=before["my_number"])  # moved to Chiyoda
     await create_vaccination(before, "011002")
     async with tenant_transaction("131016"):
         rows = await current_connection().fetch(
-            "SELECT * FROM vrs_inquire_records($1, NULL, 'consent form')",
+            "SELECT * FROM vrs_inquire_records($1, NULL, '書面による同意: consent form')",
             vault().lookup_hash(before["my_number"]),
         )
     assert rows == []

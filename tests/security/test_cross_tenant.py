@@ -58,7 +58,7 @@ CSV_ROW = "ticket,municipality_code,birth_date,dose_number,vaccinated_on,product
 # B imports A's resident's My Number under its own numbers (a person may live in both);
 # A's own ticket and resident number would come back in B's later searches as B's data.
 IMPORT_CSV = "個別宛名番号,マイナンバー,氏名,カナ氏名,生年月日,性別,接種券番号\n5550001,{my_number},上書き 太郎,ウワガキ タロウ,1960-01-01,1,5550000001\n"
-INQUIRY_CSV = "マイナンバー,同意,同意の根拠\n{my_number},1,本人同意\n"
+INQUIRY_CSV = "マイナンバー,同意,同意の根拠,同意の記録\n{my_number},1,書面による同意,同意書 B-1\n"
 
 PROBES: dict[str, Probe | Exempt] = {
     "GET /": Probe(),
@@ -105,9 +105,9 @@ PROBES: dict[str, Probe | Exempt] = {
     "GET /imports/{job_id:uuid}/rejections.csv": Probe(),
     "POST /imports/{job_id:uuid}/resume": Probe(),
     "GET /inquiries": Probe(),
-    "POST /inquiries/single": Probe(form={"my_number": "{my_number}", "consent": "1", "consent_basis": "本人同意", "register": "1"}),
+    "POST /inquiries/single": Probe(form={"my_number": "{my_number}", "consent": "1", "consent_basis": "written", "consent_reference": "同意書 B-1", "register": "1"}),
     "POST /inquiries/bulk": Probe(file=("file", INQUIRY_CSV)),
-    "POST /api/v1/inquiries": Probe(json={"my_number": "{my_number}", "consent": True, "consent_basis": "本人同意"}),
+    "POST /api/v1/inquiries": Probe(json={"my_number": "{my_number}", "consent": True, "consent_basis": "written", "consent_reference": "同意書 B-1"}),
     "GET /issuer/.well-known/crl/{filename:str}": Exempt("public revocation list: certificate ids and dates of revoked certificates only (none here)"),
     "GET /issuer/.well-known/jwks.json": Exempt(PUBLIC),
     "GET /issuer/.well-known/vdsnc/revoked.json": Exempt("public revocation list, as the CRL"),
@@ -150,6 +150,7 @@ PROBES: dict[str, Probe | Exempt] = {
     "GET /schema/swagger": Exempt(STATIC),
     "GET /schema/{path:str}": Exempt(STATIC),
     "GET /schema/oauth2-redirect.html": Exempt(STATIC),
+    "POST /api/v1/residents/{resident_id:uuid}/my-number": Probe(json={"my_number": "{my_number}"}),
 }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from common.settings import Settings
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
 from db.imports.format import normalise_header
+from db.inquiries.consent import CONSENT_BASES, basis_key, consent_basis
 from db.inquiries.queries import (
     DOSE_FIELDS,
     PERSON_FIELDS,
@@ -42,11 +43,12 @@ from web.i18n import language_of, translate
 from web.rate_limit import rate_limited
 from web.suspension_guard import refuse_if_suspended, suspension_notice
 
-BULK_MAX_ROWS = 100_000
 _BULK_HEADERS = {
     "マイナンバー": "my_number", "個人番号": "my_number", "my_number": "my_number",
     "同意": "consent", "同意確認": "consent", "consent": "consent",
     "同意の根拠": "consent_basis", "根拠": "consent_basis", "consent_basis": "consent_basis",
+    "同意の記録": "consent_reference", "同意の記録番号": "consent_reference",
+    "consent_reference": "consent_reference",
 }  # fmt: skip
 _YES = {"1", "はい", "有", "yes", "true", "y"}
 
@@ -56,13 +58,16 @@ def _check_single(form: dict[str, Any]) -> tuple[str, str]:
         number = parse_my_number(str(form.get("my_number", "")))
     except IdentifierError as exc:
         raise BadInput(exc.key, field="my_number", **exc.params) from None
-    basis = str(form.get("consent_basis", "")).strip()
-    if str(form.get("consent", "")) not in {"1", "on", "true"} or not basis:
-        raise BadInput("inquiry.consent_required", field="consent")
-    return number, basis[:512]
+    basis = consent_basis(
+        basis_key(str(form.get("consent_basis", ""))) or "",
+        str(form.get("consent_reference", "")),
+    )
+    if str(form.get("consent", "")) not in {"1", "on", "true"} or basis is None:
+        raise BadInput("inquiry.consent_listed", field="consent_basis")
+    return number, basis
 
 
-def _read_bulk(data: bytes) -> list[BulkRequest]:
+def _read_bulk(data: bytes, max_rows: int) -> list[BulkRequest]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -92,23 +97,26 @@ def _read_bulk(data: bytes) -> list[BulkRequest]:
         for cells in reader:
             if not any(c.strip() for c in cells):
                 continue
-            if len(requests) >= BULK_MAX_ROWS:
-                raise BadInput("inquiry.too_many", limit=BULK_MAX_ROWS)
+            if len(requests) >= max_rows:
+                raise BadInput("inquiry.too_many", limit=max_rows)
 
             def cell(key: str, cells: list[str] = cells) -> str:  # type: ignore[misc]  # `cell` was a loop name above
                 i = positions.get(key)
                 return cells[i].strip() if i is not None and i < len(cells) else ""
 
             line = reader.line_num
-            basis = cell("consent_basis")[:512]  # type: ignore[operator]  # `cell` was a loop name above
+            basis = consent_basis(
+                basis_key(cell("consent_basis")) or "",  # type: ignore[operator]  # `cell` was a loop name above
+                cell("consent_reference"),  # type: ignore[operator]
+            )
             consent = unicodedata.normalize("NFKC", cell("consent")).lower() in _YES  # type: ignore[operator]  # `cell` was a loop name above
             try:
                 number = parse_my_number(cell("my_number"))  # type: ignore[operator]  # `cell` was a loop name above
             except IdentifierError as exc:
-                requests.append(BulkRequest(line, None, None, basis, exc.key))
+                requests.append(BulkRequest(line, None, None, basis or "", exc.key))
                 continue
-            if not consent or not basis:
-                requests.append(BulkRequest(line, number, None, basis, "inquiry.consent_required"))
+            if not consent or basis is None:
+                requests.append(BulkRequest(line, number, None, "", "inquiry.consent_listed"))
                 continue
             requests.append(BulkRequest(line, number, None, basis))
     except csv.Error:
@@ -162,6 +170,7 @@ class InquiriesController(Controller):
                 "answers": None,
                 "bulk": None,
                 "suspension": suspension,
+                "consent_bases": list(CONSENT_BASES),
                 **context,
             },
             status_code=context.pop("status_code", 200) if "status_code" in context else 200,
@@ -186,9 +195,10 @@ class InquiriesController(Controller):
         registered = None
         async with tenant_transaction(principal.tenant):
             try:
-                answers = await inquire(principal.tenant, number, hashed, basis, principal)
+                answers = await inquire(principal.tenant, number, hashed, basis, principal,
+                                        daily_max=settings.inquiry_daily_max_persons)  # fmt: skip
             except InquiryRefused as exc:
-                raise BadInput(exc.key) from None
+                raise BadInput(exc.key, **exc.params) from None
             if str(form.get("register", "")) in {"1", "on"}:
                 registered = await register_prior_doses(
                     principal.tenant, hashed, answers, principal
@@ -222,13 +232,17 @@ class InquiriesController(Controller):
         data = await upload.read()
         if not data:
             raise BadInput("import.no_file", field="file")
-        requests = _read_bulk(data)
+        requests = _read_bulk(data, settings.inquiry_bulk_max_persons)
         vault = MyNumberVault(settings.my_number_key)
         for r in requests:
             if r.my_number and not r.problem:
                 r.my_number_hmac = vault.lookup_hash(r.my_number)
-        async with tenant_transaction(principal.tenant):
-            results = await inquire_bulk(principal.tenant, requests, principal)
+        try:
+            async with tenant_transaction(principal.tenant):
+                results = await inquire_bulk(principal.tenant, requests, principal,
+                                             daily_max=settings.inquiry_daily_max_persons)  # fmt: skip
+        except InquiryRefused as exc:
+            raise BadInput(exc.key, **exc.params) from None
         language = language_of(request)
         if str(form.get("format", "")) == "csv":
             buffer = io.StringIO()
@@ -278,7 +292,8 @@ class InquiriesApiController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> dict[str, Any]:
-        """Body: ``my_number``, ``consent`` (true), ``consent_basis``."""
+        """Body: ``my_number``, ``consent`` (true), ``consent_basis`` (written, application,
+        oral or electronic) and ``consent_reference`` (what identifies the consent record)."""
         await refuse_if_suspended(request, "inquiry")
         principal = request.user
         try:
@@ -291,11 +306,16 @@ class InquiriesApiController(Controller):
             "my_number": str(body.get("my_number", "")),
             "consent": "1" if body.get("consent") is True else "",
             "consent_basis": str(body.get("consent_basis", "")),
+            "consent_reference": str(body.get("consent_reference", "")),
         }
         number, basis = _check_single(form)
         hashed = MyNumberVault(settings.my_number_key).lookup_hash(number)
-        async with tenant_transaction(principal.tenant):
-            answers = await inquire(principal.tenant, number, hashed, basis, principal)
+        try:
+            async with tenant_transaction(principal.tenant):
+                answers = await inquire(principal.tenant, number, hashed, basis, principal,
+                                        daily_max=settings.inquiry_daily_max_persons)  # fmt: skip
+        except InquiryRefused as exc:
+            raise BadInput(exc.key, **exc.params) from None
         return {"answers": answers_json(answers)}
 
 
