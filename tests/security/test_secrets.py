@@ -17,6 +17,7 @@ from tests.factories import (
     PASSWORD,
     create_account,
     create_municipality,
+    create_resident,
     create_vaccination,
     csrf_token,
     sign_in,
@@ -67,9 +68,11 @@ async def realistic_flow(make_client) -> None:
     )
     assert found.status_code in (200, 303)
     await clerk.post(f"/residents/{resident['id']}/reveal", data={"_csrf_token": token})
+    await create_resident("011002", my_number=MY_NUMBERS[0])  # moved to Sapporo, recorded there
     token = await csrf_token(other, "/inquiries")
     answered = await other.post("/inquiries/single", data={
-        "my_number": MY_NUMBERS[0], "consent": "1", "consent_basis": "本人の同意書", "_csrf_token": token})  # fmt: skip
+        "my_number": MY_NUMBERS[0], "consent": "1", "consent_basis": "written",
+        "consent_reference": "本人の同意書 1", "_csrf_token": token})  # fmt: skip
     assert answered.status_code == 200 and "秘密 太郎0" in answered.text
     path = f"/certificates/person/{resident['id']}"
     token = await csrf_token(clerk, path)
