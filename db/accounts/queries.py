@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -125,9 +127,29 @@ async def authenticate(
     return SignInResult(_principal(row))
 
 
+#: argon2 checks at once per process: each takes 64 MiB and its lanes keep the cores busy
+#: for a moment, so a burst of sign-ins queues here (holding no database connection) and
+#: the event loop keeps a core for everyone else (/healthz, pages, tablets).
+HASHING_THREADS = 2
+_hashing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _hashing_limiter() -> anyio.CapacityLimiter:
+    """The limiter of the running event loop (a limiter cannot serve two loops)."""
+    loop = asyncio.get_running_loop()
+    limiter = _hashing.get(loop)
+    if limiter is None:
+        limiter = _hashing[loop] = anyio.CapacityLimiter(HASHING_THREADS)
+    return limiter
+
+
 async def verify_password(stored_hash: str, password: str) -> bool:
     """Check a password against its argon2 hash in a worker thread (never on the event loop)."""
-    return await anyio.to_thread.run_sync(_verify, stored_hash, password)
+    return await anyio.to_thread.run_sync(
+        _verify, stored_hash, password, limiter=_hashing_limiter()
+    )
 
 
 def _verify(stored_hash: str, password: str) -> bool:
@@ -263,7 +285,9 @@ async def create_account(
         municipality_code=municipality_code if role.is_municipal else None,
         prefecture_code=prefecture_code,
         venue_id=venue_id,
-        password_hash=await anyio.to_thread.run_sync(hash_password, password),
+        password_hash=await anyio.to_thread.run_sync(
+            hash_password, password, limiter=_hashing_limiter()
+        ),
         created_by=created_by,
     )
     await account.save()
