@@ -107,7 +107,7 @@ def _read_bulk(data: bytes, max_rows: int) -> list[BulkRequest]:
             line = reader.line_num
             basis = consent_basis(
                 basis_key(cell("consent_basis")) or "",  # type: ignore[operator]  # `cell` was a loop name above
-                cell("consent_reference"),  # type: ignore[operator]
+                cell("consent_reference"),  # type: ignore[operator]  # `cell` was a loop name above
             )
             consent = unicodedata.normalize("NFKC", cell("consent")).lower() in _YES  # type: ignore[operator]  # `cell` was a loop name above
             try:
