@@ -90,6 +90,8 @@ class Issued:
     issued_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
     revocation_reason: str = ""
+    record_name: str = ""
+    """The holder's name as the issuing municipality records it (app and kiosk)."""
 
 
 def _from_row(row: Mapping[str, Any]) -> Issued:
@@ -562,6 +564,7 @@ async def issue_for_card(
                     issued.vdsnc_json,
                     municipality_code=offer.municipality_code,
                     municipality_name=content.issuer.name_ja,
+                    record_name=offer.record_name,
                 )  # fmt: skip
             )
         if kiosk_client is not None:

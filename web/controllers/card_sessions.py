@@ -192,6 +192,7 @@ def certificate_answer(issued: Issued) -> dict[str, Any]:
     return {
         "municipality_code": issued.municipality_code,
         "municipality_name": issued.municipality_name,
+        "record_name": issued.record_name,
         "certificate_id": issued.certificate_id,
         "kind": issued.kind,
         "shc_jws": issued.shc_jws,

@@ -260,6 +260,9 @@ async def test_the_resident_chooses_which_municipalities(client, app_headers, si
     response = await _app(client, app_headers, signing_ready[0], municipalities=["131041"])
     assert response.status_code == 200, response.text
     assert [c["municipality_code"] for c in response.json()["certificates"]] == ["131041"]
+    assert (
+        response.json()["certificates"][0]["record_name"] == signing_ready[0].resident.basic4.name
+    )
     assert base64.b64decode(response.json()["certificates"][0]["pdf_base64"]).startswith(b"%PDF")
     wrong = await _app(client, app_headers, signing_ready[0], municipalities=["999999"])
     assert wrong.status_code == 422 and wrong.json()["code"] == "card_proof.municipality_not_held"

@@ -231,3 +231,63 @@ async def test_a_hostile_pdf_does_not_hold_the_server_and_times_out_specifically
     answer = await upload
     assert answer.status_code == 422
     assert "ファイルの読み取りに時間がかかりすぎました" in answer.text
+
+
+def _partner_csca(tmp_path: Path, revoke_signer: bool) -> tuple[Path, Path, str]:
+    """Another country's CSCA, its barcode signer, a seal, and the CSCA's CRL."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from signing import certs, vdsnc
+    from signing.keys import CertifiedKey
+
+    now = dt.datetime.now(dt.UTC)
+    csca_key = ec.generate_private_key(ec.SECP256R1())
+    csca = certs.make_self_signed_ca(csca_key, "Partner CSCA", "Partner State", "UT", now)
+    signer_key = ec.generate_private_key(ec.SECP256R1())
+    signer = certs.make_barcode_signer(
+        signer_key, csca, csca_key, "Partner barcode signer", "Partner State", "UT", now
+    )
+    document = vdsnc.issue_seal(
+        example_content(2, "overseas"), CertifiedKey(signer, signer_key), "UTO"
+    )
+    crl = certs.make_empty_crl(csca, csca_key, now)
+    if revoke_signer:
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(csca.subject)
+            .last_update(now - dt.timedelta(minutes=1))
+            .next_update(now + dt.timedelta(days=7))
+            .add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(signer.serial_number)
+                .revocation_date(now - dt.timedelta(minutes=1))
+                .build()
+            )
+        )
+        crl = builder.sign(csca_key, hashes.SHA256())
+    certificate_path = tmp_path / "partner-csca.der"
+    certificate_path.write_bytes(csca.public_bytes(serialization.Encoding.DER))
+    crl_path = tmp_path / "partner-csca.crl"
+    crl_path.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    return certificate_path, crl_path, document
+
+
+async def test_a_seal_whose_signer_the_cscas_crl_revokes_is_revoked(
+    client, signing_ready, settings, tmp_path
+) -> None:
+    from web.issuer_directory import add_csca
+
+    # The server reads the trust directory at start: add both, then verify.
+    certificate, crl, good = _partner_csca(tmp_path / "a", revoke_signer=False)
+    add_csca(settings.data_dir, "partner-a", str(certificate), str(crl))
+    certificate, crl, revoked = _partner_csca(tmp_path / "b", revoke_signer=True)
+    add_csca(settings.data_dir, "partner-b", str(certificate), str(crl))
+    assert await _verdicts(client, good) == ["valid"]
+    assert await _verdicts(client, revoked) == ["revoked"]
+    # A CRL signed by anyone but the CSCA is refused when it is added.
+    other, _, _ = _partner_csca(tmp_path / "c", revoke_signer=False)
+    with pytest.raises(ValueError, match="CRL"):
+        add_csca(settings.data_dir, "partner-c", str(other), str(crl))
