@@ -27,6 +27,7 @@ RESTORED: tuple[str, ...] = (
     "venue_device",
     "certificate_issuance",
     "kiosk_completion",
+    "kiosk_failure",
     "import_job",
     "import_rejection",
     "inquiry",

@@ -44,7 +44,10 @@ _MUST_BE_EMPTY = (
     "resident", "ticket", "vaccination", "venue", "certificate_issuance", "import_job", "inquiry",
 )  # fmt: skip
 #: Tables the serving role may not insert into: written by a SECURITY DEFINER function.
-_BY_FUNCTION = {"kiosk_completion": "vrs_restore_kiosk_completions"}
+_BY_FUNCTION = {
+    "kiosk_completion": "vrs_restore_kiosk_completions",
+    "kiosk_failure": "vrs_restore_kiosk_failures",
+}
 #: Numbered histories the new installation may have begun (creating the municipality writes
 #: its first settings revision): archived revisions follow the existing ones, in their order.
 _CONTINUED = {"municipality_setting": "revision"}

@@ -3,8 +3,8 @@
 The area (千代田区) gets: venue accounts, a venue and an enrolled tablet; doses
 saved from the tablet and from a CSV upload; a resident import with a rejected
 line; an inquiry; certificates at the counter, through the app and at a
-kiosk with its completion notice (the restore used to fail on it: "permission
-denied for table kiosk_completion"); a settings revision; a correction; an
+kiosk with its completion notice and a failed kiosk sale (the restore used to
+fail on them: "permission denied for table kiosk_completion"); a settings revision; a correction; an
 erasure; its own backup job. The new database is made as an operator would
 (``vrs migrate``, ``vrs create-municipality``, ``vrs create-user``, the same
 keys: ``VRS_MY_NUMBER_KEY``, ``VRS_BACKUP_KEY``), the archive restored with
@@ -149,6 +149,17 @@ async def build_area(client, make_client, settings) -> dict:
         headers={"Authorization": f"Bearer {kiosk_token}"},
     )  # fmt: skip
     assert notice.status_code == 200, notice.text
+    # A second kiosk sale fails (printer): its certificate is voided and the result kept.
+    failed_sale = await _prove(client, kiosk_token, cards[1], "kiosk-issue", kind="domestic")
+    assert failed_sale.status_code == 200, failed_sale.text
+    failure = await client.post(
+        "/api/v1/kiosk/failures",
+        json={"notice_id": "rt-2", "store_id": "S-0001", "terminal_id": "T-1",
+              "failed_at": "2026-12-01T21:05:00+09:00", "reason": "print_failed",
+              "certificate_ids": [c["certificate_id"] for c in failed_sale.json()["certificates"]]},
+        headers={"Authorization": f"Bearer {kiosk_token}"},
+    )  # fmt: skip
+    assert failure.status_code == 200, failure.text
 
     # A settings revision (kiosk hours changed).
     async with owner_transaction():
