@@ -225,7 +225,8 @@ class KioskFlow:
         return Path(self.settings.data_dir) / "open-transaction.json"
 
     def _opened(self) -> None:
-        """Note the payment before anything else happens (no personal data in it)."""
+        """Note the payment before anything else happens, and the certificate ids once issued
+        (no personal data), so a restart refunds it and voids what was not printed."""
         self._marker.parent.mkdir(parents=True, exist_ok=True)
         self._marker.write_text(
             json.dumps(
@@ -233,6 +234,7 @@ class KioskFlow:
                     "payment_id": self.transaction.payment_id,
                     "fee_yen": self.transaction.fee_yen,
                     "paid_at": self.clock().isoformat(timespec="seconds"),
+                    "certificate_ids": self.transaction.certificate_ids,
                 }
             )
         )
@@ -247,12 +249,21 @@ class KioskFlow:
         """
         if not self._marker.exists():
             return None
+        issued: list[str] = []
         try:
             open_payment = json.loads(self._marker.read_text())
+            issued = [str(i) for i in open_payment.get("certificate_ids") or []]
             self.payment.refund(str(open_payment["payment_id"]))
             outcome = "refunded"
         except (ValueError, KeyError, DeviceError):
             outcome = "refund_failed"
+        if issued and outcome == "refunded":
+            # Issued, not printed, refunded: the failure result is owed (sent with the
+            # pending notices at start), so the server voids those certificates.
+            self.ops.outbox.add(
+                self.settings.store_id, self.settings.terminal_id, self.clock().astimezone(JST),
+                issued, failure="refunded",
+            )  # fmt: skip
         entry = {"recovered_at": self.clock().isoformat(timespec="seconds"), "outcome": outcome}
         _LOG.warning("open transaction settled at start-up", extra=entry)
         with (self._marker.parent / "recoveries.jsonl").open("a", encoding="utf-8") as log:
@@ -477,6 +488,7 @@ class KioskFlow:
         transaction.certificate_ids = [
             str(c["certificate_id"]) for c in certificates if c.get("certificate_id")
         ]
+        self._opened()  # the marker now names what a restart must void
         stamp = self.clock().strftime("%Y%m%d%H%M%S")
         transaction.documents = [
             PrintJob(

@@ -412,6 +412,9 @@ async def test_restart_mid_transaction_refunds_the_open_payment(
     assert kiosk.payment.net_yen == 0  # type: ignore[attr-defined]  # a test double's own attribute
     assert not marker.exists() and restarted.recover() is None
     assert "refunded" in (tmp_path / "data" / "recoveries.jsonl").read_text()
+    # The issued, unprinted certificate is voided: its failure result waits to be sent.
+    (owed,) = restarted.ops.outbox.pending()
+    assert owed["certificate_ids"] == ["C1-131016"] and owed["reason"] == "refunded"
 
 
 async def test_a_printed_transaction_leaves_nothing_to_recover(
