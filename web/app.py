@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from common.settings import Settings, get_settings
@@ -97,7 +97,9 @@ def create_app(
             title="Vaccination Record System API",
             version="1",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            # The JSON document only: Swagger UI loads its scripts from a CDN that our CSP
+            # (rightly) blocks, so that page never worked; /schema/openapi.json feeds any viewer.
+            render_plugins=[JsonRenderPlugin()],
         ),
         logging_config=None,
         debug=False,

@@ -9,11 +9,13 @@ becomes ``reissued``). Rejections name the line, the column and a message key.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from common.identifiers import (
@@ -320,3 +322,22 @@ def template_csv() -> str:
     header = ",".join(c.header for c in COLUMNS)
     example = ",".join(c.example for c in COLUMNS)
     return f"{header}\r\n{example}\r\n"
+
+
+def first_undecodable_line(path: Path, encoding: str) -> int:
+    """The physical line (from 1) holding the first byte ``encoding`` cannot decode.
+
+    A text stream decodes ahead of the CSV reader (in 8 KB chunks), so the
+    reader's line count at the error points before the bad byte (947 for a byte
+    on line 1001). This reads the file again, line by line, with one
+    incremental decoder (so a character split across lines is still whole).
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    number = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError:
+                return number
+    return max(1, number)  # a character cut short at the very end

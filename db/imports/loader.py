@@ -36,7 +36,7 @@ from typing import Any
 from uuid import UUID
 
 from db.engine import SERVING_ROLE, get_engine
-from db.imports.format import COLUMNS, check_row, map_header
+from db.imports.format import COLUMNS, check_row, first_undecodable_line, map_header
 from db.residents.my_number import MyNumberVault
 
 log = logging.getLogger("vrs.imports")
@@ -172,9 +172,8 @@ class _RowReader:
                 if len(records) >= BATCH_ROWS:
                     break
         except UnicodeDecodeError:
-            raise ImportFailed(
-                "import.encoding_unreadable", line=self.reader.line_num + 1
-            ) from None
+            line = first_undecodable_line(Path(self.raw.name), self.text.encoding)
+            raise ImportFailed("import.encoding_unreadable", line=line) from None
         except csv.Error:
             raise ImportFailed("import.csv_malformed", line=self.reader.line_num) from None
         self._seal(records)

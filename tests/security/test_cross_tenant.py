@@ -147,9 +147,7 @@ PROBES: dict[str, Probe | Exempt] = {
     "GET /static/{file_path:path}": Exempt(STATIC),
     "GET /schema": Exempt(STATIC),
     "GET /schema/openapi.json": Exempt(STATIC),
-    "GET /schema/swagger": Exempt(STATIC),
     "GET /schema/{path:str}": Exempt(STATIC),
-    "GET /schema/oauth2-redirect.html": Exempt(STATIC),
     "POST /api/v1/residents/{resident_id:uuid}/my-number": Probe(json={"my_number": "{my_number}"}),
 }  # fmt: skip
 

@@ -13,10 +13,12 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, MediaType, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from common.settings import Settings
 from db.accounts.roles import Role
 from db.audit.queries import record
 from db.devices.queries import DeviceError, format_code, issue_device, list_devices, revoke_device
@@ -66,7 +68,9 @@ class DevicesController(Controller):
         )
 
     @post("/", name="admin_devices_issue", media_type=MediaType.HTML)
-    async def issue(self, request: Request[Any, Any, Any]) -> Template:
+    async def issue(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Template:
         """Register a tablet for a venue and show its one-time code (once)."""
         principal = request.user
         raw = await request.form()
@@ -100,7 +104,7 @@ class DevicesController(Controller):
                 request, error=translate(exc.key, language, **exc.params), form=form,
                 status_code=422,
             )  # fmt: skip
-        base = str(request.base_url).rstrip("/")
+        base = settings.base_url.rstrip("/")  # never the Host header: a link must not be forged
         return await self._page(
             request,
             issued={

@@ -9,7 +9,6 @@ page polls the job row with htmx and draws a progress bar.
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import os
 from pathlib import Path
@@ -23,6 +22,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from common.csv_cells import spreadsheet_writer
 from common.settings import Settings
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
@@ -230,7 +230,7 @@ class ImportsController(Controller):
             rows = await rejections(job_id, limit=None)
         language = language_of(request)
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer = spreadsheet_writer(buffer, lineterminator="\r\n")
         writer.writerow(
             [translate(k, language) for k in ("import.line", "import.column", "import.reason")]
         )

@@ -19,6 +19,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.response import Template
 
+from common.csv_cells import spreadsheet_writer
 from common.identifiers import IdentifierError, mask_my_number, parse_my_number
 from common.settings import Settings
 from db.accounts.roles import Role
@@ -205,7 +206,7 @@ class InquiriesController(Controller):
                 )
         if str(form.get("format", "")) == "csv":
             buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\r\n")
+            writer = spreadsheet_writer(buffer, lineterminator="\r\n")
             writer.writerow(_CSV_COLUMNS)
             for answer in answers:
                 writer.writerows(_csv_rows(answer))
@@ -246,7 +247,7 @@ class InquiriesController(Controller):
         language = language_of(request)
         if str(form.get("format", "")) == "csv":
             buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\r\n")
+            writer = spreadsheet_writer(buffer, lineterminator="\r\n")
             writer.writerow(["line", "my_number", "result", *_CSV_COLUMNS])
             for r, answers in results:
                 masked = mask_my_number(r.my_number) if r.my_number else ""
