@@ -183,14 +183,20 @@ def cmd_create_user(args: argparse.Namespace) -> None:
         from db.accounts.queries import create_account
         from db.accounts.roles import Role
         from db.engine import owner_transaction
-        from db.tenancy.queries import venue_id_by_code
+        from db.tenancy.venues import venue_by_code
 
         async with owner_transaction():
             venue_id = None
             if args.venue:
-                venue_id = await venue_id_by_code(args.municipality, args.venue)
-                if venue_id is None:
-                    raise ValueError(f"no venue {args.venue} in municipality {args.municipality}")
+                venue = await venue_by_code(args.municipality or "", args.venue)
+                if venue is None:
+                    raise ValueError(
+                        f"no venue {args.venue} in municipality {args.municipality}"
+                        f" (add one: vrs venue add {args.municipality} {args.venue} NAME)"
+                    )
+                if not venue["active"]:
+                    raise ValueError(f"venue {args.venue} is closed")
+                venue_id = venue["id"]
             await create_account(
                 login=args.login,
                 display_name=args.display_name or args.login,

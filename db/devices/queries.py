@@ -66,7 +66,9 @@ async def issue_device(
     if not label or len(label) > 64:
         raise DeviceError("device.label_invalid", length=64)
     connection = current_connection()
-    if not await connection.fetchval("SELECT count(*) FROM venue WHERE id = $1", venue_id):
+    if not await connection.fetchval(
+        "SELECT count(*) FROM venue WHERE id = $1 AND active", venue_id
+    ):
         raise DeviceError("device.venue_required")
     code = new_enrolment_code()
     device_id = await connection.fetchval(

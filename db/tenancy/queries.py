@@ -141,6 +141,9 @@ async def create_venue(
     return venue.id
 
 
-async def list_venues() -> list[dict[str, Any]]:
-    """Venues of the current area."""
-    return await Venue.select().order_by(Venue.code)
+async def list_venues(*, open_only: bool = False) -> list[dict[str, Any]]:
+    """Venues of the current area (only the open ones: those new accounts and tablets may pick)."""
+    query = Venue.select().order_by(Venue.code)
+    if open_only:
+        query = query.where(Venue.active.eq(True))
+    return await query

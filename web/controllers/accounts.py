@@ -45,7 +45,7 @@ class AccountsController(Controller):
     ) -> Template:
         async with tenant_transaction(request.user.tenant):
             accounts = await list_accounts()
-            venues = await list_venues()
+            venues = await list_venues(open_only=True)
         return Template(
             "accounts/index.html",
             context={
@@ -95,7 +95,7 @@ class AccountsController(Controller):
         try:
             async with tenant_transaction(principal.tenant):
                 if venue_id is not None and not any(
-                    v["id"] == venue_id for v in await list_venues()
+                    v["id"] == venue_id for v in await list_venues(open_only=True)
                 ):
                     raise AccountError("account.venue_required")
                 account_id = await create_account(

@@ -53,7 +53,7 @@ class DevicesController(Controller):
     ) -> Template:
         async with tenant_transaction(request.user.tenant):
             devices = await list_devices()
-            venues = await list_venues()
+            venues = await list_venues(open_only=True)
         return Template(
             "devices/index.html",
             context={

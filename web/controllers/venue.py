@@ -35,6 +35,7 @@ from db.accounts.principal import Principal
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
 from db.tenancy.queries import list_municipalities
+from db.tenancy.venues import venue_is_open
 from db.vaccinations import recording
 from db.vaccinations.dose_input import FieldError, parse_birth_field, parse_dose
 from db.vaccinations.recording import (
@@ -70,10 +71,16 @@ _FORM_FIELDS = ("vaccinated_on", "dose_number", "product", "lot_number", "volume
 _CARRIED = ("ticket", "municipality_code", "birth_date", "identity_reason", "idempotency_key")
 
 
-async def venue_of(principal: Principal) -> Venue:
-    """The venue an operator records at (clerks record as their municipality)."""
+async def venue_of(principal: Principal, *, recording_now: bool = True) -> Venue:
+    """The venue an operator records at (clerks record as their municipality).
+
+    A closed venue records nothing more (its log stays readable).
+    """
     if principal.municipality_code is None:
         raise NotAllowed("error.role_not_allowed")
+    if recording_now and principal.venue_id is not None:
+        if not await venue_is_open(principal.venue_id):
+            raise NotAllowed("venue_admin.venue_closed")
     return await recording.venue_of(principal)
 
 
@@ -405,7 +412,7 @@ class VaccinationApiController(Controller):
     ) -> list[dict[str, Any]]:
         """What the venue recorded: ticket, time, dose, vaccine (F8 keeps no personal details)."""
         async with tenant_transaction(request.user.tenant):
-            mine = await venue_of(request.user)
+            mine = await venue_of(request.user, recording_now=False)
             if request.user.role is Role.VENUE_OPERATOR and mine.venue_id != venue_id:
                 raise NotAllowed("error.role_not_allowed")
             rows = await venue_records(Venue(mine.municipality_code, venue_id, ""), limit=500)
