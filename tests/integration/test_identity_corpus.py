@@ -163,6 +163,11 @@ async def second_dose_a_year_late(w: World, path: str) -> tuple[str, dt.datetime
     ), start
 
 
+#: The second dose under a used key was answered "already recorded" and lost: it must be refused.
+key_reused_with_another_body.must_say = (  # type: ignore[attr-defined]
+    "idempotency_key_reused", "別の内容の登録に使われています", "異なる内容",
+)  # fmt: skip
+
 CASES: dict[str, Case] = {
     "misread 1↔4 onto another person": misread("0000000001", "0000000004"),
     "misread 7↔1 onto another person": misread("0000000070", "0000000010"),
@@ -186,6 +191,10 @@ async def test_no_mistake_of_the_corpus_is_stored_silently(
     rows = await new_rows(since)
     silent = [r for r in rows if r["quality"] == "ok"]
     assert silent == [], f"{kind} via {path}: stored silently {silent}\n{seen[:500]}"
+    said = getattr(CASES[kind], "must_say", ())
+    assert not said or any(text in seen for text in said), (
+        f"{kind} via {path}: not refused\n{seen[:500]}"
+    )
     wrong = getattr(CASES[kind], "wrong_person", None)
     if wrong is not None:
         assert all(r["resident"] != w.people[wrong]["id"] for r in rows), (
