@@ -164,7 +164,7 @@ async def second_dose_a_year_late(w: World, path: str) -> tuple[str, dt.datetime
 
 
 #: The second dose under a used key was answered "already recorded" and lost: it must be refused.
-key_reused_with_another_body.must_say = (  # type: ignore[attr-defined]
+key_reused_with_another_body.must_say = (  # type: ignore[attr-defined]  # a case function carries what it must say
     "idempotency_key_reused", "別の内容の登録に使われています", "異なる内容",
 )  # fmt: skip
 
