@@ -67,17 +67,28 @@ async def open_card_session(client_id: UUID | None, now: dt.datetime) -> dict[st
     return dict(row)
 
 
-async def consume_card_session(session_id: UUID, now: dt.datetime) -> tuple[str, bytes | None]:
-    """Use a challenge once: ("ok", challenge), or ("unknown" | "replayed" | "expired", None)."""
+async def consume_card_session(
+    session_id: UUID, now: dt.datetime, client_id: UUID | None = None
+) -> tuple[str, bytes | None]:
+    """Use a challenge once: ("ok", challenge), or ("unknown" | "replayed" | "expired", None).
+
+    A challenge is answered only by the client that opened it: another client's
+    attempt is "unknown" and leaves the challenge unused.
+    """
     connection = current_connection()
     row = await connection.fetchrow(
         "UPDATE card_session SET used_at = $2 WHERE id = $1 AND used_at IS NULL"
-        " RETURNING challenge, expires_at",
+        " AND client IS NOT DISTINCT FROM $3 RETURNING challenge, expires_at",
         session_id,
         now,
+        client_id,
     )
     if row is None:
-        exists = await connection.fetchval("SELECT 1 FROM card_session WHERE id = $1", session_id)
+        exists = await connection.fetchval(
+            "SELECT 1 FROM card_session WHERE id = $1 AND client IS NOT DISTINCT FROM $2",
+            session_id,
+            client_id,
+        )
         return ("replayed" if exists else "unknown"), None
     if now >= row["expires_at"]:
         return "expired", None

@@ -111,6 +111,8 @@ class CardSessionsController(Controller):
         settings: NamedDependency[Settings],
     ) -> dict[str, Any]:
         """Verify the proof and issue."""
+        if request.scope["state"]["app_client"]["kind"] != "app":  # a kiosk obeys kiosk rules
+            raise NotAllowed("card_session.wrong_channel")
         await refuse_if_suspended(request, "app_issuance")
         body = await json_body(request)
         kind = parse_kind(body.get("kind", "domestic"))
@@ -156,7 +158,9 @@ async def verified_card_holder(
     except CardProofFormatError as error:
         raise BadInput(error.key, field=error.field) from None
     async with tenant_transaction(None):
-        state, challenge = await cards.consume_card_session(session_uuid, now)
+        state, challenge = await cards.consume_card_session(
+            session_uuid, now, client_id=request.scope["state"]["app_client"]["id"]
+        )
     if state != "ok" or challenge is None:
         raise ProofRefusal(f"card_proof.challenge_{state}")
     cas, crls = signing.card_cas_and_crls()
