@@ -192,6 +192,16 @@ def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception
     return response
 
 
+def text_not_storable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A NUL byte (or another character PostgreSQL text cannot hold) in a form or body: 422."""
+    return render_error(request, HTTP_422_UNPROCESSABLE_ENTITY, "error.control_character")
+
+
+def too_deep_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """JSON (or anything parsed) nested deeper than the parser goes: 400, not a 500."""
+    return render_error(request, HTTP_400_BAD_REQUEST, "error.too_deep")
+
+
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A bug: log it (without request bodies) and say so plainly."""
     if isinstance(exc, DATABASE_UNAVAILABLE) or isinstance(exc.__cause__, DATABASE_UNAVAILABLE):
@@ -204,6 +214,9 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     AppError: app_error_handler,
     HTTPException: http_error_handler,
     asyncpg.PostgresConnectionError: database_unavailable_handler,
+    asyncpg.exceptions.CharacterNotInRepertoireError: text_not_storable_handler,
+    asyncpg.exceptions.UntranslatableCharacterError: text_not_storable_handler,
+    RecursionError: too_deep_handler,
     asyncpg.exceptions.OperatorInterventionError: database_unavailable_handler,
     asyncpg.exceptions.TooManyConnectionsError: database_unavailable_handler,
     asyncpg.InterfaceError: database_unavailable_handler,
