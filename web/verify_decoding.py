@@ -16,8 +16,8 @@ with
 - at most :data:`MAX_CONCURRENT_DECODES` decodes at once per server process;
   more are refused with 429 ``verify.busy`` rather than queued.
 
-Rate limiting anonymous use per source belongs to the shared rate limiter (see
-:func:`web.controllers.verify.VerifyController.submit`, where it applies).
+Anonymous use is also rate limited per source address by the shared limiter
+(:mod:`web.rate_limit`, ``verify``), on the route itself.
 """
 
 from __future__ import annotations

@@ -307,9 +307,9 @@ class VerifyController(Controller):
         self, request: Request[Any, Any, Any], signing: NamedDependency[SigningContext]
     ) -> Template:
         """Decode and verify what was pasted or uploaded."""
-        # Anonymous use: the shared per-source rate limiter (issue 12) applies here once it
-        # lands; until then each process decodes at most MAX_CONCURRENT_DECODES at once
-        # (more are refused with 429) and every decoder runs in a limited child process.
+        # Anonymous use: the shared per-source rate limit (rate_limited("verify")) counts each
+        # request; on top, each process decodes at most MAX_CONCURRENT_DECODES uploads at
+        # once (more are refused with 429) and every decoder runs in a limited child process.
         form = await request.form()
         text = str(form.get("text") or "")[:MAX_TEXT_CHARS]
         upload = form.get("file")
