@@ -151,6 +151,11 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         return render_error(request, HTTP_401_UNAUTHORIZED, "error.sign_in_required")
     if isinstance(exc, NotFoundException):
         return render_error(request, HTTP_404_NOT_FOUND, "error.not_found")
+    if exc.detail == _CLIENT_GONE:
+        # The client hung up while sending its body: nothing failed on our side and
+        # nobody reads the answer, so it is neither a 500 nor an ERROR line.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return render_error(request, HTTP_400_BAD_REQUEST, "error.http")
     if status >= 500:
         log.error("HTTP %s on %s %s", status, request.method, request.url.path)
     return render_error(
@@ -158,6 +163,8 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     )
 
 
+#: Litestar's InternalServerException detail when receive() yields http.disconnect.
+_CLIENT_GONE = "client disconnected prematurely"
 _KNOWN = {400, 403, 405, 413, 415, 429, 503}
 
 
