@@ -8,15 +8,18 @@ user's language, what went wrong and what to do. Bad input never answers 500.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import asyncpg
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    SerializationException,
     ValidationException,
 )
 from litestar.response import Redirect, Template
@@ -98,7 +101,8 @@ def render_error(
 ) -> Response[Any]:
     """The error response for this kind of client."""
     language = _language(request)
-    message = translate(key, language, **params)
+    # A message may name the field ({field}) as well as its own parameters.
+    message = translate(key, language, **({"field": field, **params} if field else params))
     title = translate(f"error.title.{status}", language)
     if _is_api(request):
         body: dict[str, Any] = {
@@ -142,9 +146,11 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if isinstance(exc, PermissionDeniedException) and "CSRF" in str(exc.detail):
         return render_error(request, HTTP_403_FORBIDDEN, "error.csrf")
     if isinstance(exc, ValidationException):
-        return render_error(
-            request, HTTP_400_BAD_REQUEST, "error.validation", detail=_validation_detail(exc)
-        )
+        return _invalid_input(request, exc)
+    if isinstance(exc.__cause__, SerializationException) or isinstance(
+        exc.__cause__, msgspec.DecodeError
+    ):
+        return _problem(request, HTTP_400_BAD_REQUEST, "json", "", "error.json_malformed")
     if isinstance(exc, NotAuthorizedException):
         if not _is_api(request) and not _is_htmx(request):
             return Redirect(f"/sign-in?next={request.url.path}")
@@ -168,13 +174,70 @@ _CLIENT_GONE = "client disconnected prematurely"
 _KNOWN = {400, 403, 405, 413, 415, 429, 503}
 
 
-def _validation_detail(exc: ValidationException) -> str:
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    parts = []
-    for item in extra[:5]:
-        if isinstance(item, dict):
-            parts.append(f"{item.get('key', '')}: {item.get('message', '')}".strip(": "))
-    return "; ".join(parts) or str(exc.detail)
+#: msgspec's words for a failure -> the kind of failure a body's ``problems`` may name.
+_FAILURES = (
+    (re.compile(r"^Object missing required field `(?P<name>[^`]+)`"), "missing"),
+    (re.compile(r"matching regex"), "text"),
+    (re.compile(r"^Expected `object`"), "body"),
+    (re.compile(r"^Expected `"), "type"),
+)
+#: The general code of each kind of failure, when the body names none.
+_GENERAL = {
+    "missing": "error.field_missing",
+    "text": "error.field_nul",
+    "body": "error.body_not_object",
+    "type": "error.field_type",
+    "json": "error.json_malformed",
+    "invalid": "error.field_invalid",
+}
+
+
+def _body_type(request: Request[Any, Any, Any]) -> Any:
+    """The JSON body type (a :class:`web.bodies.JsonBody`) the route declares, if any."""
+    try:
+        return request.route_handler.parsed_fn_signature.parameters["data"].annotation
+    except (AttributeError, KeyError):
+        return None
+
+
+def _problem(
+    request: Request[Any, Any, Any], status: int, failure: str, field: str, general: str
+) -> Response[Any]:
+    """Our code for a refused field: the body's code for it, for the failure, else ``general``."""
+    body = _body_type(request)
+    problems: dict[str, str] = getattr(body, "problems", {})
+    params: dict[str, Any] = dict(getattr(body, "problem_params", {}))
+    path = re.sub(r"\[\d+\]", "", field)
+    key = problems.get(path) or problems.get(path.split(".")[0]) or problems.get(failure) or general
+    return render_error(request, status, key, field or None, name=field or "body", **params)
+
+
+def _invalid_input(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """A refused body, query or header value: a 422 naming the first field refused."""
+    extra = exc.extra if isinstance(exc.extra, list) and exc.extra else [{}]
+    first = extra[0] if isinstance(extra[0], dict) else {}
+    message = str(first.get("message", ""))
+    field = str(first.get("key", ""))
+    field = "" if field == "data" else field
+    failure = "invalid"
+    for pattern, kind in _FAILURES:
+        found = pattern.search(message)
+        if found:
+            failure = kind
+            if "name" in pattern.groupindex:
+                field = ".".join(part for part in (field, found["name"]) if part)
+            break
+    if failure == "type" and not field:
+        failure = "body"
+    status = HTTP_422_UNPROCESSABLE_ENTITY
+    return _problem(request, status, failure, field, _GENERAL[failure])
+
+
+def too_deep_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """JSON nested deeper than the decoder goes (``[[[[...``): a 400, not a crash."""
+    if "json" in request.headers.get("content-type", "") or _body_type(request) is not None:
+        return _problem(request, HTTP_400_BAD_REQUEST, "json", "", "error.json_too_deep")
+    return unexpected_error_handler(request, exc)
 
 
 #: The database cannot be reached (down, restarting, connection lost mid-request): the
@@ -230,5 +293,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.exceptions.InternalClientError: database_unavailable_handler,
     asyncpg.exceptions.ReadOnlySQLTransactionError: database_unavailable_handler,
     ConnectionError: database_unavailable_handler,
+    RecursionError: too_deep_handler,
     Exception: unexpected_error_handler,
 }

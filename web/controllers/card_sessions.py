@@ -25,7 +25,7 @@ from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from common.card_proof import CardProof, CardProofFormatError, ProofRefused, verify_proof
 from common.settings import Settings
@@ -35,6 +35,7 @@ from db.certificates.issuance import Issued
 from db.engine import tenant_transaction
 from db.residents.my_number import MyNumberVault
 from signing import shc
+from web.bodies import CardProofBody
 from web.certificate_issuing import answered, parse_kind, parse_passport, signer
 from web.controllers.certificates_api import json_body
 from web.errors import AppError, BadInput, NotAllowed, NotFound, SignInRequired
@@ -107,6 +108,7 @@ class CardSessionsController(Controller):
         self,
         request: Request[Any, Any, Any],
         session_id: FromPath[str],
+        data: JSONBody[CardProofBody],
         signing: NamedDependency[SigningContext],
         settings: NamedDependency[Settings],
     ) -> dict[str, Any]:
@@ -114,7 +116,7 @@ class CardSessionsController(Controller):
         if request.scope["state"]["app_client"]["kind"] != "app":  # a kiosk obeys kiosk rules
             raise NotAllowed("card_session.wrong_channel")
         await refuse_if_suspended(request, "app_issuance")
-        body = await json_body(request)
+        body = data.to_dict()
         kind = parse_kind(body.get("kind", "domestic"))
         selected = parse_selection(body)
         passport = (

@@ -20,12 +20,13 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from db.accounts.roles import Role
 from signing import shc
 from signing.content import is_valid_certificate_id
 from web.auth import requires
+from web.bodies import CertificateRequest
 from web.certificate_issuing import (
     issue_for_resident,
     parse_kind,
@@ -75,10 +76,13 @@ class CertificatesApiController(Controller):
         response_description="application/pdf",
     )
     async def issue(
-        self, request: Request[Any, Any, Any], signing: NamedDependency[SigningContext]
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CertificateRequest],
+        signing: NamedDependency[SigningContext],
     ) -> Response[bytes]:
         """Issue, store and answer the signed PDF."""
-        body = await json_body(request)
+        body = data.to_dict()
         try:
             resident_id = UUID(str(body.get("resident_id")))
         except ValueError:

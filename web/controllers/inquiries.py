@@ -17,6 +17,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.response import Template
 
 from common.csv_cells import spreadsheet_writer
@@ -39,6 +40,7 @@ from db.inquiries.queries import (
 )
 from db.residents.my_number import MyNumberVault
 from web.auth import requires
+from web.bodies import InquiryBody
 from web.errors import BadInput
 from web.i18n import language_of, translate
 from web.rate_limit import rate_limited
@@ -291,18 +293,16 @@ class InquiriesApiController(Controller):
         middleware=[rate_limited("inquiry")],
     )
     async def create(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[InquiryBody],
+        settings: NamedDependency[Settings],
     ) -> dict[str, Any]:
         """Body: ``my_number``, ``consent`` (true), ``consent_basis`` (written, application,
         oral or electronic) and ``consent_reference`` (what identifies the consent record)."""
         await refuse_if_suspended(request, "inquiry")
         principal = request.user
-        try:
-            body = await request.json()
-        except Exception:  # noqa: BLE001 - any unreadable body is bad input
-            raise BadInput("error.validation", detail="JSON body") from None
-        if not isinstance(body, dict):
-            raise BadInput("error.validation", detail="JSON object")
+        body = data.to_dict()
         form = {
             "my_number": str(body.get("my_number", "")),
             "consent": "1" if body.get("consent") is True else "",

@@ -24,11 +24,12 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from common.settings import Settings
 from db.certificates import issuance
 from db.certificates.kiosk_results import FAILURE_REASONS, record_failure
+from web.bodies import CardProofBody, FailureBody
 from web.certificate_issuing import answered, parse_kind, signer
 from web.controllers.card_sessions import (
     app_client,
@@ -36,7 +37,6 @@ from web.controllers.card_sessions import (
     parse_selection,
     verified_card_holder,
 )
-from web.controllers.certificates_api import json_body
 from web.controllers.kiosk_reports import _text as report_text
 from web.controllers.kiosk_reports import _time as report_time
 from web.controllers.kiosk_reports import certificate_ids, kiosk_client
@@ -76,6 +76,7 @@ class KioskChannelController(Controller):
         self,
         request: Request[Any, Any, Any],
         session_id: FromPath[str],
+        data: JSONBody[CardProofBody],
         signing: NamedDependency[SigningContext],
         settings: NamedDependency[Settings],
     ) -> dict[str, Any]:
@@ -109,12 +110,13 @@ class KioskChannelController(Controller):
         self,
         request: Request[Any, Any, Any],
         session_id: FromPath[str],
+        data: JSONBody[CardProofBody],
         signing: NamedDependency[SigningContext],
         settings: NamedDependency[Settings],
     ) -> dict[str, Any]:
         """``{"certificates": [...]}`` as the app channel answers, issued for the kiosk."""
         now = dt.datetime.now(dt.UTC)
-        body = await json_body(request)
+        body = data.to_dict()
         kind = parse_kind(body.get("kind", "domestic"))
         selected = parse_selection(body)
         lookup, body = await _verified_lookup(request, session_id, signing, settings, now)
@@ -146,9 +148,11 @@ class KioskFailuresController(Controller):
         ),
         status_code=200,
     )
-    async def failure(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def failure(
+        self, request: Request[Any, Any, Any], data: JSONBody[FailureBody]
+    ) -> dict[str, Any]:
         """``{"recorded": [...], "already": [...], "completed": [...]}``."""
-        body = await json_body(request)
+        body = data.to_dict()
         ids = certificate_ids(body)
         reason = body.get("reason")
         if reason not in FAILURE_REASONS:

@@ -21,6 +21,7 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import JSONBody
 
 from db.engine import tenant_transaction
 from db.operations.kiosks import (
@@ -32,8 +33,8 @@ from db.operations.kiosks import (
     record_heartbeat,
 )
 from db.operations.suspensions import active_suspension
+from web.bodies import CompletionBody, HeartbeatBody
 from web.controllers.card_sessions import app_client
-from web.controllers.certificates_api import json_body
 from web.errors import BadInput, NotAllowed
 
 _MAX_FAULTS = 100
@@ -133,9 +134,11 @@ class KioskReportsController(Controller):
         summary="A kiosk's heartbeat: device states, new faults; answers any suspension",
         status_code=200,
     )
-    async def heartbeat(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def heartbeat(
+        self, request: Request[Any, Any, Any], data: JSONBody[HeartbeatBody]
+    ) -> dict[str, Any]:
         """``{"faults_recorded", "suspension": null | {notice_ja, notice_en, since}}``."""
-        beat = parse_heartbeat(await json_body(request))
+        beat = parse_heartbeat(data.to_dict())
         client = request.scope["state"]["app_client"]["id"]
         async with tenant_transaction(None):
             new = await record_heartbeat(client, beat, dt.datetime.now(dt.UTC))
@@ -152,9 +155,11 @@ class KioskReportsController(Controller):
         description="Body: notice_id, store_id, terminal_id, completed_at, certificate_ids.",
         status_code=200,
     )
-    async def completion(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def completion(
+        self, request: Request[Any, Any, Any], data: JSONBody[CompletionBody]
+    ) -> dict[str, Any]:
         """``{"recorded": [...], "already": [...]}``; unknown ids refuse the notice (422)."""
-        body = await json_body(request)
+        body = data.to_dict()
         ids = certificate_ids(body)
         notice_id = _text(body, "notice_id")
         store_id, terminal_id = _text(body, "store_id"), _text(body, "terminal_id")

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from common.identifiers import IdentifierError, mask_my_number, parse_my_number
 from common.settings import Settings
@@ -20,7 +21,7 @@ from db.engine import tenant_transaction
 from db.residents.my_number import MyNumberVault
 from db.residents.my_number_record import MyNumberRefused, record_my_number
 from web.auth import requires
-from web.controllers.certificates_api import json_body
+from web.bodies import MyNumberBody
 from web.errors import BadInput, Conflict, NotFound
 
 
@@ -41,10 +42,11 @@ class ResidentMyNumberController(Controller):
         self,
         request: Request[Any, Any, Any],
         resident_id: UUID,
+        data: JSONBody[MyNumberBody],
         settings: NamedDependency[Settings],
     ) -> dict[str, str]:
         """Body: ``my_number``. Answers the resident id and the masked number."""
-        body = await json_body(request)
+        body = data.to_dict()
         try:
             number = parse_my_number(str(body.get("my_number", "")))
         except IdentifierError as exc:

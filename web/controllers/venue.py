@@ -58,6 +58,7 @@ from db.vaccinations.recording import (
 from db.vaccinations.rules import age_in_months, allowed_volumes
 from db.vaccines.master import master_data, product_labels
 from web.auth import requires
+from web.bodies import DoseBody
 from web.errors import BadInput, NotAllowed, NotFound
 from web.i18n import language_of, translate
 from web.rate_limit import rate_limited
@@ -336,7 +337,7 @@ class VaccinationApiController(Controller):
     async def record(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[dict[str, Any]],
+        data: JSONBody[DoseBody],
         today: NamedDependency[dt.date],
     ) -> Response[dict[str, Any]]:
         """Same fields, rules and messages as the venue page. 201 new, 200 already recorded.
@@ -349,8 +350,9 @@ class VaccinationApiController(Controller):
         """
         language = language_of(request)
         key = request.headers.get("idempotency-key", "")
-        fields = {k: "" if v is None else str(v) for k, v in data.items()}
-        queued = data.get("queued") in (True, "1", "true")
+        body = data.to_dict()
+        fields = {k: "" if v is None else str(v) for k, v in body.items()}
+        queued = body.get("queued") in (True, "1", "true")
         async with tenant_transaction(request.user.tenant):
             venue = await venue_of(request.user)
             if venue.venue_id is None and fields.get("venue_name"):
