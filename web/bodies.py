@@ -175,6 +175,8 @@ class DoseBody(JsonBody, kw_only=True):
     doctor_name: Scalar = None
     idempotency_key: Scalar = None
     override_reason: Scalar = None
+    birth_date: Scalar = None
+    identity_reason: Scalar = None
     venue_name: Scalar = None
     queued: Scalar = None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from db.accounts.queries import create_api_token
 from db.accounts.roles import Role
 from db.cards.queries import create_app_client
 from db.engine import current_connection, owner_transaction
+from db.vaccinations import dose_input
 from tests.factories import create_account, create_municipality
+from web.bodies import DoseBody
 
 SESSION = str(uuid.uuid4())
 
@@ -88,6 +91,12 @@ def test_openapi_shows_every_json_body(app) -> None:
         "InquiryBody", "FailureBody", "MyNumberBody",
     }, shown  # fmt: skip
     assert "resident_id" in schema["components"]["schemas"]["CertificateRequest"]["properties"]
+
+
+def test_the_dose_body_carries_every_field_the_dose_parser_reads() -> None:
+    source = Path(dose_input.__file__).read_text(encoding="utf-8")
+    read = set(re.findall(r'_text\(values, "(\w+)"', source))
+    assert read and read <= set(DoseBody.__struct_fields__), read - set(DoseBody.__struct_fields__)
 
 
 @pytest.mark.parametrize(("path", "who", "nul", "typed", "not_object"), ROUTES, ids=JSON_ROUTES)

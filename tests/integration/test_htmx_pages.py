@@ -1,0 +1,143 @@
+"""One htmx pattern: every URL htmx fetches answers the whole page when opened directly.
+
+The routes that answer partials declare them (``opt=partial(...)``, :mod:`web.htmx`);
+this test lists them from the app itself, so a new one without a scenario here fails.
+Each is fetched four ways: directly and as a boosted or history-restore htmx request
+(the whole page), and as a plain htmx request (the partial), always with
+``Vary: HX-Request``. POSTs answer a partial to htmx and a 303 to a plain form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from db.accounts.roles import Role
+from tests.factories import create_account, create_municipality, csrf_token, sign_in
+from web.htmx import PARTIAL
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+CSV = "個別宛名番号,マイナンバー,氏名\n".encode()
+
+HTMX = {"HX-Request": "true"}
+WHOLE_PAGE_HEADERS = {
+    "direct": {},
+    "boosted": {**HTMX, "HX-Boosted": "true"},
+    "history restore": {**HTMX, "HX-History-Restore-Request": "true"},
+}
+
+
+async def _browser(make_client, role: Role, code: str | None = "131016") -> Any:
+    await create_municipality("131016")
+    client = await make_client()
+    assert (
+        await sign_in(client, await create_account(role=role, municipality_code=code))
+    ).status_code == 303
+    return client
+
+
+async def _dashboard(make_client) -> tuple[Any, str]:
+    return await _browser(make_client, Role.CLERK), "/dashboard"
+
+
+async def _statistics(make_client) -> tuple[Any, str]:
+    return await _browser(make_client, Role.NATIONAL_VIEWER, None), "/statistics"
+
+
+async def _import_job(make_client) -> tuple[Any, str]:
+    client = await _browser(make_client, Role.CLERK)
+    token = await csrf_token(client, "/imports")
+    posted = await client.post(
+        "/imports", files={"file": ("r.csv", CSV, "text/csv")}, headers={"x-csrftoken": token}
+    )
+    assert posted.status_code == 303, posted.text  # a plain form: redirected to the job's page
+    return client, posted.headers["location"]
+
+
+async def _backup_job(make_client) -> tuple[Any, str]:
+    client = await _browser(make_client, Role.MUNICIPAL_ADMIN)
+    token = await csrf_token(client, "/admin/backup")
+    posted = await client.post("/admin/backup/export", data={"_csrf_token": token})
+    assert posted.status_code == 303, posted.text
+    return client, posted.headers["location"]
+
+
+#: Route path -> how to reach one of its URLs as a user allowed to see it.
+SCENARIOS: dict[str, Callable[[Any], Awaitable[tuple[Any, str]]]] = {
+    "/dashboard": _dashboard,
+    "/statistics": _statistics,
+    "/imports/{job_id:uuid}": _import_job,
+    "/admin/backup/jobs/{job_id:uuid}": _backup_job,
+}
+
+
+def partial_routes(app) -> dict[str, str]:
+    """Route path -> the partial it declares, for every GET route of the app."""
+    found = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if "GET" in handler.http_methods and PARTIAL in handler.opt:
+                found[route.path] = handler.opt[PARTIAL]
+    return found
+
+
+def test_every_partial_route_has_a_scenario_and_every_polling_template_is_declared(app) -> None:
+    declared = partial_routes(app)
+    assert set(declared) == set(SCENARIOS), "routes answering partials without a scenario here"
+    polling = {
+        str(path.relative_to(TEMPLATES))
+        for path in TEMPLATES.rglob("*.html")
+        if re.search(r"\bhx-get=", path.read_text(encoding="utf-8"))
+    }
+    assert polling <= set(declared.values()), (
+        f"templates fetching with hx-get that no route declares as its partial: "
+        f"{sorted(polling - set(declared.values()))}"
+    )
+
+
+def _is_whole_page(text: str) -> bool:
+    return text.lstrip().lower().startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize("route", sorted(SCENARIOS))
+async def test_a_partial_url_answers_the_page_directly_and_the_partial_to_htmx(
+    make_client, app, route: str
+) -> None:
+    client, url = await SCENARIOS[route](make_client)
+    for how, headers in WHOLE_PAGE_HEADERS.items():
+        page = await client.get(url, headers=headers)
+        assert page.status_code == 200, (how, page.text)
+        assert _is_whole_page(page.text), f"{url} {how}: not the whole page"
+        assert "HX-Request" in page.headers.get("vary", ""), (how, page.headers)
+    fragment = await client.get(url, headers=HTMX)
+    assert fragment.status_code == 200, fragment.text
+    assert not _is_whole_page(fragment.text) and "<html" not in fragment.text
+    assert "HX-Request" in fragment.headers.get("vary", "")
+    first_id = re.search(r'\bid="([^"]+)"', fragment.text)
+    assert first_id and f'id="{first_id.group(1)}"' in page.text, "the page embeds the partial"
+
+
+async def test_an_htmx_upload_answers_the_progress_partial(make_client, app) -> None:
+    client = await _browser(make_client, Role.CLERK)
+    token = await csrf_token(client, "/imports")
+    posted = await client.post(
+        "/imports", files={"file": ("r.csv", CSV, "text/csv")},
+        headers={"x-csrftoken": token, **HTMX},
+    )  # fmt: skip
+    assert posted.status_code == 200, posted.text
+    assert not _is_whole_page(posted.text) and 'id="job-' in posted.text
+
+
+@pytest.mark.parametrize("how", sorted(WHOLE_PAGE_HEADERS))
+async def test_errors_are_whole_pages_unless_htmx_asks_for_a_fragment(client, app, how) -> None:
+    page = await client.get("/no-such-page", headers=WHOLE_PAGE_HEADERS[how])
+    assert page.status_code == 404
+    assert _is_whole_page(page.text), how
+    assert "HX-Request" in page.headers.get("vary", "")
+    alert = await client.get("/no-such-page", headers=HTMX)
+    assert alert.status_code == 404 and not _is_whole_page(alert.text)
+    assert alert.headers["hx-retarget"] == "#alerts"
