@@ -27,6 +27,7 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from common.clock import JAPAN, now_in_japan
 from kiosk.card.demo_cards import DemoCard
 from kiosk.card.reader import CardReader, InProcessReader
 from kiosk.devices import (
@@ -38,7 +39,7 @@ from kiosk.devices import (
     SimulatedPayment,
     SpoolPrinter,
 )
-from kiosk.flow import JST, KioskFlow, now_in_japan
+from kiosk.flow import KioskFlow
 from kiosk.maintenance import COOKIE, SESSION_LIFETIME, MaintenanceSessions
 from kiosk.messages import LANGUAGES, message
 from kiosk.settings import KioskSettings
@@ -320,7 +321,7 @@ async def maintenance_test_print(request: Request[Any, Any, Any]) -> Redirect:
     """Print a test page (no personal data)."""
     _maintenance_only(request)
     flow = _flow(request)
-    now = flow.clock().astimezone(JST)
+    now = flow.clock().astimezone(JAPAN)
     page = PrintJob(
         f"{now:%Y%m%d%H%M%S}-test-print.txt",
         f"テスト印刷 / Test print\n店舗 {flow.settings.store_id} 端末 {flow.settings.terminal_id}"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common.clock import JAPAN, now_in_japan
 from kiosk.card.errors import (
     CardError,
     CardRemovedError,
@@ -44,15 +45,9 @@ from kiosk.settings import KioskSettings
 from kiosk.vrs_client import ServerError, VrsClient
 
 _LOG = logging.getLogger("kiosk.flow")
-JST = dt.timezone(dt.timedelta(hours=9))
 T = TypeVar("T")
 
 KINDS = ("domestic", "overseas")
-
-
-def now_in_japan() -> dt.datetime:
-    """The kiosk clock (JST)."""
-    return dt.datetime.now(JST)
 
 
 @dataclass
@@ -146,7 +141,7 @@ class KioskFlow:
 
     def in_service_hours(self) -> bool:
         """Whether the kiosk's own service hours include now (JST)."""
-        now = self.clock().astimezone(JST).time().replace(tzinfo=None)
+        now = self.clock().astimezone(JAPAN).time().replace(tzinfo=None)
         return self.settings.hours_start <= now < self.settings.hours_end
 
     def selectable(self) -> list[dict[str, Any]]:
@@ -518,7 +513,7 @@ class KioskFlow:
         self.ops.device_ok("printer")
         transaction.printed = True
         self._settled()
-        completed_at = self.clock().astimezone(JST)
+        completed_at = self.clock().astimezone(JAPAN)
         notice = self.ops.outbox.add(
             self.settings.store_id, self.settings.terminal_id, completed_at,
             transaction.certificate_ids,
@@ -545,7 +540,7 @@ class KioskFlow:
 
     def receipt(self, count: int) -> str:
         """The receipt (領収書): store, terminal, time, count, fee; no personal data."""
-        now = self.clock().astimezone(JST)
+        now = self.clock().astimezone(JAPAN)
         kind = "国内用 domestic" if self.transaction.kind == "domestic" else "海外用 overseas"
         return "\n".join(
             [
@@ -588,7 +583,7 @@ class KioskFlow:
         in ``notices.jsonl``) or ``refused``.
         """
         entry = {
-            "issued_at": self.clock().astimezone(JST).isoformat(timespec="seconds"),
+            "issued_at": self.clock().astimezone(JAPAN).isoformat(timespec="seconds"),
             "certificates": count,
             "fee_yen": self.transaction.fee_yen,
             "kind": self.transaction.kind,

@@ -17,6 +17,7 @@ account here at all and authenticate on their own tokens in their routes.
 
 from __future__ import annotations
 
+from litestar import Request
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
@@ -26,6 +27,7 @@ from db.devices.queries import device_for_credential
 from db.engine import tenantless_statement
 from web.auth import _cookies
 from web.errors import NotAllowed
+from web.htmx import wants_partial
 from web.network import NetworkPolicy, OutsideStaffNetwork
 
 DEVICE_COOKIE = "vrs_device"
@@ -44,13 +46,6 @@ class DeviceRequired(NotAllowed):
 def device_free(path: str) -> bool:
     """Paths a venue account reaches without a device (enrolment, sign-in and out, assets)."""
     return path in DEVICE_FREE_PATHS or path.startswith(DEVICE_FREE_PREFIXES)
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
 
 
 async def _redirect(send: Send, location: str) -> None:
@@ -94,7 +89,7 @@ class AccessMiddleware(ASGIMiddleware):
                 if (
                     scope.get("method") == "GET"
                     and not scope.get("path", "").startswith("/api/")
-                    and _header(scope, b"hx-request") != "true"
+                    and not wants_partial(Request(scope))
                 ):
                     await _redirect(send, ENROL_PATH)
                     return

@@ -14,6 +14,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
+from litestar_htmx import HTMXPlugin
 
 from common.settings import Settings, get_settings
 from db.engine import DatabaseLimits, close_serving_pool, start_serving_pool
@@ -88,6 +89,7 @@ def create_app(
         state=State({"settings": settings}),
         stores={STORE_NAME: rate_limit_store or PostgresStore()},
         template_config=template_config(),
+        plugins=[HTMXPlugin()],  # every request is an HTMXRequest (web.htmx has the one rule)
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_security_headers],
         lifespan=[database_pool],

@@ -1,13 +1,10 @@
-"""Today's date where the system is used: Japan (JST), injected so tests can set it."""
+"""Today's date where the system is used: Japan (JST), injected so tests can set it.
+
+The constant and the clocks live in :mod:`common.clock` (the kiosk reads them too).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
+from common.clock import JAPAN, now_in_japan, today_in_japan
 
-JAPAN = ZoneInfo("Asia/Tokyo")
-
-
-def today_in_japan() -> dt.date:
-    """The calendar date in Japan now (a dose at 08:30 JST is still 'today' at 23:30 UTC)."""
-    return dt.datetime.now(JAPAN).date()
+__all__ = ["JAPAN", "now_in_japan", "today_in_japan"]

@@ -35,6 +35,7 @@ from litestar.status_codes import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from web.htmx import VARY, wants_partial
 from web.i18n import language_of, translate
 
 log = logging.getLogger("vrs.errors")
@@ -90,12 +91,6 @@ def _is_api(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _is_htmx(request: Request[Any, Any, Any]) -> bool:
-    return (
-        request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
-    )
-
-
 def render_error(
     request: Request[Any, Any, Any], status: int, key: str, field: str | None = None, **params: Any
 ) -> Response[Any]:
@@ -115,23 +110,24 @@ def render_error(
         if field:
             body["field"] = field
         return Response(body, status_code=status, media_type="application/problem+json")
-    if _is_htmx(request):
+    if wants_partial(request):
         return Template(
             "error/_alert.html",
             context={"message": message, "title": title, "field": field},
             status_code=status,
-            headers={"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"},
+            headers={"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML", **VARY},
         )
     return Template(
         "error/error.html",
         context={"message": message, "title": title, "status": status},
         status_code=status,
+        headers=VARY,
     )
 
 
 def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
     """Map an :class:`AppError` to its response."""
-    if isinstance(exc, SignInRequired) and not _is_api(request) and not _is_htmx(request):
+    if isinstance(exc, SignInRequired) and not _is_api(request) and not wants_partial(request):
         return Redirect(f"/sign-in?next={request.url.path}")
     response = render_error(request, exc.status_code, exc.key, exc.field, **exc.params)
     retry_after = getattr(exc, "retry_after", None)  # a rate limit says when to come back
@@ -152,7 +148,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     ):
         return _problem(request, HTTP_400_BAD_REQUEST, "json", "", "error.json_malformed")
     if isinstance(exc, NotAuthorizedException):
-        if not _is_api(request) and not _is_htmx(request):
+        if not _is_api(request) and not wants_partial(request):
             return Redirect(f"/sign-in?next={request.url.path}")
         return render_error(request, HTTP_401_UNAUTHORIZED, "error.sign_in_required")
     if isinstance(exc, NotFoundException):

@@ -34,6 +34,7 @@ from uuid import UUID
 import anyio
 import asyncpg
 
+from common.clock import JAPAN
 from db.accounts.principal import Principal
 from db.audit.queries import record
 from db.certificates import queries
@@ -46,7 +47,6 @@ from signing.issue import IssuedCertificate
 Signer = Callable[[CertificateContent], IssuedCertificate]
 Clock = Callable[[], dt.datetime]
 
-JST = dt.timezone(dt.timedelta(hours=9))
 KIOSK_DEFAULT_HOURS = (dt.time(6, 30), dt.time(23, 0))
 
 #: Why a municipality holding the card holder's records is not offered.
@@ -257,7 +257,7 @@ async def _build(
         return await queries.build_content(
             kind=kind,  # type: ignore[arg-type]  # callers check it is domestic or overseas
             certificate_id=new_certificate_id(),
-            issued_on=now.astimezone(JST).date(),
+            issued_on=now.astimezone(JAPAN).date(),
             municipality_code=code,
             contact=contact,
             resident=resident,
@@ -356,7 +356,7 @@ def kiosk_open(row: Mapping[str, Any], now: dt.datetime) -> str | None:
         return NOT_TAKING_PART
     start = row["kiosk_hours_start"] or KIOSK_DEFAULT_HOURS[0]
     end = row["kiosk_hours_end"] or KIOSK_DEFAULT_HOURS[1]
-    if not start <= now.astimezone(JST).time().replace(tzinfo=None) < end:
+    if not start <= now.astimezone(JAPAN).time().replace(tzinfo=None) < end:
         return OUTSIDE_HOURS
     return None
 

@@ -83,14 +83,6 @@ def check(operation, base: str, token: str, found: list[str]) -> None:
     call()
 
 
-@pytest.fixture
-def signing_ready(settings) -> None:
-    """Signing keys in this process's data dir, so certificate routes answer (not 503)."""
-    from cli.commands.keys import ensure_keys
-
-    ensure_keys(settings)
-
-
 async def test_no_generated_request_gets_a_5xx_and_every_api_error_is_a_json_problem(
     db: str, signing_ready, tmp_path
 ) -> None:

@@ -6,11 +6,8 @@ import asyncio
 import re
 from pathlib import Path
 
-import pytest
-
-from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
-from tests.factories import create_account, create_municipality, sign_in, valid_my_number
+from tests.factories import create_municipality, valid_my_number
 from tests.pages import assert_valid_page
 
 HEADER = (
@@ -70,14 +67,6 @@ def assert_valid_page_fragment(text: str) -> None:
     assert_valid_page(
         f"<!doctype html><html lang=ja><head><title>x</title></head><body>{text}</body></html>"
     )
-
-
-@pytest.fixture
-async def clerk_client(client, app):
-    await create_municipality("131016")
-    login = await create_account("import-clerk", Role.CLERK)
-    await sign_in(client, login)
-    return client
 
 
 async def rejections(path: str, client) -> list[tuple[int, str, str]]:

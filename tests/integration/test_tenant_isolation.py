@@ -16,7 +16,7 @@ from tests.factories import create_municipality, create_resident, create_vaccina
 
 
 @pytest.fixture
-async def two_areas(app):
+async def resident_in_each_area(app):
     """Chiyoda (A) and Sapporo (B), a resident in each; the serving pool is open."""
     await create_municipality("131016")
     await create_municipality("011002")
@@ -25,8 +25,8 @@ async def two_areas(app):
     return chiyoda, sapporo
 
 
-async def test_piccolo_queries_see_only_their_own_area(two_areas) -> None:
-    chiyoda, sapporo = two_areas
+async def test_piccolo_queries_see_only_their_own_area(resident_in_each_area) -> None:
+    chiyoda, sapporo = resident_in_each_area
     async with tenant_transaction("011002"):
         names = {r["name"] for r in await Resident.select(Resident.name)}
         assert names == {"札幌 次郎"}
@@ -34,8 +34,8 @@ async def test_piccolo_queries_see_only_their_own_area(two_areas) -> None:
         assert await Ticket.count().where(Ticket.ticket_number == chiyoda["ticket_number"]) == 0
 
 
-async def test_raw_sql_on_the_app_connection_sees_only_its_own_area(two_areas) -> None:
-    chiyoda, _ = two_areas
+async def test_raw_sql_on_the_app_connection_sees_only_its_own_area(resident_in_each_area) -> None:
+    chiyoda, _ = resident_in_each_area
     async with tenant_transaction("011002"):
         connection = current_connection()
         assert await connection.fetchval("SELECT current_user") == SERVING_ROLE
@@ -47,8 +47,8 @@ async def test_raw_sql_on_the_app_connection_sees_only_its_own_area(two_areas) -
         )
 
 
-async def test_writes_into_another_area_are_refused(two_areas) -> None:
-    chiyoda, _ = two_areas
+async def test_writes_into_another_area_are_refused(resident_in_each_area) -> None:
+    chiyoda, _ = resident_in_each_area
     async with tenant_transaction("011002"):
         connection = current_connection()
         updated = await connection.execute(
@@ -63,7 +63,7 @@ async def test_writes_into_another_area_are_refused(two_areas) -> None:
             )
 
 
-async def test_without_the_setting_nothing_is_visible(two_areas) -> None:
+async def test_without_the_setting_nothing_is_visible(resident_in_each_area) -> None:
     async with tenant_transaction(None):
         assert await current_connection().fetchval("SELECT count(*) FROM resident") == 0
         assert await Resident.count() == 0
@@ -74,7 +74,7 @@ async def test_without_the_setting_nothing_is_visible(two_areas) -> None:
         assert await connection.fetchval("SELECT count(*) FROM resident") == 0
 
 
-async def test_a_pooled_connection_does_not_carry_the_setting_over(two_areas) -> None:
+async def test_a_pooled_connection_does_not_carry_the_setting_over(resident_in_each_area) -> None:
     engine = get_engine()
     async with tenant_transaction("131016"):
         assert await current_connection().fetchval("SELECT count(*) FROM resident") == 1
@@ -92,8 +92,8 @@ async def test_a_pooled_connection_does_not_carry_the_setting_over(two_areas) ->
             await engine.pool.release(connection)
 
 
-async def test_the_serving_role_cannot_delete_or_rewrite_history(two_areas) -> None:
-    chiyoda, _ = two_areas
+async def test_the_serving_role_cannot_delete_or_rewrite_history(resident_in_each_area) -> None:
+    chiyoda, _ = resident_in_each_area
     await create_vaccination(chiyoda, "131016")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         async with tenant_transaction("131016"):

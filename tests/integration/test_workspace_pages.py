@@ -22,20 +22,13 @@ from tests.factories import (
 from tests.pages import assert_valid_page
 
 
-@pytest.fixture
-async def clerk(client, app):
-    await create_municipality("131016")
-    await sign_in(client, await create_account("ws-clerk", Role.CLERK))
-    return client
-
-
 async def audit_actions() -> list[str]:
     async with owner_transaction():
         rows = await current_connection().fetch("SELECT action FROM audit_event ORDER BY id")
     return [r["action"] for r in rows]
 
 
-async def test_search_by_each_criterion_and_view_a_person(clerk) -> None:
+async def test_search_by_each_criterion_and_view_a_person(clerk_client) -> None:
     person = await create_resident(
         "131016", name="佐藤 花子", name_kana="サトウ ハナコ", birth_date=dt.date(1944, 5, 6)
     )
@@ -49,25 +42,27 @@ async def test_search_by_each_criterion_and_view_a_person(clerk) -> None:
         f"ticket_number={person['ticket_number']}",
         f"resident_number={person['resident_number']}",
     ):
-        response = await clerk.get(f"/residents?{query}")
+        response = await clerk_client.get(f"/residents?{query}")
         assert response.status_code == 200, query
         assert_valid_page(response.text)
         assert response.text.count('data-testid="person-row"') == 1, query
         assert "佐藤 花子" in response.text
-    page = await clerk.get("/residents")
+    page = await clerk_client.get("/residents")
     token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
-    by_number = await clerk.post(
+    by_number = await clerk_client.post(
         "/residents/search", data={"my_number": person["my_number"], "_csrf_token": token}
     )
     assert by_number.text.count('data-testid="person-row"') == 1
     assert person["my_number"] not in by_number.text
-    view = await clerk.get(f"/residents/{person['id']}")
+    view = await clerk_client.get(f"/residents/{person['id']}")
     assert view.status_code == 200
     assert_valid_page(view.text)
     assert person["my_number"] not in view.text
     assert 'data-testid="my-number-masked"' in view.text
     assert 'data-testid="dose-row"' in view.text
-    reveal = await clerk.post(f"/residents/{person['id']}/reveal", data={"_csrf_token": token})
+    reveal = await clerk_client.post(
+        f"/residents/{person['id']}/reveal", data={"_csrf_token": token}
+    )
     assert reveal.status_code == 200
     assert person["my_number"] in reveal.text
     actions = await audit_actions()
@@ -76,22 +71,22 @@ async def test_search_by_each_criterion_and_view_a_person(clerk) -> None:
     assert "resident.search" in actions
 
 
-async def test_bad_search_input_is_explained_not_a_500(clerk) -> None:
+async def test_bad_search_input_is_explained_not_a_500(clerk_client) -> None:
     for query in ("ticket_number=12", "birth_date=1999-99-99", "resident_number=abc", "page=x"):
-        response = await clerk.get(f"/residents?{query}")
+        response = await clerk_client.get(f"/residents?{query}")
         assert response.status_code in {400, 422}, query
         assert_valid_page(response.text)
-    missing = await clerk.get("/residents/00000000-0000-0000-0000-000000000000")
+    missing = await clerk_client.get("/residents/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
 
 
-async def test_results_are_paged(clerk) -> None:
+async def test_results_are_paged(clerk_client) -> None:
     for _ in range(25):
         await create_resident("131016", name_kana="タナカ タロウ")
-    first = await clerk.get("/residents?name=タナカ")
+    first = await clerk_client.get("/residents?name=タナカ")
     assert first.text.count('data-testid="person-row"') == 20
     assert 'data-testid="page-next"' in first.text
-    second = await clerk.get("/residents?name=タナカ&page=2")
+    second = await clerk_client.get("/residents?name=タナカ&page=2")
     assert second.text.count('data-testid="person-row"') == 5
 
 
@@ -123,7 +118,7 @@ async def direct_counts(code: str) -> dict[str, dict]:
     return {"dose": by_dose, "day": by_day, "age": by_age}
 
 
-async def test_dashboard_numbers_equal_a_direct_count(clerk) -> None:
+async def test_dashboard_numbers_equal_a_direct_count(clerk_client) -> None:
     from db.engine import tenant_transaction
     from db.statistics.queries import municipality_figures
 
@@ -152,21 +147,21 @@ async def test_dashboard_numbers_equal_a_direct_count(clerk) -> None:
     assert dict(figures["by_day"]) == expected["day"]
     assert dict(figures["by_age"]) == expected["age"]
     assert figures["population"] == 30
-    page = await clerk.get("/dashboard")
+    page = await clerk_client.get("/dashboard")
     assert page.status_code == 200
     assert_valid_page(page.text)
     assert f'data-testid="total-doses">{sum(expected["dose"].values())}<' in page.text
     assert 'hx-trigger="every 5s"' in page.text
-    partial = await clerk.get("/dashboard", headers={"hx-request": "true"})
+    partial = await clerk_client.get("/dashboard", headers={"hx-request": "true"})
     assert partial.text.lstrip().startswith('<div id="dashboard-figures"')
 
 
-async def test_a_new_dose_shows_on_the_next_refresh(clerk) -> None:
+async def test_a_new_dose_shows_on_the_next_refresh(clerk_client) -> None:
     person = await create_resident("131016")
-    before = await clerk.get("/dashboard", headers={"hx-request": "true"})
+    before = await clerk_client.get("/dashboard", headers={"hx-request": "true"})
     assert 'data-testid="total-doses">0<' in before.text
     await create_vaccination(person)
-    after = await clerk.get("/dashboard", headers={"hx-request": "true"})
+    after = await clerk_client.get("/dashboard", headers={"hx-request": "true"})
     assert 'data-testid="total-doses">1<' in after.text
 
 

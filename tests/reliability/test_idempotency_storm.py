@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import uuid
 
 import pytest
@@ -28,8 +27,6 @@ from tests.factories import (
     enrol_device,
     sign_in,
 )
-
-os.environ.setdefault("VRS_KEY_PASSPHRASE", "test-key-passphrase")
 
 STORM = 50
 
@@ -71,14 +68,6 @@ async def test_the_tablet_form_saved_50_times_at_once_with_one_key_makes_one_rec
     )
     assert await count("SELECT count(*) FROM vaccination WHERE idempotency_key = $1", key) == 1
     assert await count("SELECT count(*) FROM vaccination") == 1
-
-
-@pytest.fixture
-def signing_ready(settings):
-    """The server's signing keys in this process's data dir (as the certificate tests set up)."""
-    from cli.commands.keys import ensure_keys
-
-    ensure_keys(settings)
 
 
 async def test_a_certificate_requested_50_times_at_once_with_one_key_is_issued_once(

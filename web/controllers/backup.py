@@ -19,6 +19,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar_htmx import HTMXRequest
 
 from common.settings import Settings
 from db.accounts.roles import Role
@@ -36,6 +37,7 @@ from db.engine import tenant_transaction
 from web.auth import requires
 from web.controllers.imports import IMPORT_MAX_BYTES, _stream_upload, upload_directory
 from web.errors import BadInput, NotFound
+from web.htmx import page_or_partial, partial
 
 _RUNNING: set[asyncio.Task[Any]] = set()
 
@@ -48,12 +50,6 @@ def start_backup(job_id: UUID, municipality_code: str, settings: Settings) -> as
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
     return task
-
-
-def _htmx(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("hx-request") == "true" and not request.headers.get(
-        "hx-history-restore-request"
-    )
 
 
 class BackupController(Controller):
@@ -87,18 +83,14 @@ class BackupController(Controller):
         start_backup(job_id, principal.tenant, settings)
         return Redirect(f"/admin/backup/jobs/{job_id}", status_code=HTTP_303_SEE_OTHER)
 
-    @get("/jobs/{job_id:uuid}", name="admin_backup_job")
-    async def show(self, request: Request[Any, Any, Any], job_id: FromPath[UUID]) -> Template:
+    @get("/jobs/{job_id:uuid}", name="admin_backup_job", opt=partial("backup/_job.html"))
+    async def show(self, request: HTMXRequest, job_id: FromPath[UUID]) -> Template:
         """A backup's progress (the partial, for htmx polling) or its page."""
         async with tenant_transaction(request.user.tenant):
             current = await backup_job(job_id)
         if current is None:
             raise NotFound("error.not_found")
-        return Template(
-            "backup/_job.html" if _htmx(request) else "backup/job.html",
-            context={"job": current},
-            headers={"vary": "HX-Request"},
-        )
+        return page_or_partial(request, "backup/job.html", {"job": current})
 
     @get("/jobs/{job_id:uuid}/download", name="admin_backup_download")
     async def download(

@@ -7,36 +7,26 @@ and API reach sums only, through the statistics crossings.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Template
+from litestar_htmx import HTMXRequest
 
+from common.clock import now_in_japan
 from db.accounts.roles import Role
 from db.engine import replica_transaction
 from db.statistics.open_data import FILES, open_data, render
 from db.statistics.queries import municipality_figures, viewer_figures
 from web.auth import requires
 from web.errors import NotFound
+from web.htmx import page_or_partial, partial
 from web.i18n import language_of, translate
 
 
-def _htmx_partial(request: Request[Any, Any, Any]) -> bool:
-    return (
-        request.headers.get("hx-request") == "true"
-        and request.headers.get("hx-boosted") != "true"
-        and not request.headers.get("hx-history-restore-request")
-    )
-
-
 def _now() -> str:
-    return (
-        dt.datetime.now(dt.UTC)
-        .astimezone(dt.timezone(dt.timedelta(hours=9)))
-        .strftime("%Y-%m-%d %H:%M:%S")
-    )
+    return now_in_japan().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _viewer_scope(request: Request[Any, Any, Any]) -> str | None:
@@ -52,14 +42,13 @@ class DashboardController(Controller):
     path = "/dashboard"
     guards = [requires(Role.CLERK, Role.MUNICIPAL_ADMIN)]
 
-    @get("/", name="dashboard")
-    async def index(self, request: Request[Any, Any, Any]) -> Template:
+    @get("/", name="dashboard", opt=partial("dashboard/_figures.html"))
+    async def index(self, request: HTMXRequest) -> Template:
         """Counts and charts; an htmx request gets only the figures (the refresh)."""
         async with replica_transaction(request.user.tenant):
             figures = await municipality_figures()
         context = {"figures": figures, "now": _now(), "refresh_url": "/dashboard"}
-        template = "dashboard/_figures.html" if _htmx_partial(request) else "dashboard/index.html"
-        return Template(template, context=context, headers={"vary": "HX-Request"})
+        return page_or_partial(request, "dashboard/index.html", context)
 
 
 class StatisticsController(Controller):
@@ -69,8 +58,8 @@ class StatisticsController(Controller):
     path = "/statistics"
     guards = [requires(Role.PREFECTURE_VIEWER, Role.NATIONAL_VIEWER)]
 
-    @get("/", name="statistics")
-    async def index(self, request: Request[Any, Any, Any]) -> Template:
+    @get("/", name="statistics", opt=partial("dashboard/_figures.html"))
+    async def index(self, request: HTMXRequest) -> Template:
         """A prefecture's municipalities, or the nation's prefectures."""
         prefecture = _viewer_scope(request)
         async with replica_transaction(None):
@@ -88,8 +77,7 @@ class StatisticsController(Controller):
             "scope": scope,
             "files": FILES,
         }
-        template = "dashboard/_figures.html" if _htmx_partial(request) else "statistics/index.html"
-        return Template(template, context=context, headers={"vary": "HX-Request"})
+        return page_or_partial(request, "statistics/index.html", context)
 
     @get("/open-data/{name:str}", name="statistics_open_data")
     async def file(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:

@@ -21,6 +21,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar_htmx import HTMXRequest
 
 from common.csv_cells import spreadsheet_writer
 from common.settings import Settings
@@ -32,6 +33,7 @@ from db.imports.queries import create_job, job, recent_jobs, rejections, requeue
 from db.residents.my_number import MyNumberVault
 from web.auth import requires
 from web.errors import BadInput, NotFound
+from web.htmx import page_or_partial, partial, wants_partial
 from web.i18n import language_of, translate
 
 #: The largest upload accepted (a million residents is about 150 MB).
@@ -161,16 +163,16 @@ class ImportsController(Controller):
         final = stored_upload(settings, job_id)
         path.rename(final)
         start_import(job_id, final, principal.municipality_code, settings, principal)
-        if request.headers.get("hx-request") == "true":
+        if wants_partial(request):
             async with tenant_transaction(principal.tenant):
                 current = await job(job_id)
             return Template("imports/_job.html", context={"job": current})
         return Redirect(f"/imports/{job_id}", status_code=HTTP_303_SEE_OTHER)
 
-    @get("/{job_id:uuid}", name="imports_job")
+    @get("/{job_id:uuid}", name="imports_job", opt=partial("imports/_job.html"))
     async def show(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         job_id: FromPath[UUID],
         settings: NamedDependency[Settings],
     ) -> Template:
@@ -187,14 +189,7 @@ class ImportsController(Controller):
             "resumable": current["status"] == "interrupted"
             and stored_upload(settings, job_id).is_file(),
         }
-        htmx = request.headers.get("hx-request") == "true" and not request.headers.get(
-            "hx-history-restore-request"
-        )
-        return Template(
-            "imports/_job.html" if htmx else "imports/job.html",
-            context=context,
-            headers={"vary": "HX-Request"},
-        )
+        return page_or_partial(request, "imports/job.html", context)
 
     @post("/{job_id:uuid}/resume", name="imports_resume")
     async def resume(

@@ -16,8 +16,7 @@ from tests.factories import (
     csrf_token,
 )
 from tests.pages import assert_valid_page
-
-from .conftest import VECTORS
+from tests.unit.signing.fixtures import VECTORS
 
 OVERSEAS = {
     "kind": "overseas",

@@ -12,6 +12,9 @@ from tests.factories import create_resident, create_vaccination, csrf_token
 from tests.integration.signing.tools import nss_trusting, pdfsig, pyhanko, scan_qr_codes, write_pem
 from tests.pages import assert_valid_page
 
+#: The clerk issues certificates: the server's keys and card trust in place.
+pytestmark = pytest.mark.usefixtures("signing_ready")
+
 PASSPORT = {
     "kind": "overseas",
     "passport_number": "TK1234567",
@@ -170,4 +173,7 @@ async def test_another_municipalitys_resident_is_not_found(clerk_client) -> None
 def test_pdftoppm_is_there() -> None:
     from tests.realparts import require_executable
 
-    subprocess.run([require_executable("pdftoppm"), "-v"], capture_output=True, check=False)
+    answer = subprocess.run(
+        [require_executable("pdftoppm"), "-v"], capture_output=True, text=True, check=False
+    )
+    assert "pdftoppm version" in answer.stdout + answer.stderr, answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,22 @@ from tests.unit.kiosk.card_fixtures import (  # noqa: F401  (fixtures, found by 
     jlis_ca,
     second_demo_card,
 )
+
+
+@pytest.fixture
+def cards(settings) -> list[Any]:
+    """Keys and card trust in the server's data dir; the demo cards (test CA)."""
+    from tests.integration.kiosk.test_kiosk_server_channel import server_ready
+
+    return server_ready(settings)
+
+
+@pytest.fixture
+async def kiosk_token(app, cards: list[Any]) -> str:
+    """A kiosk client's token, the demo cards' holders registered in their municipalities."""
+    from tests.integration.kiosk.test_kiosk_server_channel import register_card_holders
+
+    return await register_card_holders(cards)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from common.clock import JAPAN, now_in_japan
 from kiosk.app import create_kiosk_app
 from kiosk.devices import SimulatedPayment, SpoolPrinter
-from kiosk.flow import JST, now_in_japan
 from kiosk.settings import KioskSettings
 from tests.integration.kiosk.pcsc_stack import PcscStack
 from tests.integration.kiosk.test_kiosk_server_channel import (
@@ -27,7 +27,6 @@ from tests.integration.kiosk.test_kiosk_server_channel import (
     kiosk_server_settings,  # noqa: F401  (fixture "settings": this worker's data dir)
     register_card_holders,
     screen_name,
-    server_ready,
 )
 from tests.integration.signing.tools import nss_trusting, pdfsig, pyhanko, write_pem
 
@@ -41,16 +40,6 @@ class Kiosk:
     printer: SpoolPrinter
     spool: Path
     data: Path
-
-
-@pytest.fixture
-def cards(settings) -> list[Any]:
-    return server_ready(settings)
-
-
-@pytest.fixture
-async def kiosk_token(app, cards) -> str:
-    return await register_card_holders(cards)
 
 
 def _kiosk_app(app, pcsc: PcscStack, token: str, tmp_path: Path, clock=now_in_japan, **extra):
@@ -231,7 +220,7 @@ async def test_printer_failure_after_payment_refunds(
 async def test_outside_service_hours_says_unavailable(
     app, pcsc: PcscStack, kiosk_token: str, tmp_path: Path
 ) -> None:
-    late = dt.datetime(2026, 12, 1, 23, 30, tzinfo=JST)
+    late = dt.datetime(2026, 12, 1, 23, 30, tzinfo=JAPAN)
     kiosk_app, payment, _, settings, server_http = _kiosk_app(
         app, pcsc, kiosk_token, tmp_path, clock=lambda: late
     )

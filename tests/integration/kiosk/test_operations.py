@@ -48,11 +48,6 @@ async def _csrf(client: Any, path: str) -> str:
 
 
 @pytest.fixture
-async def kiosk_token(app, settings) -> str:
-    return await register_card_holders(server_ready(settings))
-
-
-@pytest.fixture
 async def national(make_client, app) -> Any:
     """A browser signed in as the national admin."""
     browser = await make_client()

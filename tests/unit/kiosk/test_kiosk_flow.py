@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from common.card_proof import CardProof, verify_proof
+from common.clock import JAPAN
 from kiosk.card.demo_cards import DemoCard, JlisTestCa
 from kiosk.card.reader import InProcessReader
 from kiosk.devices import SimulatedPayment, SpoolPrinter
-from kiosk.flow import JST, KioskFlow
+from kiosk.flow import KioskFlow
 from kiosk.settings import KioskSettings
 from kiosk.vrs_client import Challenge, ServerError
 
-NOON = dt.datetime(2026, 12, 1, 12, 0, tzinfo=JST)
+NOON = dt.datetime(2026, 12, 1, 12, 0, tzinfo=JAPAN)
 
 
 class FakeServer:
@@ -289,12 +290,12 @@ async def test_pin_format_is_checked_before_the_card(kiosk: KioskFlow) -> None:
 
 
 async def test_outside_service_hours_is_unavailable(kiosk: KioskFlow) -> None:
-    kiosk.clock = lambda: dt.datetime(2026, 12, 1, 23, 0, tzinfo=JST)
+    kiosk.clock = lambda: dt.datetime(2026, 12, 1, 23, 0, tzinfo=JAPAN)
     kiosk.show_start()
     assert (kiosk.screen, kiosk.reason) == ("unavailable", "kiosk.outside_hours")
     await kiosk.begin()
     assert kiosk.screen == "unavailable"
-    kiosk.clock = lambda: dt.datetime(2026, 12, 1, 6, 30, tzinfo=JST)
+    kiosk.clock = lambda: dt.datetime(2026, 12, 1, 6, 30, tzinfo=JAPAN)
     kiosk.show_start()
     assert kiosk.screen == "start"
 
