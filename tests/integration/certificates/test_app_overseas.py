@@ -19,7 +19,7 @@ from signing import shc, vdsnc
 from tests.factories import vault
 from tests.integration.signing.tools import pyhanko, scan_qr_codes, write_pem
 
-from .test_card_sessions import _challenge, _proof, app_headers  # noqa: F401 - the fixture
+from .test_card_sessions import _challenge, _proof
 from .test_counter import _issue
 
 PASSPORT = {
@@ -44,7 +44,7 @@ async def _resident_of(card) -> dict:
 async def test_the_app_gets_an_overseas_certificate_with_the_counters_passport_data(
     client,
     clerk_client,
-    app_headers,  # noqa: F811 - the fixture imported above
+    app_headers,
     signing_ready,
     settings,
     tmp_path: Path,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
-import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from common.card_proof import Basic4
-from db.cards.queries import create_app_client, link_certificate
+from db.cards.queries import link_certificate
 from db.engine import current_connection, owner_transaction
 from kiosk.card.demo_cards import (
     DemoResident,
@@ -18,19 +17,8 @@ from kiosk.card.demo_cards import (
     load_test_ca,
 )
 from signing import shc
-from tests.factories import create_municipality, valid_my_number, vault
-from tests.integration.certificates.card_holders import load_card_demo
+from tests.factories import valid_my_number, vault
 from web.signing_context import card_trust_directory
-
-
-@pytest.fixture
-async def app_headers(signing_ready) -> dict[str, str]:
-    await create_municipality("131016")
-    await create_municipality("131041")
-    async with owner_transaction():
-        await load_card_demo(vault(), signing_ready)
-        token = await create_app_client("test-app")
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def _challenge(client, headers) -> tuple[str, bytes]:

@@ -15,10 +15,8 @@ import pytest
 import web.certificate_issuing
 from db.accounts.queries import create_api_token
 from db.accounts.roles import Role
-from db.cards.queries import create_app_client
 from db.engine import current_connection, owner_transaction
 from tests.factories import create_account, create_municipality, create_resident, create_vaccination
-from tests.integration.certificates.card_holders import load_card_demo
 from tests.integration.certificates.test_card_sessions import _challenge, _proof
 
 OVERSEAS = {
@@ -52,18 +50,6 @@ def transactions_seen_while_signing(monkeypatch, database) -> list[int]:
 
     monkeypatch.setattr(web.certificate_issuing, "issue_certificate", observing)
     return seen
-
-
-@pytest.fixture
-async def app_headers(signing_ready) -> dict[str, str]:
-    from tests.factories import vault
-
-    await create_municipality("131016")
-    await create_municipality("131041")
-    async with owner_transaction():
-        await load_card_demo(vault(), signing_ready)
-        token = await create_app_client("test-app")
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def _app(client, headers, card, **body) -> Any:

@@ -19,7 +19,6 @@ from tests.integration.signing.tools import nss_trusting, pdfsig, pyhanko, write
 from tests.pages import assert_valid_page
 
 from .test_api_and_revocation import OVERSEAS, _bearer
-from .test_card_sessions import app_headers  # noqa: F401 - the fixture
 from .test_counter import PASSPORT, _issue, _person_with_doses
 
 
@@ -149,7 +148,7 @@ async def test_a_tsa_that_is_down_stops_issuance_clearly_and_records_nothing(
 
 async def test_the_app_channel_signs_b_lt_and_a_down_tsa_issues_nothing(
     client,
-    app_headers,  # noqa: F811 - the fixture imported above
+    app_headers,
     signing_ready,
     tsa,
     settings,
