@@ -29,6 +29,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar_htmx import HTMXRequest
 
 from common.identifiers import IdentifierError, parse_ticket_code
 from db.accounts.principal import Principal
@@ -60,6 +61,7 @@ from db.vaccines.master import master_data, product_labels
 from web.auth import requires
 from web.bodies import DoseBody
 from web.errors import BadInput, NotAllowed, NotFound
+from web.htmx import page_or_partial, partial
 from web.i18n import language_of, translate
 from web.rate_limit import rate_limited
 
@@ -85,6 +87,19 @@ async def venue_of(principal: Principal, *, recording_now: bool = True) -> Venue
     return await recording.venue_of(principal)
 
 
+async def _page_context(request: Request[Any, Any, Any], today: dt.date) -> dict[str, Any]:
+    """What the venue page shows (its recent records are also the htmx partial)."""
+    async with tenant_transaction(request.user.tenant):
+        venue = await venue_of(request.user)
+        recent = await venue_records(venue, limit=10)
+        municipalities = await list_municipalities()
+        labels = {label.code: label for label in await product_labels(today)}
+        mismatches = await mismatches_today(venue, today)
+    own = next((m for m in municipalities if m["code"] == venue.municipality_code), None)
+    return {"venue": venue, "recent": recent, "municipalities": municipalities,
+            "own_municipality": own, "labels": labels, "mismatches": mismatches}  # fmt: skip
+
+
 class VenueController(Controller):
     """Pages of the venue tablet."""
 
@@ -97,33 +112,13 @@ class VenueController(Controller):
         self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
     ) -> Template:
         """The scan and birth-date fields, an empty panel and the venue's recent records."""
-        async with tenant_transaction(request.user.tenant):
-            venue = await venue_of(request.user)
-            recent = await venue_records(venue, limit=10)
-            municipalities = await list_municipalities()
-            labels = {label.code: label for label in await product_labels(today)}
-            mismatches = await mismatches_today(venue, today)
-        own = next((m for m in municipalities if m["code"] == venue.municipality_code), None)
-        return Template(
-            "venue/index.html",
-            context={"venue": venue, "recent": recent, "municipalities": municipalities,
-                     "own_municipality": own, "labels": labels, "mismatches": mismatches},
-        )  # fmt: skip
+        return Template("venue/index.html", context=await _page_context(request, today))
 
-    @get("/recent", name="venue_recent", media_type=MediaType.HTML)
-    async def recent(
-        self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
-    ) -> Template:
+    @get("/recent", name="venue_recent", media_type=MediaType.HTML,
+         opt=partial("venue/_recent.html"))  # fmt: skip
+    async def recent(self, request: HTMXRequest, today: NamedDependency[dt.date]) -> Template:
         """The venue's recent records: the page reloads them after each save (htmx event)."""
-        async with tenant_transaction(request.user.tenant):
-            venue = await venue_of(request.user)
-            recent = await venue_records(venue, limit=10)
-            labels = {label.code: label for label in await product_labels(today)}
-            mismatches = await mismatches_today(venue, today)
-        return Template(
-            "venue/_recent.html",
-            context={"recent": recent, "labels": labels, "mismatches": mismatches},
-        )
+        return page_or_partial(request, "venue/index.html", await _page_context(request, today))
 
     @post("/lookup", name="venue_lookup", media_type=MediaType.HTML, middleware=[rate_limited("identify")])  # fmt: skip
     async def lookup(

@@ -5,6 +5,22 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _keys_for_the_clerk(request: pytest.FixtureRequest) -> None:
+    """A clerk here issues certificates: wherever a test signs one in, the keys are ready."""
+    if "clerk_client" in request.fixturenames:
+        request.getfixturevalue("signing_ready")
+
+
+@pytest.fixture
+def tsa(tmp_path):
+    """A running local TSA and the function that stops it."""
+    from tests.integration.signing.local_tsa import local_tsa
+
+    with local_tsa(tmp_path / "tsa") as running:
+        yield running
+
+
 @pytest.fixture
 async def app_headers(signing_ready) -> dict[str, str]:
     """A smartphone app client's bearer header; the demo cards' holders in 千代田区 and 新宿区."""

@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from db.engine import current_connection, owner_transaction
 from signing.pades import last_timestamp_expiry, signature_level
-from tests.integration.signing.local_tsa import LocalTsa, local_tsa
+from tests.integration.signing.local_tsa import LocalTsa
 
 from .test_api_and_revocation import OVERSEAS, _bearer
-
-
-@pytest.fixture
-def tsa(tmp_path: Path):
-    """A running local TSA and the function that stops it."""
-    with local_tsa(tmp_path / "tsa") as running:
-        yield running
 
 
 @pytest.fixture

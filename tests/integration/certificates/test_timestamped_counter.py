@@ -14,19 +14,12 @@ import pytest
 from db.engine import current_connection, owner_transaction
 from signing.pades import signature_level
 from tests.factories import csrf_token
-from tests.integration.signing.local_tsa import LocalTsa, local_tsa
+from tests.integration.signing.local_tsa import LocalTsa
 from tests.integration.signing.tools import nss_trusting, pdfsig, pyhanko, write_pem
 from tests.pages import assert_valid_page
 
 from .test_api_and_revocation import OVERSEAS, _bearer
 from .test_counter import PASSPORT, _issue, _person_with_doses
-
-
-@pytest.fixture
-def tsa(tmp_path: Path):
-    """A running local TSA and the function that stops it."""
-    with local_tsa(tmp_path / "tsa") as running:
-        yield running
 
 
 @pytest.fixture
