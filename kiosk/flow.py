@@ -205,7 +205,7 @@ class KioskFlow:
         Kept in the outbox like a completion notice (sent again until the server has it).
         """
         notice = self.ops.outbox.add(
-            self.settings.store_id, self.settings.terminal_id, self.clock().astimezone(JST),
+            self.settings.store_id, self.settings.terminal_id, self.clock().astimezone(JAPAN),
             self.transaction.certificate_ids, failure=reason,
         )  # fmt: skip
         outcome = await self.ops.outbox.send(notice)
@@ -559,7 +559,7 @@ class KioskFlow:
     def _log_failure(self, count: int, notice_id: str, reason: str, notice: str) -> None:
         """The kiosk's issuance log: a failed sale (no personal data)."""
         entry = {
-            "failed_at": self.clock().astimezone(JST).isoformat(timespec="seconds"),
+            "failed_at": self.clock().astimezone(JAPAN).isoformat(timespec="seconds"),
             "certificates": count,
             "fee_yen": self.transaction.fee_yen,
             "refunded": True,
