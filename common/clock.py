@@ -11,6 +11,8 @@ import datetime as dt
 
 #: Japan Standard Time, UTC+09:00.
 JAPAN = dt.timezone(dt.timedelta(hours=9), "JST")
+#: The same zone by its IANA name, for PostgreSQL (``... AT TIME ZONE $1``).
+JAPAN_ZONE_NAME = "Asia/Tokyo"
 
 
 def now_in_japan() -> dt.datetime:

@@ -195,5 +195,6 @@ class InquiryBody(JsonBody, kw_only=True):
     my_number: Text = ""
     consent: bool = False
     consent_basis: Text = ""
+    consent_reference: Text = ""
 
     problems: ClassVar[dict[str, str]] = {"consent": "inquiry.consent_required"}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from common.clock import JAPAN_ZONE_NAME
 from common.identifiers import mask_my_number
 from db.engine import current_connection
 
@@ -101,7 +102,8 @@ async def _reserve_daily(municipality_code: str, persons: int, daily_max: int) -
     )
     today = await connection.fetchval(
         "SELECT coalesce(sum(subject_count), 0) FROM inquiry WHERE made_at >="
-        " (date_trunc('day', now() AT TIME ZONE 'Asia/Tokyo') AT TIME ZONE 'Asia/Tokyo')"
+        " (date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1)",
+        JAPAN_ZONE_NAME,
     )
     if today + persons > daily_max:
         raise InquiryRefused("inquiry.daily_limit", limit=daily_max)

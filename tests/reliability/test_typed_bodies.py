@@ -44,7 +44,7 @@ ROUTES: list[tuple[str, str, tuple[str, str], tuple[str, Any, str], str]] = [
      ("ticket", [1], "error.field_type"), "error.body_not_object"),
     ("/api/v1/inquiries", "clerk", ("my_number", "error.field_nul"),
      ("consent", "yes", "inquiry.consent_required"), "error.body_not_object"),
-    ("/api/v1/kiosk/failures", "kiosk", ("reason", "kiosk_report.field_invalid"),
+    ("/api/v1/kiosk/failures", "kiosk", ("reason", "kiosk_report.reason_invalid"),
      ("failed_at", "yesterday", "kiosk_report.time_invalid"), "error.body_not_object"),
     (f"/api/v1/residents/{SESSION}/my-number", "clerk", ("my_number", "error.field_nul"),
      ("my_number", [1], "error.field_type"), "proof.wrong_type"),
