@@ -256,7 +256,7 @@ class KioskFlow:
             # Issued, not printed, refunded: the failure result is owed (sent with the
             # pending notices at start), so the server voids those certificates.
             self.ops.outbox.add(
-                self.settings.store_id, self.settings.terminal_id, self.clock().astimezone(JST),
+                self.settings.store_id, self.settings.terminal_id, self.clock().astimezone(JAPAN),
                 issued, failure="refunded",
             )  # fmt: skip
         entry = {"recovered_at": self.clock().isoformat(timespec="seconds"), "outcome": outcome}
