@@ -229,13 +229,6 @@ def _invalid_input(request: Request[Any, Any, Any], exc: ValidationException) ->
     return _problem(request, status, failure, field, _GENERAL[failure])
 
 
-def too_deep_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
-    """JSON nested deeper than the decoder goes (``[[[[...``): a 400, not a crash."""
-    if "json" in request.headers.get("content-type", "") or _body_type(request) is not None:
-        return _problem(request, HTTP_400_BAD_REQUEST, "json", "", "error.json_too_deep")
-    return unexpected_error_handler(request, exc)
-
-
 #: The database cannot be reached (down, restarting, connection lost mid-request): the
 #: request did nothing, so the client may retry it (the tablet retries with the same key).
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -289,6 +282,5 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.exceptions.InternalClientError: database_unavailable_handler,
     asyncpg.exceptions.ReadOnlySQLTransactionError: database_unavailable_handler,
     ConnectionError: database_unavailable_handler,
-    RecursionError: too_deep_handler,
     Exception: unexpected_error_handler,
 }

@@ -139,5 +139,5 @@ async def test_deep_nesting_has_its_own_message(client, tokens) -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     response = await _post(client, "/api/v1/inquiries", tokens["clerk"], deep)
     assert response.status_code == 400
-    assert response.json()["code"] == "error.json_too_deep"
+    assert response.json()["code"] == "error.too_deep"
     assert "入れ子が深すぎます" in response.json()["detail"]
