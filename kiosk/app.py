@@ -445,6 +445,7 @@ def create_kiosk_app(
             card,
             pin,
             certificate_type,
+            choose,
             pay,
             reprint,
             refund,

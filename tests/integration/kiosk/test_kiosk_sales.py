@@ -7,6 +7,9 @@ import datetime as dt
 from typing import Any
 
 from db.engine import current_connection, owner_transaction
+from tests.integration.kiosk.test_kiosk_demo_and_maintenance import (  # noqa: F401  (fixture)
+    kiosk_http,
+)
 from tests.integration.kiosk.test_kiosk_server_channel import (  # noqa: F401  (the fixture)
     _prove,
     kiosk_server_settings,
@@ -148,3 +151,42 @@ async def test_a_printed_certificate_is_not_voided_and_others_kiosks_ids_are_ref
         "/api/v1/kiosk/failures", json={**failure, "reason": "x"}, headers=_bearer(token)
     )
     assert bad.status_code == 422 and bad.json()["code"] == "kiosk_report.reason_invalid"
+
+
+async def test_the_kiosk_screens_let_the_resident_choose_and_a_refund_voids(
+    kiosk_http,  # noqa: F811  (the fixture)
+) -> None:
+    from db.tenancy.queries import TermsAgreed, save_terms
+    from tests.integration.kiosk.test_kiosk_server_channel import screen_name
+
+    browser, kiosk_app, _ = kiosk_http
+    flow = kiosk_app.state.flow
+    card = kiosk_app.state.demo_cards[0]  # held by 千代田区 and 新宿区
+    async with owner_transaction():
+        await save_terms("131041", TermsAgreed(kiosk_issuance=False), None)
+    await browser.press("/start")
+    page = await browser.press("/demo/place", card="0")
+    assert screen_name(page) == "pin"
+    page = await browser.press("/pin", pin=card.pin)
+    page = await browser.press("/type", kind="domestic")
+    assert screen_name(page) == "fee"
+    # Before: 新宿区 vanished without a word and the name on record was never shown.
+    assert page.count('data-testid="fee-line"') == 1
+    assert f"記録上の氏名：{card.resident.basic4.name}" in page
+    assert 'data-testid="not-offered-line" data-municipality="131041"' in page
+    assert 'data-reason="not_taking_part"' in page and "新宿区：キオスク" in page
+    page = await browser.press("/choose", municipality="131016")  # not buying after all
+    assert 'data-yen="0"' in page
+    page = await browser.press("/pay")
+    assert 'data-reason="kiosk.none_chosen"' in page
+    page = await browser.press("/choose", municipality="131016")
+    assert 'data-yen="120"' in page
+    flow.printer.fail_next = 2
+    page = await browser.press("/pay")
+    assert screen_name(page) == "print_failed"
+    page = await browser.press("/refund")
+    assert screen_name(page) == "refunded"
+    rows = await _issuances()
+    assert [(r["municipality_code"], r["revocation_reason"]) for r in rows] == [
+        ("131016", "未交付（キオスク: print_failed）")
+    ]
