@@ -20,6 +20,7 @@ RESTORED: tuple[str, ...] = (
     "venue",
     "account",
     "resident",
+    "resident_version",
     "ticket",
     "vaccination",
     "vaccination_version",
@@ -45,6 +46,7 @@ EXCLUDED: dict[str, str] = {
 #: Columns that refer to a row of another restored table (of the same archive).
 REFERENCES: dict[tuple[str, str], str] = {
     ("ticket", "resident"): "resident",
+    ("resident_version", "resident"): "resident",
     ("vaccination", "resident"): "resident",
     ("vaccination_version", "vaccination"): "vaccination",
     ("certificate_issuance", "resident"): "resident",

@@ -11,7 +11,9 @@ The file is stored on disk first (the upload is streamed there), then:
    conflicts with what is recorded (ticket of another resident, My Number of
    another resident or different from the registered one, erased residents);
 5. good rows are upserted (INSERT … SELECT … ON CONFLICT), changing only what
-   changed; tickets replaced by a new number become ``reissued``.
+   changed, and the previous values of each changed resident go to its history
+   (``resident_version``, in the same statement); tickets replaced by a new
+   number become ``reissued``.
 
 Everything from step 3 runs in one transaction as ``vrs_app`` in the
 municipality's area, so a failure changes nothing. Progress is written to the
@@ -261,6 +263,20 @@ WITH up AS (
            excluded.sex, excluded.moved_out_on, excluded.deceased_on, excluded.priority_group,
            excluded.needs_care, false)
     RETURNING r.id, (xmax = 0) AS inserted
+), kept AS (
+    -- The values before this import of each changed resident, in the resident's history:
+    -- every part of one statement sees the table as it was, so ``old`` is the row before.
+    INSERT INTO resident_version (municipality_code, resident, version, snapshot, source,
+                                  import_job, changed_by, reason)
+    SELECT $1, old.id, old.version,
+           jsonb_build_object('name', old.name, 'name_kana', old.name_kana,
+               'former_name', old.former_name, 'moved_out_on', old.moved_out_on,
+               'deceased_on', old.deceased_on, 'priority_group', old.priority_group,
+               'needs_care', old.needs_care, 'birth_date', old.birth_date, 'sex', old.sex,
+               'status', old.status, 'has_my_number', old.my_number_hmac IS NOT NULL),
+           'import', $4::text::uuid, $2, 'CSV取込'
+    FROM up JOIN resident old ON old.id = up.id
+    WHERE NOT up.inserted
 ), audited AS (
     INSERT INTO audit_event (municipality_code, occurred_at, actor, actor_role, action,
                              object_type, object_id, details)

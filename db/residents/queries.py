@@ -111,7 +111,8 @@ async def person(resident_id: UUID) -> dict[str, Any] | None:
     )
     issuances = await connection.fetch(
         "SELECT c.certificate_id, c.kind, c.channel, c.language, c.issued_at, c.revoked_at,"
-        " c.revocation_reason, k.store_id AS kiosk_store, k.terminal_id AS kiosk_terminal,"
+        " c.revocation_reason, c.source_data -> 'vaccination_ids' AS vaccination_ids,"
+        " k.store_id AS kiosk_store, k.terminal_id AS kiosk_terminal,"
         " k.completed_at AS kiosk_completed_at FROM certificate_issuance c"
         " LEFT JOIN kiosk_completion k ON k.certificate_id = c.certificate_id"
         " WHERE c.resident = $1 ORDER BY c.issued_at",
@@ -122,6 +123,12 @@ async def person(resident_id: UUID) -> dict[str, Any] | None:
         history.setdefault(v["vaccination"], []).append(
             {**dict(v), "snapshot": _json(v["snapshot"])}
         )
+    certified: dict[str, list[dict[str, Any]]] = {}
+    for i in issuances:
+        for dose_id in _json(i["vaccination_ids"]) or []:
+            certified.setdefault(str(dose_id), []).append(
+                {"certificate_id": i["certificate_id"], "revoked": i["revoked_at"] is not None}
+            )
     return {
         "resident": dict(resident),
         "tickets": [dict(t) for t in tickets],
@@ -130,6 +137,7 @@ async def person(resident_id: UUID) -> dict[str, Any] | None:
                 **dict(d),
                 "quality_reasons": _json(d["quality_reasons"]),
                 "versions": history.get(d["id"], []),
+                "certificates": certified.get(str(d["id"]), []),
             }
             for d in doses
         ],
@@ -141,5 +149,13 @@ async def my_number_ciphertext(resident_id: UUID) -> bytes | None:
     """The sealed My Number of a resident, for an explicit, audited reveal."""
     found: bytes | None = await current_connection().fetchval(
         "SELECT my_number_ciphertext FROM resident WHERE id = $1", resident_id
+    )
+    return found
+
+
+async def resident_birth_date(resident_id: UUID) -> dt.date | None:
+    """A resident's birth date (the edit form checks dates against it), or None if not here."""
+    found: dt.date | None = await current_connection().fetchval(
+        "SELECT birth_date FROM resident WHERE id = $1", resident_id
     )
     return found

@@ -4,8 +4,8 @@ The area (千代田区) gets: venue accounts, a venue and an enrolled tablet; do
 saved from the tablet and from a CSV upload; a resident import with a rejected
 line; an inquiry; certificates at the counter, through the app and at a
 kiosk with its completion notice and a failed kiosk sale (the restore used to
-fail on them: "permission denied for table kiosk_completion"); a settings revision; a correction; an
-erasure; its own backup job. The new database is made as an operator would
+fail on them: "permission denied for table kiosk_completion"); a settings revision; a correction; a
+resident edit; an erasure; its own backup job. The new database is made as an operator would
 (``vrs migrate``, ``vrs create-municipality``, ``vrs create-user``, the same
 keys: ``VRS_MY_NUMBER_KEY``, ``VRS_BACKUP_KEY``), the archive restored with
 ``vrs restore`` and backed up again with ``vrs backup``: per table, the row
@@ -185,6 +185,14 @@ async def build_area(client, make_client, settings) -> dict:
         data={"_csrf_token": csrf, "lot_number": "ER7449", "reason": "ロットの入力誤り"},
     )
     assert corrected.status_code in (200, 303), corrected.text[:400]
+    # A resident's items edited with a reason (the old values go to resident_version).
+    csrf = await csrf_token(office, f"/residents/{person['id']}")
+    edited = await office.post(
+        f"/residents/{person['id']}/edit",
+        data={"_csrf_token": csrf, "name": "往復 花江", "name_kana": "オウフク ハナエ",
+              "priority_group": "", "reason": "住民票の記載に合わせる"},
+    )  # fmt: skip
+    assert edited.status_code == 303, edited.text[:400]
     boss = await make_client()
     await sign_in(boss, admin)
     csrf = await csrf_token(boss, f"/records/{csv_dose}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import unicodedata
 from typing import Any
 from uuid import UUID
@@ -10,7 +12,8 @@ from cryptography.exceptions import InvalidTag
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
-from litestar.response import Template
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from common.identifiers import (
     IdentifierError,
@@ -22,15 +25,93 @@ from common.settings import Settings
 from db.accounts.roles import Role
 from db.audit.queries import record
 from db.engine import tenant_transaction
-from db.imports.format import parse_date
+from db.imports.format import PRIORITY_GROUPS, parse_date
+from db.residents.editing import (
+    ResidentEditRefused,
+    ResidentItems,
+    changes_between,
+    edit_resident,
+    resident_history,
+)
 from db.residents.my_number import MyNumberVault
-from db.residents.queries import PersonQuery, my_number_ciphertext, person, search
+from db.residents.queries import (
+    PersonQuery,
+    my_number_ciphertext,
+    person,
+    resident_birth_date,
+    search,
+)
 from web.auth import requires
 from web.errors import BadInput, NotFound
 from web.i18n import language_of, translate
 
 #: Who may see a My Number in clear, on an explicit, audited request.
 REVEAL_ROLES = frozenset({Role.CLERK, Role.MUNICIPAL_ADMIN})
+
+#: The fields of the edit form, as posted.
+EDIT_FIELDS = (
+    "name", "name_kana", "former_name", "moved_out_on", "deceased_on", "priority_group",
+    "needs_care", "my_number", "reason",
+)  # fmt: skip
+MAX_NAME = 128
+MAX_REASON = 500
+_KANA = re.compile(r"[\u30a0-\u30ff\u3000 ]+")
+PRIORITIES = tuple(sorted(set(PRIORITY_GROUPS.values())))
+
+
+def _edit(
+    form: dict[str, str], birth_date: dt.date, today: dt.date
+) -> tuple[ResidentItems | None, str | None, str, dict[str, str]]:
+    """The checked items, My Number and reason of an edit, or the problems per field."""
+    errors: dict[str, str] = {}
+    reason = form["reason"].strip()
+    if not reason:
+        errors["reason"] = "residents.reason_required"
+    elif len(reason) > MAX_REASON:
+        errors["reason"] = "residents.reason_too_long"
+    name = form["name"].strip()
+    kana = unicodedata.normalize("NFKC", form["name_kana"]).strip()
+    former_name = form["former_name"].strip()
+    if not name:
+        errors["name"] = "import.required"
+    if not kana:
+        errors["name_kana"] = "import.required"
+    elif not _KANA.fullmatch(kana):
+        errors["name_kana"] = "import.kana_invalid"
+    for key, value in (("name", name), ("name_kana", kana), ("former_name", former_name)):
+        if len(value) > MAX_NAME and key not in errors:
+            errors[key] = "residents.too_long"
+    dates: dict[str, dt.date | None] = {}
+    for key in ("moved_out_on", "deceased_on"):
+        dates[key] = None
+        if form[key].strip():
+            try:
+                day = parse_date(form[key])
+            except ValueError:
+                errors[key] = "import.date_invalid"
+                continue
+            dates[key] = day
+            if day > today:
+                errors[key] = "import.date_future"
+            elif day < birth_date:
+                errors[key] = "import.before_birth"
+    priority = form["priority_group"].strip()
+    if priority not in PRIORITIES:
+        errors["priority_group"] = "residents.priority_invalid"
+    my_number: str | None = None
+    if form["my_number"].strip():
+        try:
+            my_number = parse_my_number(form["my_number"])
+        except IdentifierError as exc:
+            errors["my_number"] = exc.key
+    if errors:
+        return None, None, reason, errors
+    items = ResidentItems(
+        name=name, name_kana=kana.replace("\u3000", " "), former_name=former_name,
+        moved_out_on=dates["moved_out_on"], deceased_on=dates["deceased_on"],
+        priority_group=priority, needs_care=form["needs_care"] in ("1", "on", "true"),
+    )  # fmt: skip
+    return items, my_number, reason, errors
 
 
 def _query(form: dict[str, str], vault: MyNumberVault) -> tuple[PersonQuery, dict[str, str]]:
@@ -59,6 +140,21 @@ def _query(form: dict[str, str], vault: MyNumberVault) -> tuple[PersonQuery, dic
         except ValueError:
             errors["birth_date"] = "import.date_invalid"
     return PersonQuery(**values), errors
+
+
+def _edit_form(resident: dict[str, Any]) -> dict[str, str]:
+    """The edit form filled with the resident's current items."""
+    return {
+        "name": resident["name"],
+        "name_kana": resident["name_kana"],
+        "former_name": resident["former_name"] or "",
+        "moved_out_on": str(resident["moved_out_on"] or ""),
+        "deceased_on": str(resident["deceased_on"] or ""),
+        "priority_group": resident["priority_group"] or "",
+        "needs_care": "1" if resident["needs_care"] else "",
+        "my_number": "",
+        "reason": "",
+    }
 
 
 class ResidentsController(Controller):
@@ -147,13 +243,15 @@ class ResidentsController(Controller):
         return await self._person(request, resident_id)
 
     async def _person(
-        self, request: Request[Any, Any, Any], resident_id: UUID, revealed: str | None = None
-    ) -> Template:
+        self, request: Request[Any, Any, Any], resident_id: UUID, revealed: str | None = None,
+        edit: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+    ) -> Template:  # fmt: skip
         principal = request.user
         async with tenant_transaction(principal.tenant):
             found = await person(resident_id)
             if found is None:
                 raise NotFound("error.not_found")
+            history = await resident_history(resident_id)
             await record(
                 "resident.view",
                 actor=principal,
@@ -161,7 +259,9 @@ class ResidentsController(Controller):
                 object_type="resident",
                 object_id=str(resident_id),
             )
-        has_my_number = found["resident"]["my_number_ciphertext"] is not None
+        resident = found["resident"]
+        has_my_number = resident["my_number_ciphertext"] is not None
+        language = language_of(request)
         return Template(
             "residents/person.html",
             context={
@@ -170,8 +270,50 @@ class ResidentsController(Controller):
                 "masked": "*" * 12 if has_my_number else "",
                 "revealed": revealed,
                 "may_reveal": principal.role in REVEAL_ROLES,
+                "history": changes_between(history, resident),
+                "edit": edit or _edit_form(resident),
+                "edit_open": errors is not None,
+                "edit_errors": {
+                    k: translate(v, language, length=MAX_NAME) for k, v in (errors or {}).items()
+                },  # fmt: skip
+                "priorities": PRIORITIES,
+                "saved": request.query_params.get("saved") == "1",
             },
+            status_code=422 if errors else 200,
         )
+
+    @post("/{resident_id:uuid}/edit", name="resident_edit")
+    async def edit(
+        self,
+        request: Request[Any, Any, Any],
+        resident_id: FromPath[UUID],
+        settings: NamedDependency[Settings],
+        today: NamedDependency[dt.date],
+    ) -> Any:
+        """Save the clerk's edit of the person's items with a reason; old values are kept."""
+        raw = await request.form()
+        form = {k: str(raw.get(k, "")) for k in EDIT_FIELDS}
+        principal = request.user
+        async with tenant_transaction(principal.tenant):
+            birth_date = await resident_birth_date(resident_id)
+        if birth_date is None:
+            raise NotFound("error.not_found")
+        items, my_number, reason, errors = _edit(form, birth_date, today)
+        form["my_number"] = ""  # never sent back into a page
+        if items is None:
+            return await self._person(request, resident_id, edit=form, errors=errors)
+        try:
+            async with tenant_transaction(principal.tenant):
+                version = await edit_resident(
+                    resident_id, items, my_number=my_number, reason=reason,
+                    vault=MyNumberVault(settings.my_number_key), actor=principal,
+                )  # fmt: skip
+        except ResidentEditRefused as refused:
+            field = refused.field or "form"
+            return await self._person(request, resident_id, edit=form, errors={field: refused.key})
+        if version is None:
+            raise NotFound("error.not_found")
+        return Redirect(f"/residents/{resident_id}?saved=1", status_code=HTTP_303_SEE_OTHER)
 
     @post("/{resident_id:uuid}/reveal", name="resident_reveal")
     async def reveal(
