@@ -119,8 +119,8 @@ async def build_area(client, make_client, settings) -> dict:
     csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
     asked = await office.post(
         "/inquiries/single",
-        data={"my_number": moved["my_number"], "consent": "1", "consent_basis": "同意書",
-              "_csrf_token": csrf},
+        data={"my_number": moved["my_number"], "consent": "1", "consent_basis": "written",
+              "consent_reference": "同意書 RT-1", "_csrf_token": csrf},
     )  # fmt: skip
     assert asked.status_code == 200, asked.text[:400]
 
