@@ -52,9 +52,13 @@ class AreaA:
     secrets: dict[str, str] = field(default_factory=dict)
 
 
-async def area_a() -> AreaA:
-    await create_municipality(A, provides_records_to_inquiries=False,
-                              accepts_records_from_other_venues=False)  # fmt: skip
+async def area_a(default_terms: bool = False) -> AreaA:
+    """A's data; A declines both crossings unless ``default_terms`` (the defaults, the demo's)."""
+    if default_terms:
+        await create_municipality(A)  # answers inquiries, accepts other venues' records
+    else:
+        await create_municipality(A, provides_records_to_inquiries=False,
+                                  accepts_records_from_other_venues=False)  # fmt: skip
     resident = await create_resident(
         A, name="越境 花子", name_kana="エッキョウ ハナコ", resident_number="987654321012",
         ticket_number="7777700001", birth_date=dt.date(1951, 3, 4), sex="2",
@@ -148,4 +152,14 @@ async def two_areas(app, make_client, settings):
 
     ensure_keys(settings)
     area = await area_a()
+    return area, await b_clients(make_client)
+
+
+@pytest.fixture
+async def two_areas_at_default_terms(app, make_client, settings):
+    """As :func:`two_areas`, but A keeps the default terms: both crossings switched on."""
+    from cli.commands.keys import ensure_keys
+
+    ensure_keys(settings)
+    area = await area_a(default_terms=True)
     return area, await b_clients(make_client)

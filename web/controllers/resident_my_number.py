@@ -12,7 +12,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from common.identifiers import IdentifierError, mask_my_number, parse_my_number
 from common.settings import Settings
@@ -41,7 +41,7 @@ class ResidentMyNumberController(Controller):
     async def record(
         self,
         request: Request[Any, Any, Any],
-        resident_id: UUID,
+        resident_id: FromPath[UUID],
         data: JSONBody[MyNumberBody],
         settings: NamedDependency[Settings],
     ) -> dict[str, str]:
