@@ -53,6 +53,19 @@ NOTES = (
     ),
 )
 
+#: Without a contact on the certificate (the municipality has not set one), the enquiry
+#: note sends the holder to the issuer printed above, never to a contact that is not there.
+ENQUIRY_WITHOUT_CONTACT = (
+    "記載事項の確認は、証明書ID・発行者を添えて上記の発行者（市区町村）へお願いします。",
+    "For enquiries, contact the issuing municipality above quoting the certificate ID.",
+)
+
+
+def notes_for(contact_ja: str, contact_en: str) -> tuple[tuple[str, str], ...]:
+    """The notes printed on a certificate, with the enquiry note matching its contact rows."""
+    return NOTES if contact_ja or contact_en else (NOTES[0], ENQUIRY_WITHOUT_CONTACT)
+
+
 DOSE_HEADERS = (
     ("接種回数", "Dose"),
     ("接種年月日", "Date"),
@@ -280,7 +293,8 @@ class _Page:
     def _notes(self) -> None:
         self._section(self._label("備考", "Notes"))
         self.y -= 8
-        for ja, en in NOTES:
+        issuer = self.content.issuer
+        for ja, en in notes_for(issuer.contact_ja, issuer.contact_en):
             self.c.setFont(self.font, 8.5)
             self.c.drawString(_MARGIN + 4, self.y, f"・{ja}")
             self.y -= 11

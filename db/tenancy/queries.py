@@ -69,7 +69,9 @@ async def create_municipality(
     return code
 
 
-async def save_terms(municipality_code: str, terms: TermsAgreed, changed_by: UUID | None) -> int:
+async def save_terms(
+    municipality_code: str, terms: TermsAgreed, changed_by: UUID | None, reason: str = ""
+) -> int:
     """Record a new revision of a municipality's settings; returns its number."""
     latest: int = await current_connection().fetchval(
         "SELECT coalesce(max(revision), 0) FROM municipality_setting WHERE municipality_code = $1",
@@ -80,6 +82,7 @@ async def save_terms(municipality_code: str, terms: TermsAgreed, changed_by: UUI
         municipality_code=municipality_code,
         changed_by=changed_by,
         revision=latest + 1,
+        reason=reason,
         **values,
     ).save()
     return latest + 1

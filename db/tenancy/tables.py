@@ -62,6 +62,8 @@ class MunicipalitySetting(Table):
     changed_by = UUID(null=True, default=None)
     changed_at = Timestamptz()
     revision = Integer(default=1)
+    reason = Text(default="")
+    """Why the admin changed the settings (empty for the first revision)."""
 
     setting_revision_unique = Unique(["municipality_code", "revision"])
 

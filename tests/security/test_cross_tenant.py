@@ -77,6 +77,8 @@ PROBES: dict[str, Probe | Exempt] = {
     "GET /admin/venues": Probe(query={"done": "added"}),
     "POST /admin/venues": Probe(form={"code": "V001", "name": "b-venue", "kind": "venue", "address": ""}),
     "POST /admin/venues/{venue_id:uuid}/close": Probe(),
+    "GET /admin/settings": Probe(query={"done": "saved"}),
+    "POST /admin/settings": Probe(form={"certificate_contact": "b-contact", "kiosk_hours_start": "07:00", "kiosk_hours_end": "22:00", "kiosk_issuance": "1", "reason": "b changes"}),
     "GET /api/v1/me": Probe(),
     "POST /api/v1/card-sessions": Probe(json={"municipality_code": A}),
     "POST /api/v1/card-sessions/{session_id:str}/proof": Probe(json={"my_number": "{my_number}"}),

@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
 from db.tenancy.queries import municipality
+from db.tenancy.settings import open_tasks
 from web.auth import signed_in
 from web.controllers.session import safe_next
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES
@@ -70,15 +71,19 @@ class HomeController(Controller):
         """The signed-in account's start page, with what its role may open."""
         principal = request.user
         area = None
+        setup: list[str] = []
         if principal.municipality_code:
             async with tenant_transaction(principal.tenant):
                 area = await municipality(principal.municipality_code)
+                if principal.role is Role.MUNICIPAL_ADMIN:
+                    setup = await open_tasks(principal.municipality_code)
         return Template(
             "home/index.html",
             context={
                 "principal": principal,
                 "area": area,
                 "navigation": navigation_for(request, principal.role),
+                "setup": setup,
             },
         )
 
