@@ -11,13 +11,14 @@ import dataclasses
 import subprocess
 from pathlib import Path
 
+from signing.content import CertificateContent
 from signing.examples import example_content
 from signing.pdf import PageCodes, render_certificate
 from signing.qr import byte_symbol
 from tests.realparts import require_executable
 
 
-def _text(content, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+def _text(content: CertificateContent, tmp_path: Path) -> str:
     path = tmp_path / "page.pdf"
     path.write_bytes(render_certificate(content, PageCodes(byte_symbol("x"))))
     tool = require_executable("pdftotext")
