@@ -21,7 +21,11 @@ async def open_pool() -> None:
     global pool
     size = int(os.environ.get("VRS_DB_POOL_SIZE", "10"))
     pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=1, max_size=size)
-    async with pool.acquire() as connection:
+    # Every uvicorn worker runs this; two concurrent CREATE TABLE IF NOT EXISTS can
+    # still collide on the catalog's unique index, so one worker at a time (the bench
+    # also creates the table before starting the server).
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext('bench_save'))")
         await connection.execute(
             "CREATE TABLE IF NOT EXISTS bench_save (id uuid PRIMARY KEY, payload jsonb, created_at timestamptz DEFAULT now())"
         )

@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import os
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,13 +34,15 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from bench.report import figure
-from signing.examples import example_content
-from signing.issue import issue_certificate
-from signing.keys import KeyStore
-from signing.pades import PdfSigner
-from signing.pdf import PageCodes, render_certificate
-from signing.qr import byte_symbol, shc_symbol
+# Runnable as ``python bench/certificates.py`` without PYTHONPATH: the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.report import figure  # noqa: E402
+from signing.examples import example_content  # noqa: E402
+from signing.issue import issue_certificate  # noqa: E402
+from signing.keys import KeyStore  # noqa: E402
+from signing.pades import PdfSigner  # noqa: E402
+from signing.pdf import PageCodes, render_certificate  # noqa: E402
+from signing.qr import byte_symbol, shc_symbol  # noqa: E402
 
 ISSUER_URL = "https://vrs.example.jp/issuer"
 PASSPHRASE = "benchmark"  # noqa: S105 - a throwaway key store in a temporary directory

@@ -11,6 +11,7 @@ install_debian_packages() {
     case "$line" in
       "# run:"*) section=run ;;
       "# test:"*) section=test ;;
+      "# bench:"*) section=bench ;;
       "#"*|"") ;;
       *) [[ "$sections" == *" $section "* ]] && wanted+=("$line") ;;
     esac
