@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import json
 import logging
+import uuid
 from typing import Any
 
 from litestar.routes import HTTPRoute
@@ -18,7 +20,7 @@ from litestar.routes import HTTPRoute
 from db.accounts.queries import create_api_token
 from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
-from tests.factories import create_account, create_municipality
+from tests.factories import create_account, create_municipality, create_resident
 from web.auth import requires, signed_in
 
 
@@ -107,3 +109,64 @@ async def test_a_client_that_disconnects_mid_body_is_not_logged_as_a_500(app) ->
     errors = [r.getMessage() for r in records.records if r.levelno >= logging.ERROR]
     assert errors == []
     assert any("disconnected" in r.getMessage() for r in records.records)
+
+
+# --- round trips of one save ------------------------------------------------------
+
+#: Statements of one venue save by bearer token today, between taking a pooled
+#: connection and giving it back (principal look-up and pool reset included),
+#: with warm statement caches. Issue 16 wants 3: lower this as the save shrinks;
+#: a rise means someone added a round trip to the hottest path.
+SAVE_ROUND_TRIPS_TODAY = 13
+
+
+async def test_one_venue_save_costs_a_known_number_of_round_trips(client, monkeypatch) -> None:
+    import db.engine as engine
+
+    await create_municipality("131016")
+    login = await create_account(role=Role.VENUE_OPERATOR)
+    async with owner_transaction():
+        account = await current_connection().fetchval(
+            "SELECT id FROM account WHERE login = $1", login
+        )
+        token = await create_api_token(account, "round-trips")
+    for number in ("0000000001", "0000000002"):
+        await create_resident("131016", ticket_number=number, birth_date=dt.date(1960, 4, 1))
+
+    async def save(number: str) -> int:
+        body = {"ticket": f"12131016{number}", "dose_number": "1", "vaccinated_on": "2021-06-01",
+                "product": "pfizer-comirnaty", "lot_number": "EY0779", "volume_ml": "0.3",
+                "doctor_name": "接種 医師", "birth_date": "19600401"}  # fmt: skip
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+        response = await client.post("/api/v1/vaccinations", json=body, headers=headers)
+        return response.status_code
+
+    assert await save("0000000001") == 201  # warms the statement caches
+
+    statements: list[str] = []
+    raw: dict[int, Any] = {}
+
+    def record(query: Any) -> None:
+        statements.append(query.query)
+
+    acquire, give_back = engine._acquire, engine._give_back
+
+    async def counted_acquire(pool: Any) -> Any:
+        connection = await acquire(pool)
+        raw[id(connection)] = connection._con
+        connection._con.add_query_logger(record)
+        return connection
+
+    async def counted_give_back(pool: Any, connection: Any, *, broken: bool) -> None:
+        underlying = raw.pop(id(connection))
+        try:
+            await give_back(pool, connection, broken=broken)
+        finally:
+            underlying.remove_query_logger(record)
+
+    monkeypatch.setattr(engine, "_acquire", counted_acquire)
+    monkeypatch.setattr(engine, "_give_back", counted_give_back)
+    assert await save("0000000002") == 201
+    monkeypatch.undo()
+
+    assert len(statements) == SAVE_ROUND_TRIPS_TODAY, statements
