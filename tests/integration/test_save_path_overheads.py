@@ -113,10 +113,15 @@ async def test_a_client_that_disconnects_mid_body_is_not_logged_as_a_500(app) ->
 
 # --- round trips of one save ------------------------------------------------------
 
-#: Statements of one venue save by bearer token today, between taking a pooled
-#: connection and giving it back (principal look-up and pool reset included),
-#: with warm statement caches. Issue 16 wants 3: lower this as the save shrinks;
-#: a rise means someone added a round trip to the hottest path.
+#: Exchanges with PostgreSQL of one venue save by bearer token today, between
+#: taking a pooled connection and giving it back, with warm statement caches
+#: (a cold cache adds Parse/Describe trips): the token look-up on its own
+#: connection, its pool reset, BEGIN, set_config, venue active?, venue name,
+#: ticket ⋈ resident FOR UPDATE, existing doses, idempotency check, insert +
+#: audit, venue-log insert, COMMIT, pool reset. (asyncpg's reset — advisory
+#: unlock, CLOSE ALL, UNLISTEN, RESET ALL — is one simple-query round trip.)
+#: Issue 16 wants 3: lower this as the save shrinks; a rise means someone added
+#: a round trip to the hottest path.
 SAVE_ROUND_TRIPS_TODAY = 13
 
 
