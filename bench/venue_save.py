@@ -274,7 +274,7 @@ async def main() -> None:
             print(f"  pair {n + 1} ({load()})", flush=True)
             real = wrk(real_url, SAVE_PATH, tickets.file(per_run), args.connections, args.seconds,
                        args.threads, token)  # fmt: skip
-            if real["requests"] >= per_run:
+            if real["requests"] + args.connections >= per_run:  # a thread ran dry and stopped
                 print("  ! wrk used every ticket it was given: raise --residents", file=sys.stderr)
             base = wrk(
                 base_url, "/save", baseline_tickets, args.connections, args.seconds, args.threads
