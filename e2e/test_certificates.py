@@ -64,6 +64,7 @@ async def test_clerk_issues_an_overseas_certificate_that_verifies(page, tmp_path
     card = shc.verify_card(next(c for c in codes if c.startswith("shc:/")), context.our_jwks_keys())
     seal = vdsnc.verify_seal(next(c for c in codes if c.startswith("{")), context.cscas())
     assert seal.trusted and seal.data["msg"]["pid"]["i"] == "TZ1234567"
-    assert card.rid == seal.uvci
+    # The card's revocation id is a one-way value of the certificate id, never the id itself.
+    assert card.rid == context.keys.shc_rid(seal.uvci) != seal.uvci
     patient = card.bundle["entry"][0]["resource"]
     assert json.dumps(patient["name"]).count("SUZUKI") == 1
