@@ -159,3 +159,14 @@ async def resident_birth_date(resident_id: UUID) -> dt.date | None:
         "SELECT birth_date FROM resident WHERE id = $1", resident_id
     )
     return found
+
+
+async def dose_certificates(vaccination_id: UUID) -> list[dict[str, Any]]:
+    """The certificates that certified a dose (newest first), revoked ones included."""
+    rows = await current_connection().fetch(
+        "SELECT certificate_id, kind, channel, issued_at, revoked_at, revocation_reason"
+        " FROM certificate_issuance WHERE source_data -> 'vaccination_ids' ? $1"
+        " ORDER BY issued_at DESC",
+        str(vaccination_id),
+    )
+    return [dict(r) for r in rows]

@@ -98,8 +98,8 @@ async def _person_without(row: Any) -> Person | None:
 async def correct(
     vaccination_id: UUID, changes: dict[str, Any], *, reason: str, actor: Principal, today: dt.date,
     override_reason: str = "",
-) -> int:  # fmt: skip
-    """Apply a clerk's correction; returns the new version number."""
+) -> tuple[int, list[str]]:  # fmt: skip
+    """Apply a clerk's correction; returns the new version number and the revoked certificates."""
     row = await _lock(vaccination_id)
     if row["status"] != "active":
         raise RecordNotFound(str(vaccination_id))  # deleted or erased records are not corrected
@@ -132,7 +132,7 @@ async def correct(
         object_id=str(vaccination_id), details={"fields": changed, "reason": reason, "revoked_certificates": revoked},
     )  # fmt: skip
     version: int = row["version"] + 1
-    return version
+    return version, revoked
 
 
 async def delete(vaccination_id: UUID, *, reason: str, actor: Principal) -> None:

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
+from db.residents.queries import dose_certificates
 from db.vaccinations.corrections import (
     CORRECTABLE,
     CorrectionRefused,
@@ -62,6 +63,19 @@ def _changes(form: Any) -> dict[str, Any]:
     except (ValueError, InvalidOperation):
         raise BadInput("records.field_invalid", field=name) from None
     return changes
+
+
+#: Form fields besides the correctable ones that a refused correction gives back.
+_KEPT = ("reason", "override_reason")
+
+
+def _current(record: dict[str, Any]) -> dict[str, str]:
+    """The correction form filled with the record, and the override reason it was saved with."""
+    overrides = [r.get("override_reason", "") for r in record["quality_reasons"] or []
+                 if isinstance(r, dict) and r.get("override_reason")]  # fmt: skip
+    values = {name: "" if record[name] is None else str(record[name]) for name in CORRECTABLE}
+    values["vaccinated_on"] = record["vaccinated_on"].isoformat() if record["vaccinated_on"] else ""
+    return {**values, "reason": "", "override_reason": overrides[0] if overrides else ""}
 
 
 class QualityController(Controller):
@@ -129,6 +143,7 @@ class QualityController(Controller):
     async def _page(
         self, request: Request[Any, Any, Any], vaccination_id: UUID, today: dt.date,
         error: str | None = None, status_code: int = 200,
+        submitted: dict[str, str] | None = None, error_field: str | None = None,
     ) -> Template:  # fmt: skip
         async with tenant_transaction(request.user.tenant):
             try:
@@ -136,6 +151,10 @@ class QualityController(Controller):
             except RecordNotFound:
                 raise NotFound("error.not_found") from None
             products = await product_labels(record["vaccinated_on"] or today)
+            certificates = await dose_certificates(vaccination_id)
+        # The certificates the clerk's last correction revoked (named in the redirect), as
+        # recorded: an id in the address that this record's certificates do not hold is ignored.
+        named = set(request.query_params.get("revoked", "").split(","))
         return Template(
             "records/record.html",
             context={
@@ -144,6 +163,15 @@ class QualityController(Controller):
                 "products": products,
                 "error": error,
                 "can_erase": request.user.role is Role.MUNICIPAL_ADMIN,
+                "form": submitted or _current(record),
+                "error_field": error_field,
+                "certificates": certificates,
+                "revoked_now": [
+                    c["certificate_id"]
+                    for c in certificates
+                    if c["revoked_at"] and c["certificate_id"] in named
+                ],
+                "corrected": request.query_params.get("corrected") == "1",
             },  # fmt: skip
             status_code=status_code,
         )
@@ -159,19 +187,36 @@ class QualityController(Controller):
     ) -> Any:
         """Correct fields with a reason; the rules judge the corrected record."""
         form = await request.form()
-        reason = _reason(form)
-        changes = _changes(form)
         language = language_of(request)
+        # Whatever is refused, the page comes back with the clerk's edits in the form.
+        submitted = {name: str(form.get(name, "")) for name in (*CORRECTABLE, *_KEPT)}
+        override_reason = submitted["override_reason"].strip()
+        try:
+            reason = _reason(form)
+            changes = _changes(form)
+            if len(override_reason) > 500:
+                raise BadInput("dose.override_too_long", field="override_reason")
+        except BadInput as bad:
+            return await self._page(
+                request, vaccination_id, today, error=translate(bad.key, language),
+                status_code=422, submitted=submitted, error_field=bad.field,
+            )  # fmt: skip
         try:
             async with tenant_transaction(request.user.tenant):
-                await correct(vaccination_id, changes, reason=reason, actor=request.user, today=today,
-                              override_reason=str(form.get("override_reason", "")))  # fmt: skip
+                _, revoked = await correct(vaccination_id, changes, reason=reason, actor=request.user,
+                                           today=today, override_reason=override_reason)  # fmt: skip
         except RecordNotFound:
             raise NotFound("error.not_found") from None
         except CorrectionRefused as refused:
             message = " ".join(translate(f.key, language, **f.params) for f in refused.findings)
-            return await self._page(request, vaccination_id, today, error=message, status_code=422)
-        return Redirect(f"/records/{vaccination_id}", status_code=HTTP_303_SEE_OTHER)
+            if any(f.overridable for f in refused.findings):
+                message += " " + translate("residents.override_offered", language)
+            return await self._page(
+                request, vaccination_id, today, error=message, status_code=422,
+                submitted=submitted, error_field="override_reason",
+            )  # fmt: skip
+        query = f"?corrected=1&revoked={','.join(revoked)}" if revoked else "?corrected=1"
+        return Redirect(f"/records/{vaccination_id}{query}", status_code=HTTP_303_SEE_OTHER)
 
     @post("/records/{vaccination_id:uuid}/delete", name="record_delete", media_type=MediaType.HTML)
     async def delete_record(
