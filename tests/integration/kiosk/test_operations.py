@@ -345,10 +345,13 @@ async def test_suspending_inquiry_shows_the_notice_and_refuses_single_bulk_and_a
     await _change(national, function="inquiry", action="lift")
     page = await clerk.get("/inquiries")
     assert 'data-testid="suspension-notice"' not in page.text
+    # Lifted: the inquiry is judged by its own rules again (the number must be one of the
+    # asking municipality's residents, consent from the list with a reference).
+    await create_resident("131016", my_number="123456789018")
     single = await clerk.post(
         "/inquiries/single",
         data={"_csrf_token": csrf, "my_number": "123456789018", "consent": "1",
-              "consent_basis": "同意書"},
+              "consent_basis": "written", "consent_reference": "同意書 2026-01"},
     )  # fmt: skip
     assert single.status_code == 200
 
