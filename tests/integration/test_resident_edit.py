@@ -222,3 +222,60 @@ async def test_a_reimport_that_changes_a_resident_keeps_the_old_values(clerk) ->
     history = page.text.split('data-testid="resident-history"')[1]
     assert "CSV取込" in history and "山田 太郎1 → 山田 次郎1" in history
     assert job.startswith("/imports/")
+
+
+async def test_an_admin_erases_a_resident_keeping_anonymous_dose_facts(make_client, app) -> None:
+    await create_municipality(AREA)
+    person = await create_resident(AREA, name="消去 花子", name_kana="ショウキョ ハナコ")
+    dose = await create_vaccination(person, lot_number="FA4597")
+    async with owner_transaction():
+        await current_connection().execute(
+            "INSERT INTO certificate_issuance (id, municipality_code, resident, certificate_id,"
+            " kind, channel, source_data, issued_at, passport_number, roman_name) VALUES"
+            " (gen_random_uuid(), $1, $2, 'ER0000000001', 'overseas', 'counter', $3::jsonb,"
+            " now(), 'TK1234567', 'SHOKYO HANAKO')",
+            AREA, person["id"], json.dumps({"vaccination_ids": [str(dose)], "name": "消去 花子"}),
+        )  # fmt: skip
+    office = await make_client()
+    await sign_in(office, await create_account("re-clerk2", Role.CLERK))
+    assert (await post_edit(office, person, form(name="消去 花江"))).status_code == 303
+    token = await csrf_token(office, f"/residents/{person['id']}")
+    refused = await office.post(
+        f"/residents/{person['id']}/erase", data={"reason": "消去請求", "_csrf_token": token}
+    )
+    assert refused.status_code == 403  # a clerk may not erase
+    boss = await make_client()
+    await sign_in(boss, await create_account("re-admin", Role.MUNICIPAL_ADMIN))
+    token = await csrf_token(boss, f"/residents/{person['id']}")
+    blank = await boss.post(
+        f"/residents/{person['id']}/erase", data={"reason": "  ", "_csrf_token": token}
+    )
+    assert blank.status_code == 422 and 'data-testid="erase-error"' in blank.text
+    erased = await boss.post(
+        f"/residents/{person['id']}/erase",
+        data={"reason": "個人情報保護法に基づく消去請求", "_csrf_token": token},
+    )
+    assert erased.status_code == 303, erased.text[:400]
+    now = await stored(person)
+    assert now["status"] == "erased" and now["name"] == "" and now["name_kana"] == ""
+    assert now["my_number_hmac"] is None and now["my_number_ciphertext"] is None
+    assert now["birth_date"] == dt.date(1960, 1, 1)
+    assert [v["snapshot"] for v in await versions(person)] == [{"erased": True}] * 2
+    async with owner_transaction():
+        c = current_connection()
+        fact = await c.fetchrow("SELECT * FROM vaccination WHERE id = $1", dose)
+        cert = await c.fetchrow(
+            "SELECT * FROM certificate_issuance WHERE resident = $1", person["id"]
+        )
+        dumped = json.dumps([dict(r) for r in await c.fetch("SELECT * FROM resident_version")],
+                            default=str, ensure_ascii=False)  # fmt: skip
+    assert fact["status"] == "erased" and fact["resident"] is None and fact["lot_number"] == ""
+    assert (fact["dose_number"], fact["vaccinated_on"], fact["product"]) == (
+        1, dt.date(2021, 6, 1), "pfizer-comirnaty")  # fmt: skip
+    assert cert["revoked_at"] is not None and cert["passport_number"] == ""
+    assert "消去 花子" not in cert["source_data"] and "消去" not in dumped.replace("消去請求", "")
+    (event,) = await audit_of("resident.erase")
+    assert event["revoked_certificates"] == ["ER0000000001"] and event["doses"] == 1
+    page = await boss.get(f"/residents/{person['id']}")
+    assert page.status_code == 200 and "消去 花" not in page.text
+    assert 'data-testid="resident-edit"' not in page.text

@@ -33,6 +33,7 @@ from db.residents.editing import (
     edit_resident,
     resident_history,
 )
+from db.residents.erasure import erase_resident
 from db.residents.my_number import MyNumberVault
 from db.residents.queries import (
     PersonQuery,
@@ -42,7 +43,7 @@ from db.residents.queries import (
     search,
 )
 from web.auth import requires
-from web.errors import BadInput, NotFound
+from web.errors import BadInput, NotAllowed, NotFound
 from web.i18n import language_of, translate
 
 #: Who may see a My Number in clear, on an explicit, audited request.
@@ -245,6 +246,7 @@ class ResidentsController(Controller):
     async def _person(
         self, request: Request[Any, Any, Any], resident_id: UUID, revealed: str | None = None,
         edit: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+        erase_error: str = "", erase_reason: str = "",
     ) -> Template:  # fmt: skip
         principal = request.user
         async with tenant_transaction(principal.tenant):
@@ -278,8 +280,12 @@ class ResidentsController(Controller):
                 },  # fmt: skip
                 "priorities": PRIORITIES,
                 "saved": request.query_params.get("saved") == "1",
+                "erased": request.query_params.get("erased") == "1",
+                "may_erase": principal.role is Role.MUNICIPAL_ADMIN,
+                "erase_error": translate(erase_error, language) if erase_error else "",
+                "erase_reason": erase_reason,
             },
-            status_code=422 if errors else 200,
+            status_code=422 if errors or erase_error else 200,
         )
 
     @post("/{resident_id:uuid}/edit", name="resident_edit")
@@ -314,6 +320,28 @@ class ResidentsController(Controller):
         if version is None:
             raise NotFound("error.not_found")
         return Redirect(f"/residents/{resident_id}?saved=1", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/{resident_id:uuid}/erase", name="resident_erase")
+    async def erase(self, request: Request[Any, Any, Any], resident_id: FromPath[UUID]) -> Any:
+        """Erase the person (municipal admin, legal reason required); the fact is audited."""
+        principal = request.user
+        if principal.role is not Role.MUNICIPAL_ADMIN:
+            raise NotAllowed("error.role_not_allowed")
+        raw = await request.form()
+        reason = str(raw.get("reason", "")).strip()
+        if not reason or len(reason) > MAX_REASON:
+            key = "residents.erase_reason_required" if not reason else "residents.reason_too_long"
+            return await self._person(
+                request, resident_id, erase_error=key, erase_reason=str(raw.get("reason", ""))
+            )
+        try:
+            async with tenant_transaction(principal.tenant):
+                done = await erase_resident(resident_id, reason=reason, actor=principal)
+        except ValueError as refused:
+            return await self._person(request, resident_id, erase_error=str(refused))
+        if done is None:
+            raise NotFound("error.not_found")
+        return Redirect(f"/residents/{resident_id}?erased=1", status_code=HTTP_303_SEE_OTHER)
 
     @post("/{resident_id:uuid}/reveal", name="resident_reveal")
     async def reveal(
