@@ -113,6 +113,7 @@ async def area_a(default_terms: bool = False) -> AreaA:
         "venue_id": str(venue_id), "device_id": str(device_id), "job_id": str(job_id),
         "inquiry_id": str(inquiry_id), "certificate_id": certificate_id,
         "venue_name": "千代田秘密会場", "doctor": "越境 医師", "clerk_login": clerk,
+        "clerk_id": str(clerk_id),
         "clerk_name": "千代田 職員甲", "operator_login": operator, "device_label": "千代田タブレット秘密",
         "job_file": "chiyoda-secret.csv", "consent": "本人同意 秘密",
     }  # fmt: skip

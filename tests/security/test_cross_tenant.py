@@ -51,7 +51,7 @@ PATH_VALUES = {
     "resident_id": "{resident_id}", "vaccination_id": "{vaccination_id}", "job_id": "{job_id}",
     "certificate_id": "{certificate_id}", "venue_id": "{venue_id}", "device_id": "{device_id}",
     "session_id": "{inquiry_id}", "name": "prefecture.csv", "action": "lot", "chosen": "ja",
-    "filename": "{certificate_id}.crl",
+    "filename": "{certificate_id}.crl", "account_id": "{clerk_id}", "token_id": "{device_id}",
 }  # fmt: skip
 
 CSV_ROW = "ticket,municipality_code,birth_date,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name\n{ticket},131016,1951-03-04,2,2021-06-22,pfizer-comirnaty,FA4597,0.3,医師\n"
@@ -79,6 +79,11 @@ PROBES: dict[str, Probe | Exempt] = {
     "POST /admin/venues/{venue_id:uuid}/close": Probe(),
     "GET /admin/settings": Probe(query={"done": "saved"}),
     "POST /admin/settings": Probe(form={"certificate_contact": "b-contact", "kiosk_hours_start": "07:00", "kiosk_hours_end": "22:00", "kiosk_issuance": "1", "reason": "b changes"}),
+    "POST /admin/accounts/{account_id:uuid}/{action:str}": Probe(),
+    "GET /admin/accounts/{account_id:uuid}/tokens": Probe(),
+    "POST /admin/accounts/{account_id:uuid}/tokens/{token_id:uuid}/revoke": Probe(),
+    "GET /account": Probe(query={"done": "1"}),
+    "POST /account": Probe(form={"current": "x", "new": "{clerk_login} long password", "repeated": "{clerk_login} long password"}),
     "GET /api/v1/me": Probe(),
     "POST /api/v1/card-sessions": Probe(json={"municipality_code": A}),
     "POST /api/v1/card-sessions/{session_id:str}/proof": Probe(json={"my_number": "{my_number}"}),

@@ -6,16 +6,26 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, MediaType, Request, get, post
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from db.accounts.queries import AccountError, create_account, list_accounts
+from db.accounts.management import (
+    accounts_with_state,
+    change_own_password,
+    reset_password,
+    revoke_token,
+    set_active,
+    tokens_of,
+    unlock,
+)
+from db.accounts.queries import AccountError, create_account
 from db.accounts.roles import GRANTABLE_BY_MUNICIPAL_ADMIN, Role
 from db.audit.queries import record
 from db.engine import tenant_transaction
 from db.tenancy.queries import list_venues
-from web.auth import requires
+from web.auth import requires, signed_in
+from web.errors import NotFound
 from web.i18n import language_of, translate
 
 
@@ -29,22 +39,30 @@ class AccountsController(Controller):
 
     @get("/", name="admin_accounts")
     async def index(
-        self, request: Request[Any, Any, Any], created: FromQuery[str | None] = None
+        self,
+        request: Request[Any, Any, Any],
+        created: FromQuery[str | None] = None,
+        done: FromQuery[str | None] = None,
     ) -> Template:
         """Accounts of the admin's municipality and the form for a new one."""
-        return await self._page(request, created=created)
+        notice = None
+        if done in ("disable", "enable", "unlock"):
+            notice = translate(f"account_admin.done_{done}", language_of(request))
+        return await self._page(request, created=created, notice=notice)
 
     async def _page(
         self,
         request: Request[Any, Any, Any],
         *,
         created: str | None = None,
+        notice: str | None = None,
+        temporary: dict[str, str] | None = None,
         error: str | None = None,
         form: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Template:
         async with tenant_transaction(request.user.tenant):
-            accounts = await list_accounts()
+            accounts = await accounts_with_state()
             venues = await list_venues(open_only=True)
         return Template(
             "accounts/index.html",
@@ -53,6 +71,8 @@ class AccountsController(Controller):
                 "venues": venues,
                 "roles": sorted(GRANTABLE_BY_MUNICIPAL_ADMIN),
                 "created": created,
+                "notice": notice,
+                "temporary": temporary,
                 "error": error,
                 "form": form or {},
             },
@@ -124,5 +144,92 @@ class AccountsController(Controller):
             )
         return Redirect(f"/admin/accounts?created={form['login']}", status_code=HTTP_303_SEE_OTHER)
 
+    @post("/{account_id:uuid}/{action:str}", name="admin_accounts_act", media_type=MediaType.HTML)
+    async def act(
+        self, request: Request[Any, Any, Any], account_id: FromPath[UUID], action: FromPath[str]
+    ) -> Any:
+        """Disable, enable, unlock or reset an account of the admin's area (audited)."""
+        principal = request.user
+        language = language_of(request)
+        if action not in ("disable", "enable", "unlock", "reset"):
+            raise NotFound("account_admin.not_found")
+        temporary = None
+        try:
+            async with tenant_transaction(principal.tenant):
+                if action == "reset":
+                    temporary = await reset_password(account_id, actor=principal)
+                elif action == "unlock":
+                    await unlock(account_id, actor=principal)
+                else:
+                    await set_active(account_id, action == "enable", actor=principal)
+        except AccountError as exc:
+            if exc.key == "account_admin.not_found":
+                raise NotFound(exc.key) from exc
+            return await self._page(
+                request, error=translate(exc.key, language, **exc.params), status_code=422
+            )
+        if temporary is None:
+            return Redirect(f"/admin/accounts?done={action}", status_code=HTTP_303_SEE_OTHER)
+        # The temporary password is shown this once, never stored in clear nor redirected.
+        return await self._page(request, temporary={"password": temporary})
 
-ROUTES = [AccountsController]
+    @get("/{account_id:uuid}/tokens", name="admin_accounts_tokens")
+    async def tokens(self, request: Request[Any, Any, Any], account_id: FromPath[UUID]) -> Any:
+        """An account's bearer tokens (labels and dates), each revocable."""
+        try:
+            async with tenant_transaction(request.user.tenant):
+                tokens = await tokens_of(account_id)
+        except AccountError as exc:
+            raise NotFound(exc.key) from exc
+        return Template(
+            "accounts/tokens.html", context={"tokens": tokens, "account_id": account_id}
+        )
+
+    @post(
+        "/{account_id:uuid}/tokens/{token_id:uuid}/revoke",
+        name="admin_accounts_token_revoke",
+        media_type=MediaType.HTML,
+    )
+    async def revoke(
+        self, request: Request[Any, Any, Any], account_id: FromPath[UUID], token_id: FromPath[UUID]
+    ) -> Any:
+        """Revoke one token: the client using it is refused from its next request."""
+        try:
+            async with tenant_transaction(request.user.tenant):
+                await revoke_token(account_id, token_id, actor=request.user)
+        except AccountError as exc:
+            raise NotFound(exc.key) from exc
+        return Redirect(f"/admin/accounts/{account_id}/tokens", status_code=HTTP_303_SEE_OTHER)
+
+
+class OwnAccountController(Controller):
+    """The signed-in user's own account: change the password."""
+
+    include_in_schema = False
+    path = "/account"
+    guards = [signed_in]
+
+    @get("/", name="own_account")
+    async def index(
+        self, request: Request[Any, Any, Any], done: FromQuery[str | None] = None
+    ) -> Template:
+        """The password form."""
+        notice = translate("account_admin.password_changed", language_of(request)) if done else None
+        return Template("accounts/own.html", context={"notice": notice, "error": None})
+
+    @post("/", name="own_account_password", media_type=MediaType.HTML)
+    async def change(self, request: Request[Any, Any, Any]) -> Any:
+        """Change the own password (the current one is asked); other sessions end."""
+        raw = await request.form()
+        values = [str(raw.get(key, "")) for key in ("current", "new", "repeated")]
+        try:
+            async with tenant_transaction(request.user.tenant):
+                await change_own_password(request.user, *values)
+        except AccountError as exc:
+            error = translate(exc.key, language_of(request), **exc.params)
+            return Template("accounts/own.html", context={"notice": None, "error": error},
+                            status_code=422)  # fmt: skip
+        return Redirect("/account?done=1", status_code=HTTP_303_SEE_OTHER)
+
+
+ROUTES = [AccountsController, OwnAccountController]
