@@ -5,7 +5,7 @@ saved from the tablet and from a CSV upload; a resident import with a rejected
 line; an inquiry; certificates at the counter, through the app and at a
 kiosk with its completion notice and a failed kiosk sale (the restore used to
 fail on them: "permission denied for table kiosk_completion"); a settings revision; a correction; a
-resident edit; an erasure; its own backup job. The new database is made as an operator would
+resident edit; a dose erasure and a resident erasure; its own backup job. The new database is made as an operator would
 (``vrs migrate``, ``vrs create-municipality``, ``vrs create-user``, the same
 keys: ``VRS_MY_NUMBER_KEY``, ``VRS_BACKUP_KEY``), the archive restored with
 ``vrs restore`` and backed up again with ``vrs backup``: per table, the row
@@ -200,6 +200,14 @@ async def build_area(client, make_client, settings) -> dict:
         f"/records/{csv_dose}/erase", data={"_csrf_token": csrf, "reason": "消去請求"}
     )
     assert erased.status_code in (200, 303), erased.text[:400]
+    # A resident erased by the admin (personal items and history snapshots blanked).
+    leaving = await create_resident(AREA, name="消去 一郎", ticket_number="0000000003")
+    await create_vaccination(leaving, AREA, dose_number=1, vaccinated_on=dt.date(2021, 6, 3))
+    csrf = await csrf_token(boss, f"/residents/{leaving['id']}")
+    gone = await boss.post(
+        f"/residents/{leaving['id']}/erase", data={"_csrf_token": csrf, "reason": "消去請求"}
+    )
+    assert gone.status_code == 303, gone.text[:400]
 
     # The admin's backup job (the web flow): its archive is the first backup.
     page = await boss.get("/admin/backup")
