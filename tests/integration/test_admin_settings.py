@@ -120,3 +120,21 @@ async def test_a_new_municipalitys_home_lists_what_is_still_unset(client, admin)
     await create_account("clerk-s", Role.CLERK, "131016")
     done = await client.get("/")
     assert 'data-testid="setup-tasks"' not in done.text
+
+
+async def test_national_suspensions_are_shown_to_municipal_users(
+    client, make_client, admin
+) -> None:
+    from db.operations.suspensions import suspend
+
+    async with owner_transaction():
+        await suspend("kiosk_issuance", "システム障害のため停止中です。", "", None, "national")
+    home = await client.get("/")
+    assert 'data-testid="suspension-banner-kiosk_issuance"' in home.text
+    assert "システム障害のため停止中です。" in home.text and "停止開始" in home.text
+    settings_page = await client.get("/admin/settings")
+    assert 'data-testid="suspension-banner-kiosk_issuance"' in settings_page.text
+    clerk = await create_account("clerk-ban", Role.CLERK, "131016")
+    office = await make_client()
+    await sign_in(office, clerk)
+    assert "システム障害のため停止中です。" in (await office.get("/")).text

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
+from db.operations.suspensions import active_suspensions
 from db.tenancy.queries import municipality
 from db.tenancy.settings import open_tasks
 from web.auth import signed_in
@@ -77,6 +78,11 @@ class HomeController(Controller):
                 area = await municipality(principal.municipality_code)
                 if principal.role is Role.MUNICIPAL_ADMIN:
                     setup = await open_tasks(principal.municipality_code)
+        # Municipal users see every national suspension in force (kiosk terms 第14条3).
+        suspensions = []
+        if principal.role.is_municipal:
+            async with tenant_transaction(None):
+                suspensions = [s for s in (await active_suspensions()).values() if s is not None]
         return Template(
             "home/index.html",
             context={
@@ -84,6 +90,7 @@ class HomeController(Controller):
                 "area": area,
                 "navigation": navigation_for(request, principal.role),
                 "setup": setup,
+                "suspensions": suspensions,
             },
         )
 

@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
+from db.operations.suspensions import active_suspension
 from db.tenancy.queries import current_terms
 from db.tenancy.settings import (
     KIOSK_EARLIEST,
@@ -80,12 +81,14 @@ class SettingsController(Controller):
         async with tenant_transaction(request.user.tenant):
             terms = await current_terms(code)
             history = await settings_history(code)
+        kiosk = await active_suspension("kiosk_issuance")
         language = language_of(request)
         return Template(
             "settings/index.html",
             context={
                 "form": form if form is not None else _form_of(terms),
                 "history": history,
+                "suspensions": [kiosk] if kiosk is not None else [],
                 "notice": notice,
                 "error": None if error is None else translate(error.key, language, **error.params),
                 "error_field": None if error is None else error.field,
