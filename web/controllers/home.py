@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
 from db.operations.suspensions import active_suspensions
-from db.tenancy.queries import municipality
+from db.tenancy.queries import PREFECTURES, municipality
 from db.tenancy.settings import open_tasks
 from web.auth import signed_in
 from web.controllers.session import safe_next
@@ -91,6 +91,7 @@ class HomeController(Controller):
                 "navigation": navigation_for(request, principal.role),
                 "setup": setup,
                 "suspensions": suspensions,
+                "prefecture": PREFECTURES.get(principal.prefecture_code or ""),
             },
         )
 
