@@ -157,12 +157,17 @@ def _http_client(app):
     """An httpx client calling the ASGI app in this event loop (where the pool lives).
 
     Litestar's AsyncTestClient runs the app in a portal thread with its own
-    loop, which an asyncpg pool opened here cannot serve.
+    loop, which an asyncpg pool opened here cannot serve. Every HTML answer is
+    checked on arrival (:func:`tests.pages.check_response`): no test opts in.
     """
     import httpx
 
+    from tests.pages import check_response
+
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://127.0.0.1:8000",
+        event_hooks={"response": [check_response]},
     )
 
 

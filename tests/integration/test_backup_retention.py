@@ -15,7 +15,6 @@ from db.engine import current_connection, owner_transaction, tenant_transaction
 from db.imports.recovery import expire_kept_files, kept_upload
 from tests.factories import create_account, create_municipality, create_resident, sign_in
 from tests.integration.test_cli import vrs
-from tests.pages import assert_valid_page
 
 
 async def _backup(settings, code: str = "131016"):
@@ -74,7 +73,6 @@ async def test_an_archive_past_its_retention_is_deleted_and_the_job_says_expired
     # Run again: nothing more to do, nothing recorded twice.
     assert (await expire_kept_files(settings, now + dt.timedelta(days=29)))["backups"] == 0
     page = await client.get(f"/admin/backup/jobs/{old}")
-    assert_valid_page(page.text)
     assert 'data-status="expired"' in page.text and 'data-testid="backup-expired"' in page.text
     assert "backup-download" not in page.text
     assert (await client.get(f"/admin/backup/jobs/{old}/download")).status_code == 404

@@ -21,7 +21,6 @@ from tests.factories import (
     enrol_device,
     sign_in,
 )
-from tests.pages import assert_valid_page
 from web.i18n import translate
 
 TICKET = "0000000001"
@@ -116,7 +115,6 @@ async def test_a_cp932_file_with_good_bad_and_unmatched_rows_and_a_harmless_reru
     first = await client.post(
         "/venue/upload", data={"_csrf_token": csrf}, files={"file": ("d.csv", content, "text/csv")}
     )
-    assert_valid_page(first.text)
     assert "5行中 1件を登録、0件は登録済み、3件を登録できませんでした" in first.text
     assert "3行目" in first.text and "接種回数は1～9" in first.text
     assert "1件は接種券が未登録" in first.text

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from db.engine import current_connection, owner_transaction
 from tests.factories import create_municipality, valid_my_number
-from tests.pages import assert_valid_page
 
 HEADER = (
     "個別宛名番号,マイナンバー,氏名,カナ氏名,生年月日,性別,接種券番号,券種,"
@@ -56,22 +55,14 @@ async def upload(client, content: bytes, name: str = "residents.csv") -> str:
         headers={"x-csrftoken": token, "hx-request": "true"},
     )
     assert response.status_code == 200, response.text
-    assert_valid_page_fragment(response.text)
     job_id = re.search(r'id="job-([0-9a-f-]+)"', response.text).group(1)
     path = f"/imports/{job_id}"
     await wait_done(client, path)
     return path
 
 
-def assert_valid_page_fragment(text: str) -> None:
-    assert_valid_page(
-        f"<!doctype html><html lang=ja><head><title>x</title></head><body>{text}</body></html>"
-    )
-
-
 async def rejections(path: str, client) -> list[tuple[int, str, str]]:
     text = (await client.get(path)).text
-    assert_valid_page(text)
     return [
         (int(m[0]), m[1], m[2])
         for m in re.findall(r'data-line="(\d+)" data-column="(\w*)" data-reason="([\w.]+)"', text)
@@ -91,7 +82,6 @@ async def counts() -> dict[str, int]:
 async def test_the_page_documents_the_columns_and_offers_a_template(clerk_client) -> None:
     page = await clerk_client.get("/imports")
     assert page.status_code == 200
-    assert_valid_page(page.text)
     assert "個別宛名番号" in page.text and "要配慮者" in page.text
     template = await clerk_client.get("/imports/template.csv")
     assert template.status_code == 200
@@ -213,7 +203,6 @@ async def test_conflicts_with_existing_records_are_rejected(clerk_client) -> Non
 async def test_a_file_without_required_columns_fails_with_a_reason(clerk_client) -> None:
     path = await upload(clerk_client, "氏名,カナ氏名\n山田,ヤマダ\n".encode())
     text = (await clerk_client.get(path)).text
-    assert_valid_page(text)
     assert 'data-status="failed"' in text
     assert "個別宛名番号" in text
 
@@ -225,7 +214,6 @@ async def test_bad_uploads_get_a_clear_answer_not_a_500(clerk_client) -> None:
         "/imports", files={"file": ("x.csv", b"", "text/csv")}, headers={"x-csrftoken": token}
     )
     assert empty.status_code == 422
-    assert_valid_page(empty.text)
     not_form = await clerk_client.post(
         "/imports", content=b"abc", headers={"x-csrftoken": token, "content-type": "text/csv"}
     )

@@ -20,7 +20,6 @@ from tests.factories import (
     sign_in,
     valid_my_number,
 )
-from tests.pages import assert_valid_page
 
 SEED_PERSON = {"name", "birth_date", "sex", "ticket_numbers", "priority_group", "needs_care"}
 SEED_DOSE = {
@@ -48,7 +47,6 @@ async def moved(app, client):
 async def token(client) -> str:
     page = await client.get("/inquiries")
     assert page.status_code == 200
-    assert_valid_page(page.text)
     return re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
 
 
@@ -64,7 +62,6 @@ async def test_single_inquiry_returns_exactly_the_seed_fields_everywhere(client,
     }
     page = await client.post("/inquiries/single", data=form)
     assert page.status_code == 200
-    assert_valid_page(page.text)
     assert page.text.count('data-testid="inquiry-dose"') == 2
     for secret in ("旧姓秘密", "医師秘密", "イドウ", before["my_number"]):
         assert secret not in page.text
@@ -103,7 +100,6 @@ async def test_an_inquiry_without_consent_is_refused(client, moved) -> None:
     ):  # fmt: skip
         response = await client.post("/inquiries/single", data={**form, "_csrf_token": csrf})
         assert response.status_code == 422
-        assert_valid_page(response.text)
         assert "移動 太郎" not in response.text
     api = await client.post(
         "/api/v1/inquiries",
@@ -133,7 +129,6 @@ async def test_both_municipalities_see_the_inquiry_in_their_log(client, make_cli
     sapporo = await make_client()
     await sign_in(sapporo, await create_account("sapporo-inq", Role.CLERK, "011002"))
     theirs = (await sapporo.get("/inquiries")).text
-    assert_valid_page(theirs)
     answered = theirs.split('data-testid="inquiry-log-answered"')[1].split("</table>")[0]
     assert "131016" in answered and "転入時同意書" in answered
 
@@ -203,7 +198,6 @@ async def test_bulk_inquiry_up_to_the_per_request_cap(client, moved, settings) -
         files={"file": ("bulk.csv", "\r\n".join(lines[:5]).encode("cp932"), "text/csv")},
         data={"format": "page", "_csrf_token": csrf},
     )
-    assert_valid_page(page.text)
     assert page.text.count('data-testid="bulk-person"') == 4
     async with owner_transaction():
         answered = await current_connection().fetch(
@@ -224,4 +218,3 @@ async def test_a_bad_bulk_file_is_explained(client, moved) -> None:
             data={"_csrf_token": csrf},
         )
         assert response.status_code == 422, body
-        assert_valid_page(response.text)

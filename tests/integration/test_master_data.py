@@ -11,7 +11,6 @@ from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction, tenant_transaction
 from db.vaccines.master import master_data
 from tests.factories import create_account, create_municipality, csrf_token, sign_in
-from tests.pages import assert_valid_page
 
 
 @pytest.fixture
@@ -24,7 +23,6 @@ async def test_the_master_page_lists_products_with_periods(client, national_admi
     await sign_in(client, national_admin)
     page = await client.get("/national/vaccines")
     assert page.status_code == 200
-    assert_valid_page(page.text)
     assert "スパイクバックス筋注" in page.text and "COVID-19ワクチンモデルナ筋注" in page.text
     assert "2022-03-31" in page.text  # the old name's end
 

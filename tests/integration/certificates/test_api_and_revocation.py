@@ -15,7 +15,6 @@ from tests.factories import (
     create_vaccination,
     csrf_token,
 )
-from tests.pages import assert_valid_page
 from tests.unit.signing.fixtures import VECTORS
 
 OVERSEAS = {
@@ -173,7 +172,6 @@ async def test_a_corrected_dose_revokes_its_certificates_everywhere_they_are_che
     token = await csrf_token(client, "/verify")
     for text in (payloads["shc_qr"], json.dumps(payloads["vdsnc"], separators=(",", ":"))):
         page = await client.post("/verify", data={"text": text, "_csrf_token": token})
-        assert_valid_page(page.text)
         assert 'data-verdict="revoked"' in page.text
     still = (await client.get(f"/api/v1/certificates/{issued[1]}", headers=headers)).json()
     page = await client.post("/verify", data={"text": still["shc_qr"], "_csrf_token": token})
@@ -209,11 +207,9 @@ async def test_the_vectors_verify_through_the_verify_page(client, signing_ready)
     token = await csrf_token(client, "/verify")
     spec = (VECTORS / "shc" / "example-00-d-jws.txt").read_text().strip()
     page = await client.post("/verify", data={"text": spec, "_csrf_token": token})
-    assert_valid_page(page.text)
     assert 'data-verdict="valid"' in page.text
     japan = json.loads((VECTORS / "icao" / "jpn-triple-vaccine.json").read_text())[0]
     page = await client.post("/verify", data={"text": json.dumps(japan), "_csrf_token": token})
-    assert_valid_page(page.text)
     assert 'data-verdict="valid"' in page.text, page.text[-3000:]
     for junk in ("hello", "shc:/12", "{", "[]", "a.b.c", '{"data": 1}'):
         page = await client.post("/verify", data={"text": junk, "_csrf_token": token})

@@ -10,7 +10,6 @@ import pytest
 
 from tests.factories import create_resident, create_vaccination, csrf_token
 from tests.integration.signing.tools import nss_trusting, pdfsig, pyhanko, scan_qr_codes, write_pem
-from tests.pages import assert_valid_page
 
 #: The clerk issues certificates: the server's keys and card trust in place.
 pytestmark = pytest.mark.usefixtures("signing_ready")
@@ -38,12 +37,10 @@ async def _issue(client, person, form) -> str:
     token = await csrf_token(client, path)
     preview = await client.post(f"{path}/preview", data={**form, "_csrf_token": token})
     assert preview.status_code == 200, preview.text
-    assert_valid_page(preview.text)
     assert 'data-testid="certificate-preview-panel"' in preview.text
     issued = await client.post(f"{path}/issue", data={**form, "_csrf_token": token})
     assert issued.status_code == 303
     page = await client.get(issued.headers["location"])
-    assert_valid_page(page.text)
     match = re.search(
         r'href="/certificates/([A-Z0-9]{12})/pdf" data-testid="certificate-download"', page.text
     )
@@ -55,10 +52,8 @@ async def test_clerk_finds_the_person_by_ticket_and_issues_an_overseas_certifica
     clerk_client, tmp_path: Path, settings
 ) -> None:
     person = await _person_with_doses()
-    index = await clerk_client.get("/certificates")
-    assert_valid_page(index.text)
+    await clerk_client.get("/certificates")  # checked on arrival (tests.pages)
     found = await clerk_client.get("/certificates", params={"q": person["ticket_number"]})
-    assert_valid_page(found.text)
     assert f"/certificates/person/{person['id']}" in found.text
     nothing = await clerk_client.get("/certificates", params={"q": "0000000000"})
     assert 'data-testid="certificate-no-results"' in nothing.text
@@ -75,7 +70,6 @@ async def test_clerk_finds_the_person_by_ticket_and_issues_an_overseas_certifica
     token = await csrf_token(clerk_client, "/verify")
     for code in codes:
         answer = await clerk_client.post("/verify", data={"text": code, "_csrf_token": token})
-        assert_valid_page(answer.text)
         assert 'data-verdict="valid"' in answer.text, code[:40]
     assert "TK1234567" in answer.text or any("TK1234567" in c for c in codes)
 
@@ -120,7 +114,6 @@ async def test_the_pdf_upload_verifies_on_the_verify_page(clerk_client) -> None:
         files={"file": ("certificate.pdf", pdf.content, "application/pdf")},
     )
     assert answer.status_code == 200
-    assert_valid_page(answer.text)
     assert answer.text.count('data-verdict="valid"') == 2  # domestic: the SHC code, the PDF
 
 
@@ -142,7 +135,6 @@ async def test_bad_passport_data_is_refused_specifically(clerk_client, change, m
             f"{path}/{action}", data={**PASSPORT, **change, "_csrf_token": token}
         )
         assert response.status_code == 422
-        assert_valid_page(response.text)
         assert message in response.text
     page = await clerk_client.get(path)
     assert 'data-testid="certificate-history-row"' not in page.text

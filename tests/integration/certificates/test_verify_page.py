@@ -16,7 +16,6 @@ from signing import shc
 from signing.examples import example_content
 from signing.keys import ShcIssuerKey
 from tests.factories import csrf_token
-from tests.pages import assert_valid_page
 from tests.unit.signing.fixtures import VECTORS
 
 PARTNER = "https://partner.example/issuer"
@@ -54,7 +53,6 @@ async def _verdicts(client, text: str) -> list[str]:
     token = await csrf_token(client, "/verify")
     page = await client.post("/verify", data={"text": text, "_csrf_token": token})
     assert page.status_code == 200, page.text
-    assert_valid_page(page.text)
     return _found_verdicts(page.text)
 
 

@@ -18,7 +18,6 @@ from tests.integration.kiosk.test_kiosk_server_channel import (
     register_card_holders,
     server_ready,
 )
-from tests.pages import assert_valid_page
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -43,7 +42,6 @@ def _bearer(token: str) -> dict[str, str]:
 async def _csrf(client: Any, path: str) -> str:
     page = await client.get(path)
     assert page.status_code == 200, page.text
-    assert_valid_page(page.text)
     return re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
 
 
@@ -78,7 +76,6 @@ async def test_heartbeats_and_faults_show_on_the_national_kiosk_page(
 
     page = await national.get("/national/kiosks")
     assert page.status_code == 200
-    assert_valid_page(page.text)
     assert 'data-state="online"' in page.text and "S-0001" in page.text and "T-2" in page.text
     assert "paper jam" in page.text and 'data-device-state="fault"' in page.text
     home = await national.get("/")
