@@ -51,7 +51,15 @@ def japan_time(moment: dt.datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(JAPAN).strftime(pattern)
 
 
+def _printable(value: Any) -> Any:
+    """What a page prints: never a NUL (invalid in HTML), e.g. a form echoing refused input."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
 def _configure(engine: JinjaTemplateEngine) -> None:
+    engine.engine.finalize = _printable
     engine.engine.filters["jst"] = japan_time
     engine.engine.globals.update(
         t=_t,
