@@ -24,6 +24,8 @@ _SELF_LABELLED = {"hidden", "submit", "button", "reset", "image"}
 _FIELDS = ("input", "select", "textarea")
 #: What a dotted message key looks like (``venue.scan_label``).
 _KEY = re.compile(r"(?<![\w./:@-])([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)(?![\w/@-])")
+#: File name endings: ``residents.csv`` names a file, not the message key it resembles.
+_FILES = {"csv", "json", "ndjson", "zip", "pdf", "txt", "html", "xml", "der", "pem", "crl", "jws"}
 #: A message parameter ``{name}`` that no value filled.
 _PLACEHOLDER = re.compile(r"\{[a-z_][a-z0-9_]*\}")
 #: Template syntax that should never reach the browser.
@@ -132,7 +134,8 @@ def check_html(markup: str, where: str = "") -> None:
             found
             for text in _texts(document)
             for found in _KEY.findall(text)
-            if found in keys or found.split(".", 1)[0] in namespaces
+            if found in keys
+            or (found.split(".", 1)[0] in namespaces and found.rsplit(".", 1)[1] not in _FILES)
         }
     )
     assert not shown_keys, f"{prefix}message keys shown instead of their message: {shown_keys}"
