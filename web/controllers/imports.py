@@ -145,7 +145,7 @@ class ImportsController(Controller):
         """The header and an example row, UTF-8 with BOM (opens in Excel as is)."""
         return Response(
             ("\ufeff" + template_csv()).encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar appends "; charset=utf-8"
             headers={"content-disposition": 'attachment; filename="residents-template.csv"'},
         )
 
@@ -234,7 +234,7 @@ class ImportsController(Controller):
             writer.writerow([described["line"], described["column"], described["reason"]])
         return Response(
             ("\ufeff" + buffer.getvalue()).encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar appends "; charset=utf-8"
             headers={"content-disposition": f'attachment; filename="rejections-{job_id}.csv"'},
         )
 

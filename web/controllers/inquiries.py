@@ -14,7 +14,7 @@ import io
 import unicodedata
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
@@ -148,7 +148,7 @@ def _csv_rows(answer: Answer) -> list[list[Any]]:
 def _csv_response(body: str, name: str) -> Response[bytes]:
     return Response(
         ("\ufeff" + body).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar appends "; charset=utf-8"
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )
 
@@ -184,7 +184,12 @@ class InquiriesController(Controller):
         """The forms and the inquiry log."""
         return await self._page(request)
 
-    @post("/single", name="inquiries_single", middleware=[rate_limited("inquiry")])
+    @post(
+        "/single",
+        name="inquiries_single",
+        middleware=[rate_limited("inquiry")],
+        media_type=MediaType.HTML,
+    )
     async def single(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Any:
@@ -221,7 +226,12 @@ class InquiriesController(Controller):
             basis=basis,
         )
 
-    @post("/bulk", name="inquiries_bulk", middleware=[rate_limited("inquiry")])
+    @post(
+        "/bulk",
+        name="inquiries_bulk",
+        middleware=[rate_limited("inquiry")],
+        media_type=MediaType.HTML,
+    )
     async def bulk(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Any:
