@@ -116,7 +116,7 @@ async def add_rule(
 async def rename(
     product: str, name: str, name_en: str, valid_from: dt.date, actor: UUID | None
 ) -> None:
-    """A product's new name from a date (e.g. スパイクバックス from 2022-04-01)."""
+    """A product's new name from a date (e.g. スパイクバックス from 2022-01-21)."""
     await _require_product(product)
     if not name.strip() or not name_en.strip():
         raise MasterDataError("master.name_required")

@@ -48,7 +48,7 @@ async def master_data() -> MasterData:
 
 
 async def product_labels(day: dt.date) -> list[ProductLabel]:
-    """Every product with the name it had on ``day`` (e.g. スパイクバックス from 2022-04)."""
+    """Every product with the name it had on ``day`` (e.g. スパイクバックス from 2022-01-21)."""
     await _refresh()
     assert _cache.labels is not None
     labels = []

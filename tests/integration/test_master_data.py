@@ -24,7 +24,8 @@ async def test_the_master_page_lists_products_with_periods(client, national_admi
     page = await client.get("/national/vaccines")
     assert page.status_code == 200
     assert "スパイクバックス筋注" in page.text and "COVID-19ワクチンモデルナ筋注" in page.text
-    assert "2022-03-31" in page.text  # the old name's end
+    # The rename is dated as the app change of the seed briefing (2022-01-21), not 2022-04-01.
+    assert "2022-01-20" in page.text and "2022-01-21" in page.text and "2022-03-31" not in page.text
 
 
 async def test_a_new_lot_is_accepted_by_the_rules_at_once(client, national_admin) -> None:
