@@ -76,6 +76,7 @@ async def test_reset_shows_a_temporary_password_once_that_signs_in(
     assert (await sign_in(await make_client(), clerk, PASSWORD)).status_code != 303
     fresh = await make_client()
     assert (await sign_in(fresh, clerk, temporary)).status_code == 303
+    assert 'href="/account"' in (await fresh.get("/")).text  # every home page links to it
     # The clerk changes it on /account; a wrong current password is refused in Japanese.
     csrf = await csrf_token(fresh, "/account")
     wrong = await fresh.post("/account", data={"current": "nope", "new": "a brand new passphrase",

@@ -54,7 +54,7 @@ NAVIGATION: dict[Role, list[str]] = {
 def navigation_for(request: Request[Any, Any, Any], role: Role) -> list[tuple[str, str]]:
     """(message key, path) of each page the role may open that exists."""
     items = []
-    for name in NAVIGATION[role]:
+    for name in [*NAVIGATION[role], "own_account"]:  # everyone may change their password
         try:
             items.append((f"nav.{name}", request.app.route_reverse(name)))
         except NoRouteMatchFoundException:
