@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from db.cards.queries import create_app_client
 from db.engine import current_connection, owner_transaction
-from tests.integration.certificates.test_card_sessions import (  # noqa: F401 - the fixture
-    _challenge,
-    _proof,
-    app_headers,
-)
+from tests.integration.certificates.test_card_sessions import _challenge, _proof
 
 
 async def certificates_issued() -> int:
