@@ -204,6 +204,18 @@ def signing_ready(settings):
 
 
 @pytest.fixture
+async def admin(client, app) -> str:
+    """The login of a municipal admin of 千代田区, signed in on ``client``."""
+    from db.accounts.roles import Role
+    from tests.factories import create_account, create_municipality, sign_in
+
+    await create_municipality("131016")
+    login = await create_account("admin-a", Role.MUNICIPAL_ADMIN, "131016")
+    assert (await sign_in(client, login)).status_code == 303
+    return login
+
+
+@pytest.fixture
 async def clerk_client(make_client):
     """A browser signed in as a clerk of 千代田区 (its municipality registered)."""
     from db.accounts.roles import Role

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from db.accounts.queries import create_api_token
 from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
 from tests.factories import PASSWORD, create_account, create_municipality, csrf_token, sign_in
-
-
-@pytest.fixture
-async def admin(client, app) -> str:
-    await create_municipality("131016")
-    login = await create_account("admin-a", Role.MUNICIPAL_ADMIN, "131016")
-    assert (await sign_in(client, login)).status_code == 303
-    return login
 
 
 async def account_id(login: str):

@@ -11,7 +11,6 @@ from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
 from tests.factories import (
     create_account,
-    create_municipality,
     create_resident,
     csrf_token,
     enrol_device,
@@ -23,14 +22,6 @@ from tests.integration.test_cli import fresh_database, vrs  # noqa: F401 (fixtur
 @pytest.fixture
 def today() -> dt.date:
     return dt.date(2021, 7, 1)
-
-
-@pytest.fixture
-async def admin(client, app) -> str:
-    await create_municipality("131016")
-    login = await create_account("admin-v", Role.MUNICIPAL_ADMIN, "131016")
-    assert (await sign_in(client, login)).status_code == 303
-    return login
 
 
 async def add(client, **fields: str):

@@ -15,15 +15,11 @@ import json
 
 import pytest
 
-from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
 from tests.factories import (
-    create_account,
-    create_municipality,
     create_resident,
     create_vaccination,
     csrf_token,
-    sign_in,
 )
 from tests.pages import assert_valid_page
 
@@ -33,13 +29,6 @@ OVERRIDE = "医師の判断で早めに接種"
 @pytest.fixture
 def today() -> dt.date:
     return dt.date(2021, 8, 1)
-
-
-@pytest.fixture
-async def clerk(client, app):
-    await create_municipality("131016")
-    await sign_in(client, await create_account("rc-clerk", Role.CLERK))
-    return client
 
 
 async def must_fix_dose() -> tuple[dict, object]:
@@ -72,13 +61,13 @@ async def stored(dose) -> dict:
         )
 
 
-async def test_a_must_fix_record_is_corrected_with_its_override_offered_again(clerk) -> None:
+async def test_a_must_fix_record_is_corrected_with_its_override_offered_again(clerk_client) -> None:
     _, dose = await must_fix_dose()
-    page = await clerk.get(f"/records/{dose}")
+    page = await clerk_client.get(f"/records/{dose}")
     assert_valid_page(page.text)
     assert f'name="override_reason" type="text" value="{OVERRIDE}"' in page.text
-    token = await csrf_token(clerk, f"/records/{dose}")
-    saved = await clerk.post(
+    token = await csrf_token(clerk_client, f"/records/{dose}")
+    saved = await clerk_client.post(
         f"/records/{dose}/correct",
         data={**form_of(dose, doctor_name="医師 二郎", reason="予診票で医師名を確認"),
               "_csrf_token": token},
@@ -89,10 +78,10 @@ async def test_a_must_fix_record_is_corrected_with_its_override_offered_again(cl
     assert json.loads(now["quality_reasons"])[0]["override_reason"] == OVERRIDE
 
 
-async def test_a_refused_correction_keeps_the_edits_and_asks_for_the_override(clerk) -> None:
+async def test_a_refused_correction_keeps_the_edits_and_asks_for_the_override(clerk_client) -> None:
     _, dose = await must_fix_dose()
-    token = await csrf_token(clerk, f"/records/{dose}")
-    refused = await clerk.post(
+    token = await csrf_token(clerk_client, f"/records/{dose}")
+    refused = await clerk_client.post(
         f"/records/{dose}/correct",
         data={**form_of(dose, doctor_name="医師 三郎", override_reason="  ", reason="医師名"),
               "_csrf_token": token},
@@ -105,11 +94,13 @@ async def test_a_refused_correction_keeps_the_edits_and_asks_for_the_override(cl
     assert (await stored(dose))["version"] == 1
 
 
-async def test_a_reason_of_spaces_is_refused_on_the_record_page_with_the_edits(clerk) -> None:
+async def test_a_reason_of_spaces_is_refused_on_the_record_page_with_the_edits(
+    clerk_client,
+) -> None:
     person = await create_resident("131016")
     dose = await create_vaccination(person)
-    token = await csrf_token(clerk, f"/records/{dose}")
-    refused = await clerk.post(
+    token = await csrf_token(clerk_client, f"/records/{dose}")
+    refused = await clerk_client.post(
         f"/records/{dose}/correct",
         data={**form_of(dose, dose_number="1", vaccinated_on="2021-06-01", lot_number="ER7449",
                         override_reason="", reason=" \u3000 "), "_csrf_token": token},
@@ -121,7 +112,7 @@ async def test_a_reason_of_spaces_is_refused_on_the_record_page_with_the_edits(c
     assert (await stored(dose))["lot_number"] == "FA4597"
 
 
-async def test_a_correction_names_the_certificates_it_revoked(clerk) -> None:
+async def test_a_correction_names_the_certificates_it_revoked(clerk_client) -> None:
     person = await create_resident("131016")
     dose = await create_vaccination(person)
     async with owner_transaction():
@@ -132,21 +123,21 @@ async def test_a_correction_names_the_certificates_it_revoked(clerk) -> None:
             person["id"],
             json.dumps({"vaccination_ids": [str(dose)]}),
         )
-    shown = await clerk.get(f"/residents/{person['id']}")
+    shown = await clerk_client.get(f"/residents/{person['id']}")
     assert f'href="/records/{dose}"' in shown.text
     assert 'href="#cert-RC0000000001" data-testid="dose-certificate-link"' in shown.text
-    token = await csrf_token(clerk, f"/records/{dose}")
-    saved = await clerk.post(
+    token = await csrf_token(clerk_client, f"/records/{dose}")
+    saved = await clerk_client.post(
         f"/records/{dose}/correct",
         data={**form_of(dose, dose_number="1", vaccinated_on="2021-06-01", lot_number="ER7449",
                         override_reason="", reason="ロット番号の誤り"), "_csrf_token": token},
     )  # fmt: skip
     assert saved.status_code == 303, saved.text[:600]
-    page = await clerk.get(saved.headers["location"])
+    page = await clerk_client.get(saved.headers["location"])
     assert_valid_page(page.text)
     notice = page.text.split('data-testid="corrected"')[1].split("</div>")[0]
     assert "RC0000000001" in notice and "1件" in notice
     # An id in the address that this record's certificates do not hold is not shown.
-    forged = await clerk.get(f"/records/{dose}?corrected=1&revoked=ZZ0000000009")
+    forged = await clerk_client.get(f"/records/{dose}?corrected=1&revoked=ZZ0000000009")
     notice = forged.text.split('data-testid="corrected"')[1].split("</div>")[0]
     assert "ZZ0000000009" not in notice and 'data-testid="revoked-now"' not in notice

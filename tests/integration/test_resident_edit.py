@@ -32,13 +32,6 @@ from tests.pages import assert_valid_page
 AREA = "131016"
 
 
-@pytest.fixture
-async def clerk(client, app):
-    await create_municipality(AREA)
-    await sign_in(client, await create_account("re-clerk", Role.CLERK))
-    return client
-
-
 def form(**over: str) -> dict[str, str]:
     values = {
         "name": "山田 太郎", "name_kana": "ヤマダ タロウ", "former_name": "", "moved_out_on": "",
@@ -78,10 +71,12 @@ async def audit_of(action: str) -> list[dict]:
     return [{"object_id": r["object_id"], **json.loads(r["details"])} for r in rows]
 
 
-async def test_a_clerk_edits_a_resident_and_the_old_values_stay_in_the_history(clerk) -> None:
+async def test_a_clerk_edits_a_resident_and_the_old_values_stay_in_the_history(
+    clerk_client,
+) -> None:
     person = await create_resident(AREA, former_name="")
     saved = await post_edit(
-        clerk,
+        clerk_client,
         person,
         form(name="鈴木 花子", name_kana="ｽｽﾞｷ ﾊﾅｺ", former_name="山田", moved_out_on="2022-03-31",
              priority_group="medical_worker", needs_care="1", reason="婚姻による氏の変更"),
@@ -104,7 +99,7 @@ async def test_a_clerk_edits_a_resident_and_the_old_values_stay_in_the_history(c
     assert set(event["fields"]) == {"name", "name_kana", "former_name", "moved_out_on",
                                     "priority_group", "needs_care"}  # fmt: skip
 
-    page = await clerk.get(saved.headers["location"])
+    page = await clerk_client.get(saved.headers["location"])
     assert page.status_code == 200
     assert_valid_page(page.text)
     assert 'data-testid="resident-saved"' in page.text
@@ -113,9 +108,9 @@ async def test_a_clerk_edits_a_resident_and_the_old_values_stay_in_the_history(c
     assert "先行接種対象者（医療従事者）" in history and "medical_worker" not in history
 
 
-async def test_a_reason_of_spaces_is_refused_on_the_page_with_the_edits_kept(clerk) -> None:
+async def test_a_reason_of_spaces_is_refused_on_the_page_with_the_edits_kept(clerk_client) -> None:
     person = await create_resident(AREA)
-    refused = await post_edit(clerk, person, form(name="鈴木 花子", reason=" \u3000 "))
+    refused = await post_edit(clerk_client, person, form(name="鈴木 花子", reason=" \u3000 "))
     assert refused.status_code == 422
     assert_valid_page(refused.text)
     assert 'data-testid="edit-error-reason"' in refused.text
@@ -125,10 +120,10 @@ async def test_a_reason_of_spaces_is_refused_on_the_page_with_the_edits_kept(cle
     assert await versions(person) == []
 
 
-async def test_bad_items_are_explained_field_by_field(clerk) -> None:
+async def test_bad_items_are_explained_field_by_field(clerk_client) -> None:
     person = await create_resident(AREA, birth_date=dt.date(1960, 4, 1))
     refused = await post_edit(
-        clerk, person,
+        clerk_client, person,
         form(name_kana="やまだ", deceased_on="1950-01-01", moved_out_on="2021-13-40",
              priority_group="vip", my_number="123"),
     )  # fmt: skip
@@ -136,28 +131,34 @@ async def test_bad_items_are_explained_field_by_field(clerk) -> None:
     for field in ("name_kana", "deceased_on", "moved_out_on", "priority_group", "my_number"):
         assert f'data-testid="edit-error-{field}"' in refused.text, field
     assert 'value="やまだ"' in refused.text and 'value="123"' not in refused.text
-    unchanged = await post_edit(clerk, person, form())
+    unchanged = await post_edit(clerk_client, person, form())
     assert unchanged.status_code == 422 and "変更された項目がありません" in unchanged.text
     assert await versions(person) == []
 
 
-async def test_recording_a_my_number_keeps_the_old_one_sealed_and_refuses_anothers(clerk) -> None:
+async def test_recording_a_my_number_keeps_the_old_one_sealed_and_refuses_anothers(
+    clerk_client,
+) -> None:
     person = await create_resident(AREA, my_number=None)
     other = await create_resident(AREA)
-    taken = await post_edit(clerk, person, form(my_number=other["my_number"], name="山田 一郎"))
+    taken = await post_edit(
+        clerk_client, person, form(my_number=other["my_number"], name="山田 一郎")
+    )
     assert taken.status_code == 422
     assert 'data-testid="edit-error-my_number"' in taken.text and 'value="山田 一郎"' in taken.text
     assert other["my_number"] not in taken.text
     number = valid_my_number(77001)
-    saved = await post_edit(clerk, person, form(my_number=number, reason="転入時の本人確認"))
+    saved = await post_edit(clerk_client, person, form(my_number=number, reason="転入時の本人確認"))
     assert saved.status_code == 303, saved.text[:400]
     assert (await stored(person))["my_number_hmac"] is not None
     # The person is found by the number now (what an inquiry needs of its own resident).
-    token = await csrf_token(clerk, "/residents")
-    found = await clerk.post("/residents/search", data={"my_number": number, "_csrf_token": token})
+    token = await csrf_token(clerk_client, "/residents")
+    found = await clerk_client.post(
+        "/residents/search", data={"my_number": number, "_csrf_token": token}
+    )
     assert found.text.count('data-testid="person-row"') == 1
     replaced = await post_edit(
-        clerk, person, form(my_number=valid_my_number(77002), reason="誤登録")
+        clerk_client, person, form(my_number=valid_my_number(77002), reason="誤登録")
     )
     assert replaced.status_code == 303
     first, second = await versions(person)
@@ -168,13 +169,13 @@ async def test_recording_a_my_number_keeps_the_old_one_sealed_and_refuses_anothe
     assert [e["object_id"] for e in await audit_of("resident.my_number_recorded")] == [
         str(person["id"])
     ] * 2
-    page = await clerk.get(f"/residents/{person['id']}")
+    page = await clerk_client.get(f"/residents/{person['id']}")
     assert number not in page.text and valid_my_number(77002) not in page.text
 
 
-async def test_the_history_is_append_only_for_the_serving_role(clerk) -> None:
+async def test_the_history_is_append_only_for_the_serving_role(clerk_client) -> None:
     person = await create_resident(AREA)
-    assert (await post_edit(clerk, person, form(name="鈴木 花子"))).status_code == 303
+    assert (await post_edit(clerk_client, person, form(name="鈴木 花子"))).status_code == 303
     for statement in (
         "UPDATE resident_version SET reason = 'rewritten'",
         "DELETE FROM resident_version",
@@ -186,19 +187,19 @@ async def test_the_history_is_append_only_for_the_serving_role(clerk) -> None:
         assert await current_connection().fetchval("SELECT count(*) FROM resident_version") == 0
 
 
-async def test_each_dose_links_to_its_record_page(clerk) -> None:
+async def test_each_dose_links_to_its_record_page(clerk_client) -> None:
     person = await create_resident(AREA)
     dose = await create_vaccination(person)
-    page = await clerk.get(f"/residents/{person['id']}")
+    page = await clerk_client.get(f"/residents/{person['id']}")
     dose_id = dose["id"] if isinstance(dose, dict) else dose
     assert re.search(rf'href="/records/{dose_id}"', page.text)
 
 
-async def test_a_reimport_that_changes_a_resident_keeps_the_old_values(clerk) -> None:
+async def test_a_reimport_that_changes_a_resident_keeps_the_old_values(clerk_client) -> None:
     from tests.integration.test_imports import HEADER, row, upload
 
     first = "\n".join([HEADER, row(1), row(2), row(3)]) + "\n"
-    await upload(clerk, first.encode("cp932"))
+    await upload(clerk_client, first.encode("cp932"))
     async with owner_transaction():
         ids = {
             r["resident_number"]: r["id"]
@@ -209,7 +210,7 @@ async def test_a_reimport_that_changes_a_resident_keeps_the_old_values(clerk) ->
         HEADER, row(1, name="山田 次郎1", moved_out="1", moved_out_on="2022-04-01"),
         row(2), row(3, priority_group="1"),
     ]) + "\n"  # fmt: skip
-    job = await upload(clerk, second.encode("cp932"))
+    job = await upload(clerk_client, second.encode("cp932"))
     one, two, three = ({"id": ids[f"{1000 + n}"]} for n in (1, 2, 3))
     (kept,) = await versions(one)
     assert kept["source"] == "import" and kept["version"] == 1
@@ -218,7 +219,7 @@ async def test_a_reimport_that_changes_a_resident_keeps_the_old_values(clerk) ->
     (kept3,) = await versions(three)
     assert kept3["snapshot"]["priority_group"] == ""
     assert (await stored(one))["version"] == 2
-    page = await clerk.get(f"/residents/{one['id']}")
+    page = await clerk_client.get(f"/residents/{one['id']}")
     history = page.text.split('data-testid="resident-history"')[1]
     assert "CSV取込" in history and "山田 太郎1 → 山田 次郎1" in history
     assert job.startswith("/imports/")
