@@ -256,8 +256,10 @@ async def test_municipality_outside_its_own_kiosk_hours_is_not_offered(
             pcsc.insert(cards[1].emulator())
             await browser.press("/card")
             page = await browser.press("/pin", pin=cards[1].pin)
-            assert screen_name(page) == "server_error"
-            assert 'data-reason="card_proof.kiosk_not_offered"' in page
+            # Nothing to sell: the screen says which municipality is not offered and why.
+            assert screen_name(page) == "not_offered"
+            assert 'data-testid="not-offered-line"' in page
+            assert 'data-reason="outside_hours"' in page
             assert payment.charged == {}
     finally:
         await kiosk_app.state.flow.reset()
