@@ -214,8 +214,13 @@ async def _readiness_with_the_synchronous_standby_stalled(
     cluster: PatroniCluster, client: httpx.AsyncClient
 ) -> httpx.Response:
     """/readyz while the synchronous standby confirms nothing: its test write cannot commit."""
-    sync = [m["name"] for m in cluster.members() if m.get("role") == "sync_standby"]
-    assert len(sync) == 1, cluster.members()
+    def synchronous_standbys() -> list[str]:
+        return [m["name"] for m in cluster.members() if m.get("role") == "sync_standby"]
+
+    # After a failover Patroni names the new primary's synchronous standby only once a
+    # replica streams from it: wait for that instead of catching the moment before.
+    await wait_for(lambda: len(synchronous_standbys()) == 1, 60, "one synchronous standby")
+    sync = synchronous_standbys()
     node = next(node for node in cluster.nodes if node.name == sync[0])
     receivers = cluster.walreceivers(node)
     assert receivers, f"{node.name} has no WAL receiver"
