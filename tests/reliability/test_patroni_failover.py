@@ -214,6 +214,7 @@ async def _readiness_with_the_synchronous_standby_stalled(
     cluster: PatroniCluster, client: httpx.AsyncClient
 ) -> httpx.Response:
     """/readyz while the synchronous standby confirms nothing: its test write cannot commit."""
+
     def synchronous_standbys() -> list[str]:
         return [m["name"] for m in cluster.members() if m.get("role") == "sync_standby"]
 
