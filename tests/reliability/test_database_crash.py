@@ -26,6 +26,7 @@ from bench.soak import (
     sign_in_tablet,
 )
 from tests.reliability.own_postgres import OwnPostgres
+from tests.reliability.polling import wait_for
 from tests.server_process import vrs_server
 
 TABLETS = 20
@@ -33,14 +34,6 @@ SAVES = 1500
 CRASH_AFTER = 300
 
 pytestmark = pytest.mark.xdist_group("soak")
-
-
-async def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_kill_9_of_postgres_under_load_loses_nothing_and_the_app_recovers_by_itself(

@@ -33,6 +33,7 @@ import pytest
 
 from bench.soak import SoakResult, count_against, run_tablets, seed_in_subprocess, sign_in_tablet
 from tests.reliability.patroni_cluster import Node, PatroniCluster, new_cluster
+from tests.reliability.polling import wait_for
 from tests.reliability.test_pool_after_crashes import pool_closings
 from tests.server_process import ROOT, vrs_server
 
@@ -59,14 +60,6 @@ def cluster():
     yield started
     started.stop()
     subprocess.run(["rm", "-rf", str(started.base)], check=False)
-
-
-async def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def new_primary(cluster: PatroniCluster, old: Node, seconds: float = 60) -> Node:

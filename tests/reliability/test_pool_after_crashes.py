@@ -24,6 +24,7 @@ import pytest
 
 from bench.soak import SoakResult, count_against, run_tablets, seed_in_subprocess, sign_in_tablet
 from tests.reliability.own_postgres import OwnPostgres
+from tests.reliability.polling import wait_for
 from tests.server_process import vrs_server
 
 TABLETS = 8
@@ -36,14 +37,6 @@ SAVES_BETWEEN_KILLS = 120
 STOPS_WITHIN = 12.0
 
 pytestmark = pytest.mark.xdist_group("soak")
-
-
-async def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def pool_closings(log_text: str) -> list[str]:
