@@ -79,6 +79,9 @@ class Settings:
     """VRS_RATE_IDENTIFY_PER_HOUR: F8 ticket look-ups per venue account per hour (0: no limit)."""
     rate_verify_per_minute: int = 20
     """VRS_RATE_VERIFY_PER_MINUTE: anonymous /verify submissions per source per minute (0: none)."""
+    rate_national_admin_per_hour: int = 120
+    """VRS_RATE_NATIONAL_ADMIN_PER_HOUR: national admin changes in a municipality's area
+    (municipality, admin accounts, resets) per account per hour (0: no limit)."""
     inquiry_bulk_max_persons: int = 1000
     """VRS_INQUIRY_BULK_MAX_PERSONS: persons one bulk inquiry file may ask about."""
     inquiry_daily_max_persons: int = 3000
@@ -220,6 +223,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         rate_inquiry_per_hour=integer("VRS_RATE_INQUIRY_PER_HOUR", 60),
         rate_identify_per_hour=integer("VRS_RATE_IDENTIFY_PER_HOUR", 300),
         rate_verify_per_minute=integer("VRS_RATE_VERIFY_PER_MINUTE", 20),
+        rate_national_admin_per_hour=integer("VRS_RATE_NATIONAL_ADMIN_PER_HOUR", 120),
         inquiry_bulk_max_persons=integer("VRS_INQUIRY_BULK_MAX_PERSONS", 1000),
         inquiry_daily_max_persons=integer("VRS_INQUIRY_DAILY_MAX_PERSONS", 3000),
         db_pool_size=integer("VRS_DB_POOL_SIZE", 10),

@@ -27,6 +27,7 @@ from web.controllers import all_routes
 from web.errors import EXCEPTION_HANDLERS
 from web.headers import add_security_headers
 from web.logs import configure_logging
+from web.password_change import PasswordChangeMiddleware
 from web.rate_limit import STORE_NAME
 from web.signing_context import SigningProvider
 from web.templating import template_config
@@ -84,6 +85,7 @@ def create_app(
         middleware=[
             RequestContextMiddleware(settings),
             AccessMiddleware(settings),
+            PasswordChangeMiddleware(),
             DefineMiddleware(BearerAwareCSRFMiddleware, config=csrf_config(settings)),
         ],
         state=State({"settings": settings}),

@@ -13,7 +13,8 @@ A limited request gets 429 with ``Retry-After`` and a ja/en message (an HTML
 page for browsers, a problem JSON for the API) through :mod:`web.errors`.
 
 Limits (README, settings table): ``sign_in`` per source address,
-``inquiry`` and ``identify`` per account, ``verify`` per source address.
+``inquiry``, ``identify`` and ``national_admin`` (the national admin's changes in a
+municipality's area) per account, ``verify`` per source address.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ LIMITS: dict[str, Limit] = {
     "inquiry": Limit("hour", "rate_inquiry_per_hour", _account),
     "identify": Limit("hour", "rate_identify_per_hour", _account),
     "verify": Limit("minute", "rate_verify_per_minute", source_address),
+    "national_admin": Limit("hour", "rate_national_admin_per_hour", _account),
 }
 
 

@@ -18,7 +18,8 @@ import anyio
 
 from db.accounts.passwords import MIN_PASSWORD_LENGTH, password_problem
 from db.accounts.principal import Principal
-from db.accounts.queries import AccountError, hash_password, verify_password
+from db.accounts.queries import AccountError, create_account, hash_password, verify_password
+from db.accounts.roles import Role
 from db.audit.queries import record
 from db.engine import current_connection
 
@@ -31,19 +32,31 @@ SELECT a.id, a.login, a.display_name, a.role, a.active,
        (SELECT count(*) FROM api_token t WHERE t.account = a.id AND t.revoked_at IS NULL)
          AS live_tokens
 FROM account a LEFT JOIN venue v ON v.id = a.venue_id
+WHERE $1::text[] IS NULL OR a.role = ANY($1::text[])
 ORDER BY a.role, a.login
 """
 
+#: Which accounts an action may touch: ``None`` for any account the caller's area
+#: holds (the municipal admin), or only these roles (the national admin: municipal admins).
+Roles = frozenset[Role] | None
 
-async def accounts_with_state() -> list[dict[str, Any]]:
-    """Every account the caller's area holds, with its state and last sign-in."""
-    return [dict(row) for row in await current_connection().fetch(_LIST)]
+
+def _role_list(roles: Roles) -> list[str] | None:
+    return None if roles is None else sorted(str(role) for role in roles)
 
 
-async def _visible(account_id: UUID) -> dict[str, Any]:
+async def accounts_with_state(roles: Roles = None) -> list[dict[str, Any]]:
+    """Every account the caller's area holds (of these roles), with its state and last sign-in."""
+    rows = await current_connection().fetch(_LIST, _role_list(roles))
+    return [dict(row) for row in rows]
+
+
+async def _visible(account_id: UUID, roles: Roles = None) -> dict[str, Any]:
     row = await current_connection().fetchrow(
-        "SELECT id, login, display_name, municipality_code, active FROM account WHERE id = $1",
+        "SELECT id, login, display_name, municipality_code, active FROM account WHERE id = $1"
+        " AND ($2::text[] IS NULL OR role = ANY($2::text[]))",
         account_id,
+        _role_list(roles),
     )
     if row is None:
         raise AccountError("account_admin.not_found")
@@ -77,11 +90,13 @@ async def _audit(action: str, actor: Principal, account: dict[str, Any], **detai
     )
 
 
-async def set_active(account_id: UUID, active: bool, *, actor: Principal) -> None:
+async def set_active(
+    account_id: UUID, active: bool, *, actor: Principal, roles: Roles = None
+) -> None:
     """Disable (ending its sessions and tokens) or enable an account; never one's own."""
     if account_id == actor.account_id:
         raise AccountError("account_admin.not_yourself")
-    account = await _visible(account_id)
+    account = await _visible(account_id, roles)
     await current_connection().execute(
         "UPDATE account SET active = $2 WHERE id = $1", account_id, active
     )
@@ -92,9 +107,9 @@ async def set_active(account_id: UUID, active: bool, *, actor: Principal) -> Non
     await _audit("account.enable" if active else "account.disable", actor, account, **details)
 
 
-async def unlock(account_id: UUID, *, actor: Principal) -> None:
+async def unlock(account_id: UUID, *, actor: Principal, roles: Roles = None) -> None:
     """Lift a lockout and clear the failure count."""
-    account = await _visible(account_id)
+    account = await _visible(account_id, roles)
     await current_connection().execute(
         "UPDATE account SET failed_attempts = 0, locked_until = NULL WHERE id = $1", account_id
     )
@@ -107,23 +122,22 @@ def temporary_password() -> str:
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
-async def _set_password(account_id: UUID, password: str) -> None:
+async def reset_password(account_id: UUID, *, actor: Principal, roles: Roles = None) -> str:
+    """Give the account a new temporary password (returned once); its sessions and tokens end.
+
+    The account must change it at its next sign-in (``must_change_password``).
+    """
+    if account_id == actor.account_id:
+        raise AccountError("account_admin.not_yourself")
+    account = await _visible(account_id, roles)
+    password = temporary_password()
     hashed = await anyio.to_thread.run_sync(hash_password, password)
     await current_connection().execute(
-        "UPDATE account SET password_hash = $2, failed_attempts = 0, locked_until = NULL"
-        " WHERE id = $1",
+        "UPDATE account SET password_hash = $2, failed_attempts = 0, locked_until = NULL,"
+        " must_change_password = true WHERE id = $1",
         account_id,
         hashed,
     )
-
-
-async def reset_password(account_id: UUID, *, actor: Principal) -> str:
-    """Give the account a new temporary password (returned once); its sessions and tokens end."""
-    if account_id == actor.account_id:
-        raise AccountError("account_admin.not_yourself")
-    account = await _visible(account_id)
-    password = temporary_password()
-    await _set_password(account_id, password)
     sessions, tokens = await _end_access(account_id)
     await _audit("account.reset_password", actor, account, sessions_ended=sessions,
                  tokens_revoked=tokens)  # fmt: skip
@@ -131,12 +145,16 @@ async def reset_password(account_id: UUID, *, actor: Principal) -> str:
 
 
 async def change_own_password(actor: Principal, current: str, new: str, repeated: str) -> None:
-    """Change the signed-in account's password after checking the current one."""
-    row = await current_connection().fetchrow(
-        "SELECT id, login, display_name, municipality_code, password_hash FROM account"
-        " WHERE id = $1",
-        actor.account_id,
-    )
+    """Change the signed-in account's password after checking the current one.
+
+    Through the account's live session (``vrs_own_account``, ``vrs_set_own_password``):
+    national accounts have no municipality, so no tenant transaction sees their row.
+    Clears a reset's forced change; the account's other sessions end.
+    """
+    if actor.session_id is None:
+        raise AccountError("account_admin.own_needs_session")
+    connection = current_connection()
+    row = await connection.fetchrow("SELECT * FROM vrs_own_account($1)", actor.session_id)
     if row is None:
         raise AccountError("account_admin.own_not_here")
     if not await verify_password(row["password_hash"], current):
@@ -148,15 +166,19 @@ async def change_own_password(actor: Principal, current: str, new: str, repeated
     problem = password_problem(new, row["login"], row["display_name"])
     if problem is not None:
         raise AccountError(problem, length=MIN_PASSWORD_LENGTH)
-    await _set_password(actor.account_id, new)
+    hashed = await anyio.to_thread.run_sync(hash_password, new)
+    if await connection.fetchval("SELECT vrs_set_own_password($1, $2)", actor.session_id,
+                                 hashed) is None:  # fmt: skip
+        raise AccountError("account_admin.own_not_here")
     # Other sessions of the account end; the one in use goes on.
-    await current_connection().execute(
+    await connection.execute(
         "UPDATE session SET ended_at = now() WHERE ended_at IS NULL AND account = $1"
         " AND id IS DISTINCT FROM $2",
         actor.account_id,
         actor.session_id,
     )
-    await _audit("account.change_own_password", actor, dict(row) | {"id": actor.account_id})
+    await _audit("account.change_own_password", actor, dict(row) | {"id": actor.account_id},
+                 was_temporary=row["must_change_password"])  # fmt: skip
 
 
 async def tokens_of(account_id: UUID) -> list[dict[str, Any]]:
@@ -183,3 +205,33 @@ async def revoke_token(account_id: UUID, token_id: UUID, *, actor: Principal) ->
     if label is None:
         raise AccountError("account_admin.token_not_found")
     await _audit("account.revoke_token", actor, account, label=label)
+
+
+async def create_with_temporary_password(
+    *, login: str, display_name: str, role: Role, municipality_code: str, actor: Principal
+) -> tuple[UUID, str]:
+    """A new account of the current area with a one-time password (returned once), audited.
+
+    Its owner must set a password of their own at the first sign-in: whoever made
+    the account never knows the password it ends up with. The national admin makes
+    a municipality's admins this way.
+    """
+    password = temporary_password()
+    account_id = await create_account(
+        login=login,
+        display_name=display_name,
+        password=password,
+        role=role,
+        municipality_code=municipality_code,
+        created_by=actor.account_id,
+        must_change_password=True,
+    )
+    await record(
+        "account.create",
+        actor=actor,
+        municipality_code=municipality_code,
+        object_type="account",
+        object_id=str(account_id),
+        details={"login": login.strip(), "role": str(role), "temporary_password": True},
+    )
+    return account_id, password

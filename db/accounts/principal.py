@@ -21,6 +21,8 @@ class Principal:
     venue_id: UUID | None
     session_id: UUID | None = None
     """Set for browser sessions; ``None`` for bearer tokens."""
+    must_change_password: bool = False
+    """The password is an admin's one-time temporary one: only the password page until changed."""
 
     @property
     def tenant(self) -> str | None:

@@ -84,6 +84,7 @@ def _principal(row: Mapping[str, Any], session_id: UUID | None = None) -> Princi
         prefecture_code=row["prefecture_code"],
         venue_id=row["venue_id"],
         session_id=session_id,
+        must_change_password=bool(row.get("must_change_password", False)),
     )
 
 
@@ -210,7 +211,17 @@ async def principal_for_token(
 
 
 async def create_api_token(account_id: UUID, label: str) -> str:
-    """Issue a bearer token for an account; only its hash is kept."""
+    """Issue a bearer token for an account; only its hash is kept.
+
+    Never for an account whose password is a temporary one: a reset revokes the
+    account's tokens, and none is issued again until its owner has set a password
+    (a bearer token would otherwise skip the forced change).
+    """
+    pending = await current_connection().fetchval(
+        "SELECT must_change_password FROM account WHERE id = $1", account_id
+    )
+    if pending:
+        raise AccountError("account.password_change_pending")
     token = "vrs_" + secrets.token_urlsafe(32)
     await current_connection().execute(
         "INSERT INTO api_token (id, token_hash, account, label, created_at)"
@@ -260,8 +271,13 @@ async def create_account(
     prefecture_code: str | None = None,
     venue_id: UUID | None = None,
     created_by: UUID | None = None,
+    must_change_password: bool = False,
 ) -> UUID:
-    """Create an account (in the current transaction's area, under RLS)."""
+    """Create an account (in the current transaction's area, under RLS).
+
+    ``must_change_password``: the password is a one-time one its owner must
+    replace at the first sign-in (a national admin's new municipal admin).
+    """
     login = login.strip()
     if not login or len(login) > 64 or not login.isascii() or " " in login:
         raise AccountError("account.login_invalid")
@@ -289,6 +305,7 @@ async def create_account(
             hash_password, password, limiter=_hashing_limiter()
         ),
         created_by=created_by,
+        must_change_password=must_change_password,
     )
     await account.save()
     account_id = account.id

@@ -27,6 +27,9 @@ class Account(Table):
     failed_attempts = Integer(default=0)
     locked_until = Timestamptz(null=True, default=None)
     active = Boolean(default=True)
+    must_change_password = Boolean(default=False)
+    """Set by an admin's reset (a one-time temporary password): until the account sets a new
+    password, its sessions reach only the change-password page (``web/password_change.py``)."""
     created_at = Timestamptz()
     created_by = UUID(null=True, default=None)
 

@@ -42,6 +42,28 @@ async def retire_app_clients(label: str) -> int:
     return int(status.split()[-1])
 
 
+async def list_app_clients() -> list[dict[str, Any]]:
+    """Every app and kiosk client (label, kind, dates): live ones first, then by label."""
+    rows = await current_connection().fetch(
+        "SELECT id, label, kind, created_at, revoked_at FROM app_client"
+        " ORDER BY revoked_at IS NOT NULL, kind, label"
+    )
+    return [dict(row) for row in rows]
+
+
+async def revoke_app_client(client_id: UUID) -> dict[str, Any] | None:
+    """Revoke one live client: its token is refused from its next request.
+
+    Returns its label and kind, or None when there is no such live client.
+    """
+    row = await current_connection().fetchrow(
+        "UPDATE app_client SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
+        " RETURNING label, kind",
+        client_id,
+    )
+    return dict(row) if row else None
+
+
 async def app_client_for_token(token: str, max_days: int = 365) -> dict[str, Any] | None:
     """The active client this bearer token belongs to, if not older than ``max_days``."""
     row = await current_connection().fetchrow(

@@ -54,16 +54,60 @@ class TermsAgreed:
     certificate_contact: str = ""
 
 
+class MunicipalityError(ValueError):
+    """A municipality cannot be registered as asked; ``key`` names the message."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(f"{key} {params}" if params else key)
+        self.key = key
+        self.params = params
+
+
 async def create_municipality(
-    code: str, name: str, name_en: str, head_title: str = "", terms: TermsAgreed | None = None
+    code: str,
+    name: str,
+    name_en: str,
+    head_title: str = "",
+    terms: TermsAgreed | None = None,
+    *,
+    prefecture: str | None = None,
+    exists_ok: bool = True,
 ) -> str:
-    """Register a municipality (owner transaction: used by ``vrs`` and the national admin)."""
+    """Register a municipality (used by ``vrs`` and the national admin's page).
+
+    The code must be a 6-digit 地方公共団体コード with its check digit
+    (:class:`~common.identifiers.IdentifierError` otherwise); ``prefecture``,
+    when given, must be the one the code belongs to. An existing code is kept as
+    it is (``exists_ok``, the command's idempotence) or refused. The national
+    admin's page runs this in the new municipality's own (empty) area, where its
+    first settings revision goes.
+    """
     code = parse_municipality_code(code)
-    await ensure_prefectures()
+    name, name_en = name.strip(), name_en.strip()
+    if not name:
+        raise MunicipalityError("municipality.name_required")
+    if len(name) > 64 or len(name_en) > 128 or len(head_title.strip()) > 64:
+        raise MunicipalityError("municipality.too_long")
+    if prefecture_of(code) not in PREFECTURES:
+        raise MunicipalityError("municipality.prefecture_unknown", code=code)
+    if code[2:5] == "000":  # 13000x is 東京都 itself, not one of its municipalities
+        raise MunicipalityError("municipality.prefecture_code_itself", code=code)
+    if prefecture is not None and prefecture != prefecture_of(code):
+        raise MunicipalityError(
+            "municipality.prefecture_mismatch", code=code, prefecture=prefecture_of(code)
+        )
+    if await current_connection().fetchval("SELECT count(*) FROM prefecture") < len(PREFECTURES):
+        await ensure_prefectures()  # the owner's first run; `vrs migrate` loads them too
     if await Municipality.exists().where(Municipality.code == code):
-        return code
+        if exists_ok:
+            return code
+        raise MunicipalityError("municipality.exists", code=code)
     await Municipality(
-        code=code, prefecture=prefecture_of(code), name=name, name_en=name_en, head_title=head_title
+        code=code,
+        prefecture=prefecture_of(code),
+        name=name,
+        name_en=name_en or name,
+        head_title=head_title.strip(),
     ).save()
     await save_terms(code, terms or TermsAgreed(), changed_by=None)
     return code

@@ -65,8 +65,9 @@ async def test_reset_shows_a_temporary_password_once_that_signs_in(
     assert (await office.get("/residents")).status_code in (302, 303, 401)  # its session ended
     assert (await sign_in(await make_client(), clerk, PASSWORD)).status_code != 303
     fresh = await make_client()
-    assert (await sign_in(fresh, clerk, temporary)).status_code == 303
-    assert 'href="/account"' in (await fresh.get("/")).text  # every home page links to it
+    signed_in = await sign_in(fresh, clerk, temporary)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/account"
+    assert (await fresh.get("/")).headers["location"] == "/account"  # the change comes first
     # The clerk changes it on /account; a wrong current password is refused in Japanese.
     csrf = await csrf_token(fresh, "/account")
     wrong = await fresh.post("/account", data={"current": "nope", "new": "a brand new passphrase",
@@ -75,6 +76,7 @@ async def test_reset_shows_a_temporary_password_once_that_signs_in(
     changed = await fresh.post("/account", data={"current": temporary, "new": "a brand new passphrase",
                                                  "repeated": "a brand new passphrase", "_csrf_token": csrf})  # fmt: skip
     assert changed.status_code == 303
+    assert 'href="/account"' in (await fresh.get("/")).text  # every home page links to it
     assert (await sign_in(await make_client(), clerk, "a brand new passphrase")).status_code == 303
     assert await audited("account.reset_password") == 1
     assert await audited("account.change_own_password") == 1

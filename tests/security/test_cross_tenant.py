@@ -52,6 +52,9 @@ PATH_VALUES = {
     "certificate_id": "{certificate_id}", "venue_id": "{venue_id}", "device_id": "{device_id}",
     "session_id": "{inquiry_id}", "name": "prefecture.csv", "action": "lot", "chosen": "ja",
     "filename": "{certificate_id}.crl", "account_id": "{clerk_id}", "token_id": "{device_id}",
+    # The national admin's pages: A's own area, a reset (of A's clerk: refused, only
+    # municipal admins are the national admin's to manage), an id of A as a client id.
+    "code": A, "admin_action": "reset", "client_id": "{device_id}",
 }  # fmt: skip
 
 CSV_ROW = "ticket,municipality_code,birth_date,dose_number,vaccinated_on,product,lot_number,volume_ml,doctor_name\n{ticket},131016,1951-03-04,2,2021-06-22,pfizer-comirnaty,FA4597,0.3,医師\n"
@@ -125,6 +128,13 @@ PROBES: dict[str, Probe | Exempt] = {
     "GET /national/vaccines": Probe(),
     "POST /national/vaccines/{action:str}": Probe(form={"product": "no-such-product-{ticket}", "lot_number": "", "expires_on": ""}),
     "GET /national/kiosks": Probe(query={"municipality_code": A}),
+    "GET /national/municipalities": Probe(query={"created": A}),
+    "POST /national/municipalities": Probe(form={"code": A, "prefecture": "13", "name": "乗っ取り区", "name_en": "x", "head_title": ""}),
+    "GET /national/municipalities/{code:str}": Probe(query={"done": "reset"}),
+    "POST /national/municipalities/{code:str}/admins": Probe(form={"login": "{clerk_login}", "display_name": "x"}),
+    "POST /national/municipalities/{code:str}/admins/{account_id:uuid}/{admin_action:str}": Probe(),
+    "GET /national/clients": Probe(query={"done": "revoked"}),
+    "POST /national/clients/{client_id:uuid}/revoke": Probe(),
     "GET /national/suspensions": Probe(),
     "POST /national/suspensions": Probe(form={"function": "no-such-function", "notice": ""}),
     "GET /quality": Probe(query={"quality": "needs_fix"}),

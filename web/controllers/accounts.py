@@ -213,9 +213,10 @@ class OwnAccountController(Controller):
     async def index(
         self, request: Request[Any, Any, Any], done: FromQuery[str | None] = None
     ) -> Template:
-        """The password form."""
+        """The password form (the only page while a reset's temporary password is in use)."""
         notice = translate("account_admin.password_changed", language_of(request)) if done else None
-        return Template("accounts/own.html", context={"notice": notice, "error": None})
+        return Template("accounts/own.html", context={"notice": notice, "error": None,
+                                                      "forced": request.user.must_change_password})  # fmt: skip
 
     @post("/", name="own_account_password", media_type=MediaType.HTML)
     async def change(self, request: Request[Any, Any, Any]) -> Any:
@@ -227,8 +228,8 @@ class OwnAccountController(Controller):
                 await change_own_password(request.user, *values)
         except AccountError as exc:
             error = translate(exc.key, language_of(request), **exc.params)
-            return Template("accounts/own.html", context={"notice": None, "error": error},
-                            status_code=422)  # fmt: skip
+            return Template("accounts/own.html", status_code=422, context={
+                "notice": None, "error": error, "forced": request.user.must_change_password})  # fmt: skip
         return Redirect("/account?done=1", status_code=HTTP_303_SEE_OTHER)
 
 

@@ -27,6 +27,7 @@ NAVIGATION: dict[Role, list[str]] = {
         "national_vaccines",
         "national_municipalities",
         "national_kiosks",
+        "national_clients",
         "national_suspensions",
     ],
     Role.MUNICIPAL_ADMIN: [

@@ -91,7 +91,9 @@ class SessionController(Controller):
             # Rotation: the session this browser had before signing in ends now.
             async with tenant_transaction(previous.tenant):
                 await end_session(previous.session_id)
-        if target == "/" and principal.role is Role.VENUE_OPERATOR:
+        if principal.must_change_password:
+            target = "/account"  # a reset's temporary password is replaced first
+        elif target == "/" and principal.role is Role.VENUE_OPERATOR:
             target = "/venue"  # a venue account's one job: the tablet page
         response = Redirect(target, status_code=HTTP_303_SEE_OTHER)
         response.cookies.append(
