@@ -137,6 +137,15 @@ async def test_tools_create_municipality_user_and_token(fresh_database: str) -> 
     finally:
         await connection.close()
     assert token not in stored
+    # App and kiosk clients: made, listed and revoked by the same services as /national/clients.
+    assert vrs("app-client", "--label", "store-9", "--kind", "kiosk", env=env).stdout.startswith(
+        "vrsapp_"
+    )
+    assert "store-9\tkiosk" in vrs("app-client-list", env=env).stdout
+    vrs("app-client-revoke", "store-9", env=env)
+    assert "\trevoked " in vrs("app-client-list", env=env).stdout
+    again = vrs("app-client-revoke", "store-9", env=env, check=False)
+    assert again.returncode != 0 and "no live app or kiosk client store-9" in again.stderr
 
 
 def test_without_database_url_the_embedded_server_is_used(tmp_path: Path) -> None:
