@@ -77,6 +77,11 @@ async def test_a_municipality_is_registered_only_with_a_real_code_in_its_prefect
     )
     no_name = await post(browser, "/national/municipalities", {**CHIYODA, "name": " "})
     assert no_name.status_code == 422 and "名称（日本語）を入力" in no_name.text
+    nul = await post(browser, "/national/municipalities", {**CHIYODA, "name": "千代田\x00区"})
+    repeated = await post(
+        browser, "/national/municipalities", {**CHIYODA, "code": ["131016", "131041"]}
+    )
+    assert nul.status_code == 422 and repeated.status_code == 422  # typed form body, never a 500
     assert await fetchval("SELECT count(*) FROM municipality") == 0
 
     created = await post(browser, "/national/municipalities", CHIYODA)
