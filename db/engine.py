@@ -15,6 +15,13 @@ terminated first, so the pool opens a fresh one to the primary next time
 and every statement are bounded (:class:`DatabaseLimits`); running out of
 any of them raises :class:`DatabaseUnavailable`, which the web layer answers
 with the 503 problem and Retry-After.
+
+Handing a connection back costs no round trip: nothing on the serving pool
+takes session-level state (advisory locks are transaction-level, settings are
+``set_config(..., true)``, temporary tables are ``ON COMMIT DROP``), so the
+pool's reset only rolls back a transaction left open (:func:`_reset`), instead
+of asyncpg's default reset query on every release. A request on the hottest
+path holds one connection for all its statements (:func:`request_connection`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +106,16 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
+async def _reset(connection: Any) -> None:
+    """Nothing to reset beyond asyncpg's own roll-back of an open transaction (see module doc).
+
+    asyncpg calls this after its internal ``_reset()``, which rolls back an
+    unfinished transaction and drops listeners; the default reset query
+    (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) would add a round trip
+    to every request for state the serving code never creates.
+    """
+
+
 def get_engine() -> PostgresEngine:
     """The Piccolo engine of :mod:`db.piccolo_conf`."""
     engine = engine_finder()
@@ -139,7 +157,9 @@ async def start_serving_pool(
         "command_timeout": _limits.statement_timeout,
     }
     try:
-        await engine.start_connection_pool(min_size=1, max_size=max_size, **connection_limits)
+        await engine.start_connection_pool(
+            min_size=1, max_size=max_size, reset=_reset, **connection_limits
+        )
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(f"cannot open the database pool: {exc!r}") from exc
     if replica_url:
@@ -231,8 +251,14 @@ class ReleasingTransaction(PostgresTransaction):
         super().__init__(engine)
         self.pool = pool or engine.pool  # the engine's pool, or the replica's
         self.readonly = readonly
+        self.held: _Held | None = None
+        """The request's connection (:func:`request_connection`): used, not given back."""
 
     async def get_connection(self) -> Any:
+        held = _held.get()
+        if held is not None and self.pool is held.pool:
+            self.held = held
+            return held.connection
         if self.pool:
             return await _acquire(self.pool)
         try:
@@ -278,7 +304,9 @@ class ReleasingTransaction(PostgresTransaction):
         return exception is None
 
     async def _finish(self, *, broken: bool) -> None:
-        if self.pool:
+        if self.held is not None:
+            self.held.broken = self.held.broken or broken
+        elif self.pool:
             await _give_back(self.pool, self.connection, broken=broken)
         elif broken:
             self.connection.terminate()
@@ -368,8 +396,9 @@ async def tenantless_statement() -> AsyncIterator[Any]:
         async with tenant_transaction(None) as transaction:
             yield transaction.connection
         return
+    held = _held.get()
     pool = engine.pool
-    connection = await _acquire(pool)
+    connection = held.connection if held is not None else await _acquire(pool)
     broken = True
     try:
         async with _bounded("statement"):
@@ -381,7 +410,47 @@ async def tenantless_statement() -> AsyncIterator[Any]:
         broken = False  # a refused statement (constraint, bad input): the connection is fine
         raise
     finally:
-        await _give_back(pool, connection, broken=broken)
+        if held is not None:
+            held.broken = held.broken or broken
+        else:
+            await _give_back(pool, connection, broken=broken)
+
+
+@dataclass
+class _Held:
+    pool: Any
+    connection: Any
+    broken: bool = False
+
+
+#: The connection the current request holds, if it holds one (:func:`request_connection`).
+_held: ContextVar[_Held | None] = ContextVar("vrs_request_connection", default=None)
+
+
+@asynccontextmanager
+async def request_connection() -> AsyncIterator[None]:
+    """One pooled connection for every database block inside (a request on the hot path).
+
+    The sign-in look-up, the save's read and its write then share one
+    connection instead of taking and giving back one each. Inside the block,
+    database work must run one piece at a time (never ``asyncio.gather``) and
+    must not be handed to a task that outlives the block. Without a pool, or
+    inside another such block, it does nothing.
+    """
+    pool = get_engine().pool
+    if pool is None or _held.get() is not None:
+        yield
+        return
+    held = _Held(pool, await _acquire(pool))
+    token = _held.set(held)
+    try:
+        yield
+    except _BREAKS_CONNECTION:
+        held.broken = True
+        raise
+    finally:
+        _held.reset(token)
+        await _give_back(pool, held.connection, broken=held.broken)
 
 
 def current_connection() -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +22,7 @@ from common.settings import Settings, get_settings
 from db.engine import DatabaseLimits, close_serving_pool, start_serving_pool
 from db.imports.recovery import recover_interrupted_jobs, startup_clean_up
 from db.security.rate_limits import PostgresStore
+from db.statistics.folding import keep_folding
 from web.access import AccessMiddleware
 from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
 from web.clock import today_in_japan
@@ -64,9 +67,14 @@ def create_app(
                 replica_url=settings.database_replica_url,
             )
             signing.load()  # once at start-up; certificate pages say so if keys are missing
+        folding = asyncio.create_task(keep_folding()) if manage_pool else None
         try:
             yield
         finally:
+            if folding is not None:
+                folding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await folding
             if manage_pool:
                 await close_serving_pool()
 

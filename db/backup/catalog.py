@@ -39,6 +39,7 @@ RESTORED: tuple[str, ...] = (
 EXCLUDED: dict[str, str] = {
     "dose_count": "derived: the dose triggers count the restored doses again",
     "dose_rollup": "derived from dose_count by its triggers",
+    "dose_change": "derived: the dose triggers append the restored doses' changes again",
     "population_count": "derived: the resident triggers count the restored residents again",
     "backup_job": "describes this installation's archive files, which are not in the archive",
 }

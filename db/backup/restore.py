@@ -9,8 +9,10 @@ SHA-256 and row count. Then each table is loaded in insert order, every row
 checked like input (:mod:`db.backup.rows`), in the caller's one tenant
 transaction as the serving role, so row-level security applies and any
 refusal leaves nothing behind. References between restored rows must stay
-inside the area. The derived counts (``dose_count``, ``dose_rollup``,
-``population_count``) are rebuilt by their triggers as the rows go in.
+inside the area. The derived counts are rebuilt by triggers as the rows go
+in: each restored dose appends its change to ``dose_change`` (counted on the
+pages at once, folded into ``dose_count`` and ``dose_rollup`` by the server
+in the background), each resident counts in ``population_count``.
 
 Nothing here logs or quotes row content: refusals name the table, the row
 (its line in the table file) and the column.

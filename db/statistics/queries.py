@@ -105,7 +105,9 @@ def _rollup_figures(rows: list[Any], population: int) -> dict[str, Any]:
 async def municipality_figures() -> dict[str, Any]:
     """The current area's dashboard figures."""
     connection = current_connection()
-    rows = await connection.fetch("SELECT dimension, key, doses FROM dose_rollup WHERE doses <> 0")
+    rows = await connection.fetch(
+        "SELECT dimension, key, doses FROM dose_rollup_now WHERE doses <> 0"
+    )
     population = await connection.fetchval(
         "SELECT coalesce(sum(residents), 0) FROM population_count"
     )

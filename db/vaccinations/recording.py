@@ -35,7 +35,7 @@ import asyncpg
 from common.identifiers import TicketCode
 from db.accounts.principal import Principal
 from db.audit.queries import record as audit
-from db.engine import current_connection
+from db.engine import current_connection, tenantless_statement
 from db.vaccinations.dose_input import DoseRequest
 from db.vaccinations.rules import (
     DoseInput,
@@ -118,6 +118,10 @@ class IdentityMismatch(Exception):
         """The ticket holder: shown only after the operator gives a reason (registry wrong)."""
 
 
+class VenueClosed(Exception):
+    """The operator's venue is closed: it records nothing more (its log stays readable)."""
+
+
 class CrossingRefused(Exception):
     """Another municipality's resident is identified and recorded by a venue account only."""
 
@@ -169,6 +173,14 @@ FROM vaccination WHERE municipality_code = $1 AND resident = $2 AND status = 'ac
 """
 
 
+def _own_identity(row: Any, resident_id: UUID, municipality_code: str, doses: Any) -> Identity:
+    return Identity(
+        resident_id, municipality_code, row["name"], row["name_kana"], row["birth_date"],
+        row["sex"], row["moved_out_on"], row["deceased_on"], row["needs_care"],
+        row["priority_group"], _doses(doses), elsewhere=False,
+    )  # fmt: skip
+
+
 async def venue_of(principal: Principal) -> Venue:
     """The venue an operator records at (clerks record as their municipality)."""
     if principal.municipality_code is None:
@@ -205,11 +217,7 @@ async def identify(
         if row is None:
             return None
         doses = await connection.fetchval(_OWN_DOSES, ticket.municipality_code, row["id"])
-        identity = Identity(
-            row["id"], ticket.municipality_code, row["name"], row["name_kana"], row["birth_date"],
-            row["sex"], row["moved_out_on"], row["deceased_on"], row["needs_care"],
-            row["priority_group"], _doses(doses), elsewhere=False,
-        )  # fmt: skip
+        identity = _own_identity(row, row["id"], ticket.municipality_code, doses)
         if identity.birth_date != stated_birth:
             raise IdentityMismatch(identity)
         return identity
@@ -341,6 +349,61 @@ def _recorded_again(row: dict[str, Any]) -> Recorded:
     )
 
 
+async def save_in_two_statements(
+    request: DoseRequest, *, actor: Principal, today: dt.date, venue_name: str = ""
+) -> tuple[Recorded, Identity] | None:
+    """The usual save in two statements; None when :func:`record_dose` must decide.
+
+    For a ticket of the operator's own area whose holder's birth date is the
+    stated one and a new idempotency key: one statement reads the venue, the
+    person, their active doses and whether the key was used
+    (``vrs_save_context``); the rules judge here; one statement locks the
+    person for its own short transaction, checks their doses are still the
+    ones judged, writes the record, its audit event and the venue-log line,
+    and commits (``vrs_save_dose``). No BEGIN, ``set_config`` or COMMIT trip:
+    each function sets the area for its own implicit transaction.
+
+    Everything else returns None without writing: another area's ticket, an
+    unknown ticket, a birth date that differs, a key used before, and a race
+    lost to another tablet (a dose of the person changed since the read, or
+    the key was used meanwhile). The caller then runs :func:`record_dose` in
+    a tenant transaction, which decides those with the person locked. Raises
+    :class:`VenueClosed` and :class:`DoseRefused` (nothing written).
+    """
+    municipality = actor.municipality_code
+    if municipality is None or request.ticket.municipality_code != municipality:
+        return None
+    async with tenantless_statement() as connection:
+        row = await connection.fetchrow(
+            "SELECT * FROM vrs_save_context($1, $2, $3, $4)",
+            municipality, actor.venue_id, request.ticket.ticket_number, request.idempotency_key,
+        )  # fmt: skip
+        if not row["venue_open"]:
+            raise VenueClosed(actor.venue_id)
+        if row["resident_id"] is None or row["key_used"] or row["birth_date"] != request.birth_date:
+            return None
+        identity = _own_identity(row, row["resident_id"], municipality, row["doses"])
+        venue = Venue(municipality, actor.venue_id, row["venue_name"] or venue_name)
+        _, quality, reasons = _judged(request, identity, await master_data(connection), today)
+        try:
+            written = await connection.fetchrow(
+                "SELECT * FROM vrs_save_dose($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11,"
+                " $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20)",
+                municipality, identity.resident_id, row["doses"], request.ticket.ticket_number,
+                request.ticket.ticket_type or "1", request.dose_number, request.vaccinated_on,
+                venue.name, venue.venue_id, request.doctor_name, request.product,
+                request.lot_number, request.volume_ml, quality,
+                json.dumps(reasons, ensure_ascii=False), request.source,
+                request.idempotency_key, actor.account_id, str(actor.role), request.fingerprint,
+            )  # fmt: skip
+        except asyncpg.UniqueViolationError:
+            return None  # another tablet's dose of the same number or day: the locked path says
+        if written["outcome"] != "created":
+            return None
+    return Recorded(written["vaccination_id"], True, quality, _shown(reasons, identity),
+                    request.dose_number, request.vaccinated_on), identity  # fmt: skip
+
+
 async def record_dose(
     request: DoseRequest, *, venue: Venue, actor: Principal, today: dt.date,
     keep_unmatched: bool = False,
@@ -381,23 +444,7 @@ async def record_dose(
         if not _same_request(request, existing):
             raise IdempotencyConflict(request.idempotency_key, existing)
         return _recorded_again(existing), identity
-    verdict = judge(
-        DoseInput(
-            request.dose_number,
-            request.vaccinated_on,
-            request.product,
-            request.lot_number,
-            request.volume_ml,
-        ),
-        identity.person(),
-        await master_data(),
-        today,
-    )
-    blocking = verdict.blocking(request.override_reason)
-    if blocking:
-        raise DoseRefused(_for_venue(blocking, identity), verdict, identity)
-    quality = verdict.quality(request.override_reason)
-    reasons = verdict.stored_reasons(request.override_reason)
+    verdict, quality, reasons = _judged(request, identity, await master_data(), today)
     if override_identity:
         quality = "must_fix"
         reasons.append(
@@ -420,9 +467,26 @@ async def record_dose(
         ) from None
     if created:
         await _venue_log(request, venue, actor, vaccination_id)
-    shown = [f.as_dict() for f in _for_venue([_finding(r) for r in reasons], identity)]
-    return Recorded(vaccination_id, created, quality, shown, request.dose_number,
-                    request.vaccinated_on), identity  # fmt: skip
+    return Recorded(vaccination_id, created, quality, _shown(reasons, identity),
+                    request.dose_number, request.vaccinated_on), identity  # fmt: skip
+
+
+def _judged(
+    request: DoseRequest, identity: Identity, master: Any, today: dt.date
+) -> tuple[Verdict, str, list[dict[str, Any]]]:
+    """The rules' verdict, the record's quality and its stored reasons; raises :class:`DoseRefused`."""
+    given = DoseInput(request.dose_number, request.vaccinated_on, request.product,
+                      request.lot_number, request.volume_ml)  # fmt: skip
+    verdict = judge(given, identity.person(), master, today)
+    blocking = verdict.blocking(request.override_reason)
+    if blocking:
+        raise DoseRefused(_for_venue(blocking, identity), verdict, identity)
+    return (verdict, verdict.quality(request.override_reason),
+            verdict.stored_reasons(request.override_reason))  # fmt: skip
+
+
+def _shown(recorded_reasons: list[dict[str, Any]], identity: Identity) -> list[dict[str, Any]]:
+    return [f.as_dict() for f in _for_venue([_finding(r) for r in recorded_reasons], identity)]
 
 
 def _finding(stored: dict[str, Any]) -> Finding:

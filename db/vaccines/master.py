@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from db.engine import current_connection
 from db.vaccines.model import MasterData, Period, Product, Rule
@@ -40,9 +41,9 @@ class _Cache:
 _cache = _Cache()
 
 
-async def master_data() -> MasterData:
-    """The master data (current transaction's connection; reference tables need no tenant)."""
-    await _refresh()
+async def master_data(connection: Any = None) -> MasterData:
+    """The master data (read on ``connection``, else the current transaction's; no tenant needed)."""
+    await _refresh(connection)
     assert _cache.master is not None
     return _cache.master
 
@@ -64,11 +65,11 @@ def forget() -> None:
     _cache.checked_at = 0.0
 
 
-async def _refresh() -> None:
+async def _refresh(connection: Any = None) -> None:
     now = time.monotonic()
     if _cache.master is not None and now - _cache.checked_at < _RECHECK_SECONDS:
         return
-    connection = current_connection()
+    connection = connection or current_connection()
     version = await connection.fetchval(
         "SELECT coalesce(max(changed_at)::text, '') FROM master_data_change"
     )

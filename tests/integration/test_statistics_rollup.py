@@ -1,11 +1,17 @@
-"""``dose_rollup`` (what the views read) always equals the dose table counted directly."""
+"""The counts the views read always equal the dose table counted directly.
+
+Saves only append to ``dose_change``; the readers add what is pending to the
+folded counts (``dose_rollup_now``), and folding moves it into ``dose_rollup``
+without changing any figure.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
 
-from db.engine import current_connection, owner_transaction
+from db.engine import current_connection, get_engine, owner_transaction
+from db.statistics.folding import fold_dose_changes
 from tests.factories import create_municipality, create_resident, create_vaccination
 
 DIRECT = """
@@ -25,13 +31,13 @@ SELECT dimension, key, count(*) AS doses FROM (
 """
 
 
-async def rollup_and_direct(code: str) -> tuple[dict, dict]:
+async def rollup_and_direct(code: str, rollup_table: str = "dose_rollup_now") -> tuple[dict, dict]:
     async with owner_transaction():
         c = current_connection()
         rollup = {
             (r["dimension"], r["key"]): r["doses"]
             for r in await c.fetch(
-                "SELECT dimension, key, doses FROM dose_rollup"
+                f"SELECT dimension, key, doses FROM {rollup_table}"
                 " WHERE municipality_code = $1 AND doses <> 0",
                 code,
             )
@@ -79,3 +85,39 @@ async def test_rollups_follow_inserts_corrections_and_deletions(app) -> None:
     assert rollup[("product", "takeda-nuvaxovid")] == 5 and rollup[("venue", "会場D")] == 5
     other, other_direct = await rollup_and_direct("011002")
     assert other == other_direct and other[("dose", "1")] == 1
+
+    # Folded: the same figures from the folded counts alone, nothing pending.
+    await fold_dose_changes()
+    folded, direct = await rollup_and_direct("131016", "dose_rollup")
+    assert folded == direct == rollup
+    async with owner_transaction():
+        assert await current_connection().fetchval("SELECT count(*) FROM dose_change") == 0
+    assert await rollup_and_direct("131016") == (folded, direct)
+
+
+async def test_two_saves_of_one_area_and_day_do_not_wait_for_each_other(app) -> None:
+    """A save's transaction holds no counter row: a second save of the same key counts at once."""
+    await create_municipality("131016")
+    first, second = await create_resident("131016"), await create_resident("131016")
+    pool = get_engine().pool
+    async with pool.acquire() as one, pool.acquire() as two:
+        insert = (
+            "INSERT INTO vaccination (id, municipality_code, resident, ticket_number, ticket_type,"
+            " dose_number, vaccinated_on, vaccinated_by_municipality_code, venue_name, product,"
+            " lot_number, volume_ml, status, quality, quality_reasons, source, version,"
+            " recorded_at, updated_at) VALUES (gen_random_uuid(), '131016', $1, $2, '1', 1,"
+            " '2021-06-01', '131016', '会場A', 'pfizer-comirnaty', 'EY0779', 0.3, 'active', 'ok',"
+            " '[]', 'test', 1, now(), now())"
+        )
+        for connection in (one, two):
+            await connection.execute("BEGIN")
+            await connection.execute(
+                "SET LOCAL ROLE NONE; SET LOCAL lock_timeout = '2s';"
+                " SELECT set_config('app.municipality_code', '131016', true)"
+            )
+        await one.execute(insert, first["id"], "0000000001")  # not committed: holds its locks
+        await two.execute(insert, second["id"], "0000000002")  # would time out on a counter row
+        await two.execute("COMMIT")
+        await one.execute("COMMIT")
+    rollup, direct = await rollup_and_direct("131016")
+    assert rollup == direct and rollup[("dose", "1")] == 2

@@ -38,7 +38,7 @@ from db.engine import tenant_transaction
 from db.tenancy.queries import list_municipalities
 from db.tenancy.venues import venue_is_open
 from db.vaccinations import recording
-from db.vaccinations.dose_input import FieldError, parse_birth_field, parse_dose
+from db.vaccinations.dose_input import DoseRequest, FieldError, parse_birth_field, parse_dose
 from db.vaccinations.recording import (
     CrossingRefused,
     DoseRefused,
@@ -48,17 +48,19 @@ from db.vaccinations.recording import (
     Recorded,
     TicketUnknown,
     Venue,
+    VenueClosed,
     confirm_ticket,
     default_dose_number,
     mismatches_today,
     record_dose,
     resident_doses,
+    save_in_two_statements,
     session_defaults,
     venue_records,
 )
 from db.vaccinations.rules import age_in_months, allowed_volumes
 from db.vaccines.master import master_data, product_labels
-from web.auth import requires
+from web.auth import ONE_CONNECTION, requires
 from web.bodies import DoseBody
 from web.errors import BadInput, NotAllowed, NotFound
 from web.htmx import page_or_partial, partial
@@ -236,6 +238,26 @@ class VenueController(Controller):
         return response
 
 
+async def _record(
+    dose: DoseRequest, principal: Principal, today: dt.date, *, keep_unmatched: bool = False,
+    venue_name: str = "",
+) -> tuple[Recorded, Identity | None]:  # fmt: skip
+    """Save a dose: in two statements when it is the usual case, else with the person locked.
+
+    ``venue_name`` is the place a clerk (no venue account) says the dose was given.
+    """
+    saved = await save_in_two_statements(dose, actor=principal, today=today, venue_name=venue_name)
+    if saved is not None:
+        return saved
+    async with tenant_transaction(principal.tenant):
+        venue = await venue_of(principal)
+        if venue.venue_id is None and venue_name:
+            venue = Venue(venue.municipality_code, None, venue_name)
+        return await record_dose(
+            dose, venue=venue, actor=principal, today=today, keep_unmatched=keep_unmatched
+        )
+
+
 async def _municipality_name(code: str) -> str:
     """A municipality as people know it (the code only when it is not registered)."""
     return next((m["name"] for m in await list_municipalities() if m["code"] == code), code)
@@ -328,6 +350,7 @@ class VaccinationApiController(Controller):
         "/vaccinations",
         name="api_record_dose",
         summary="Record a dose (idempotent by Idempotency-Key; birth_date confirms the person)",
+        opt={ONE_CONNECTION: True},
     )
     async def record(
         self,
@@ -348,43 +371,42 @@ class VaccinationApiController(Controller):
         body = data.to_dict()
         fields = {k: "" if v is None else str(v) for k, v in body.items()}
         queued = body.get("queued") in (True, "1", "true")
-        async with tenant_transaction(request.user.tenant):
-            venue = await venue_of(request.user)
-            if venue.venue_id is None and fields.get("venue_name"):
-                venue = Venue(venue.municipality_code, None, fields["venue_name"][:128])
-            try:
-                dose = parse_dose(
-                    fields,
-                    default_municipality=venue.municipality_code,
-                    idempotency_key=key,
-                    source="api",
-                )
-            except FieldError as exc:
-                raise BadInput(exc.key, field=exc.field, **exc.params) from None
-            try:
-                recorded, identity = await record_dose(
-                    dose, venue=venue, actor=request.user, today=today, keep_unmatched=queued
-                )
-            except TicketUnknown:
-                raise NotFound("venue.ticket_unknown", field="ticket", municipality=dose.ticket.municipality_code,
-                               ticket=dose.ticket.ticket_number) from None  # fmt: skip
-            except IdentityMismatch:
-                return _problem(
-                    "identity_mismatch", translate("identity.mismatch", language), language
-                )
-            except CrossingRefused:
-                raise NotAllowed("identity.elsewhere_venue_only") from None
-            except IdempotencyConflict as conflict:
-                return _problem("idempotency_key_reused",
-                                translate("identity.key_reused", language, idempotency_key=conflict.key), language,
-                                idempotency_key=conflict.key)  # fmt: skip
-            except DoseRefused as refused:
-                first = refused.findings[0]
-                return _problem(
-                    first.key, translate(first.key, language, **first.params), language,
-                    findings=[{**f.as_dict(), "message": translate(f.key, language, **f.params),
-                               "overridable": f.overridable} for f in refused.findings],
-                )  # fmt: skip
+        if request.user.municipality_code is None:
+            raise NotAllowed("error.role_not_allowed")
+        try:
+            dose = parse_dose(
+                fields,
+                default_municipality=request.user.municipality_code,
+                idempotency_key=key,
+                source="api",
+            )
+        except FieldError as exc:
+            raise BadInput(exc.key, field=exc.field, **exc.params) from None
+        try:
+            recorded, identity = await _record(
+                dose, request.user, today, keep_unmatched=queued,
+                venue_name=fields.get("venue_name", "")[:128],
+            )  # fmt: skip
+        except VenueClosed:
+            raise NotAllowed("venue_admin.venue_closed") from None
+        except TicketUnknown:
+            raise NotFound("venue.ticket_unknown", field="ticket", municipality=dose.ticket.municipality_code,
+                           ticket=dose.ticket.ticket_number) from None  # fmt: skip
+        except IdentityMismatch:
+            return _problem("identity_mismatch", translate("identity.mismatch", language), language)
+        except CrossingRefused:
+            raise NotAllowed("identity.elsewhere_venue_only") from None
+        except IdempotencyConflict as conflict:
+            return _problem("idempotency_key_reused",
+                            translate("identity.key_reused", language, idempotency_key=conflict.key), language,
+                            idempotency_key=conflict.key)  # fmt: skip
+        except DoseRefused as refused:
+            first = refused.findings[0]
+            return _problem(
+                first.key, translate(first.key, language, **first.params), language,
+                findings=[{**f.as_dict(), "message": translate(f.key, language, **f.params),
+                           "overridable": f.overridable} for f in refused.findings],
+            )  # fmt: skip
         body = {
             "vaccination_id": str(recorded.vaccination_id),
             "created": recorded.created,
