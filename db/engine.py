@@ -20,8 +20,7 @@ Handing a connection back costs no round trip: nothing on the serving pool
 takes session-level state (advisory locks are transaction-level, settings are
 ``set_config(..., true)``, temporary tables are ``ON COMMIT DROP``), so the
 pool's reset only rolls back a transaction left open (:func:`_reset`), instead
-of asyncpg's default reset query on every release. A request on the hottest
-path holds one connection for all its statements (:func:`request_connection`).
+of asyncpg's default reset query on every release.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,14 +249,8 @@ class ReleasingTransaction(PostgresTransaction):
         super().__init__(engine)
         self.pool = pool or engine.pool  # the engine's pool, or the replica's
         self.readonly = readonly
-        self.held: _Held | None = None
-        """The request's connection (:func:`request_connection`): used, not given back."""
 
     async def get_connection(self) -> Any:
-        held = _held.get()
-        if held is not None and self.pool is held.pool:
-            self.held = held
-            return held.connection
         if self.pool:
             return await _acquire(self.pool)
         try:
@@ -304,9 +296,7 @@ class ReleasingTransaction(PostgresTransaction):
         return exception is None
 
     async def _finish(self, *, broken: bool) -> None:
-        if self.held is not None:
-            self.held.broken = self.held.broken or broken
-        elif self.pool:
+        if self.pool:
             await _give_back(self.pool, self.connection, broken=broken)
         elif broken:
             self.connection.terminate()
@@ -396,9 +386,8 @@ async def tenantless_statement() -> AsyncIterator[Any]:
         async with tenant_transaction(None) as transaction:
             yield transaction.connection
         return
-    held = _held.get()
     pool = engine.pool
-    connection = held.connection if held is not None else await _acquire(pool)
+    connection = await _acquire(pool)
     broken = True
     try:
         async with _bounded("statement"):
@@ -410,47 +399,7 @@ async def tenantless_statement() -> AsyncIterator[Any]:
         broken = False  # a refused statement (constraint, bad input): the connection is fine
         raise
     finally:
-        if held is not None:
-            held.broken = held.broken or broken
-        else:
-            await _give_back(pool, connection, broken=broken)
-
-
-@dataclass
-class _Held:
-    pool: Any
-    connection: Any
-    broken: bool = False
-
-
-#: The connection the current request holds, if it holds one (:func:`request_connection`).
-_held: ContextVar[_Held | None] = ContextVar("vrs_request_connection", default=None)
-
-
-@asynccontextmanager
-async def request_connection() -> AsyncIterator[None]:
-    """One pooled connection for every database block inside (a request on the hot path).
-
-    The sign-in look-up, the save's read and its write then share one
-    connection instead of taking and giving back one each. Inside the block,
-    database work must run one piece at a time (never ``asyncio.gather``) and
-    must not be handed to a task that outlives the block. Without a pool, or
-    inside another such block, it does nothing.
-    """
-    pool = get_engine().pool
-    if pool is None or _held.get() is not None:
-        yield
-        return
-    held = _Held(pool, await _acquire(pool))
-    token = _held.set(held)
-    try:
-        yield
-    except _BREAKS_CONNECTION:
-        held.broken = True
-        raise
-    finally:
-        _held.reset(token)
-        await _give_back(pool, held.connection, broken=held.broken)
+        await _give_back(pool, connection, broken=broken)
 
 
 def current_connection() -> Any:

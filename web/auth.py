@@ -23,17 +23,13 @@ from common.settings import Settings
 from db.accounts.principal import Principal
 from db.accounts.queries import principal_for_session, principal_for_token
 from db.accounts.roles import Role
-from db.engine import request_connection, tenantless_statement
+from db.engine import tenantless_statement
 from web.errors import NotAllowed, SignInRequired
 from web.i18n import LANGUAGE_COOKIE, pick_language
 
 SESSION_COOKIE = "vrs_session"
 CSRF_COOKIE = "vrs_csrf"
 CSRF_HEADER = "x-csrftoken"
-#: A route's ``opt`` flag: the whole request, sign-in look-up included, uses one pooled
-#: connection (:func:`db.engine.request_connection`). For the save path, whose
-#: handlers run their statements one after another and start no background work.
-ONE_CONNECTION = "one_connection"
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -71,16 +67,6 @@ class RequestContextMiddleware(ASGIMiddleware):
         scope.setdefault("state", {})["language"] = pick_language(
             cookies.get(LANGUAGE_COOKIE), lang_query
         )
-        route_handler = scope.get("route_handler")
-        if route_handler is not None and route_handler.opt.get(ONE_CONNECTION):
-            async with request_connection():
-                await self._with_principal(scope, receive, send, next_app, cookies)
-        else:
-            await self._with_principal(scope, receive, send, next_app, cookies)
-
-    async def _with_principal(
-        self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp, cookies: dict[str, str]
-    ) -> None:
         principal: Principal | None = None
         bearer = _bearer(scope)
         session = cookies.get(SESSION_COOKIE)

@@ -15,11 +15,15 @@ The same path serves the tablet, the JSON API and CSV rows:
    doses and the master data of the dose's date;
 4. write the record, its audit event and the venue-log line.
 
-A save takes, for our own resident: the person (locked), their doses, the
-key, the record with its audit event, the venue-log line: 5 statements
-(the birth-date check adds none: it compares the row already read).
-
-Everything runs inside the caller's :func:`db.engine.tenant_transaction`.
+The usual save — our own resident, the stated birth date matches, a new
+key — takes two statements and no lock held across round trips
+(:func:`save_in_two_statements`): one reads the venue, the person, their
+doses and the key; Python judges; one writes the record, its audit event
+and the venue-log line and commits, provided the person's doses are still
+the ones judged. Everything else (another area, a mismatch, an unknown
+ticket, a replay, a race lost to another tablet) goes through
+:func:`record_dose`, which runs inside the caller's
+:func:`db.engine.tenant_transaction` with the person locked.
 """
 
 from __future__ import annotations

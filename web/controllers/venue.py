@@ -60,7 +60,7 @@ from db.vaccinations.recording import (
 )
 from db.vaccinations.rules import age_in_months, allowed_volumes
 from db.vaccines.master import master_data, product_labels
-from web.auth import ONE_CONNECTION, requires
+from web.auth import requires
 from web.bodies import DoseBody
 from web.errors import BadInput, NotAllowed, NotFound
 from web.htmx import page_or_partial, partial
@@ -205,31 +205,29 @@ class VenueController(Controller):
             return await _form_again(
                 request, form, today, errors={exc.field: translate(exc.key, language, **exc.params)}
             )
-        async with tenant_transaction(request.user.tenant):
-            venue = await venue_of(request.user)
-            try:
-                recorded, identity = await record_dose(
-                    dose, venue=venue, actor=request.user, today=today
-                )
-            except TicketUnknown:
-                return _panel_error(translate("venue.ticket_unknown", language,
-                                              municipality=await _municipality_name(dose.ticket.municipality_code),
-                                              ticket=dose.ticket.ticket_number), focus="ticket")  # fmt: skip
-            except IdentityMismatch:
-                return _panel_error(translate("identity.mismatch", language), focus="ticket")
-            except CrossingRefused:
-                return _panel_error(
-                    translate("identity.elsewhere_venue_only", language), focus="ticket"
-                )
-            except IdempotencyConflict as conflict:
-                return await _form_again(request, form, today, findings=[
-                    translate("identity.key_reused", language, idempotency_key=conflict.key)])  # fmt: skip
-            except DoseRefused as refused:
-                return await _form_again(
-                    request, form, today,
-                    findings=[translate(f.key, language, **f.params) for f in refused.findings],
-                    overridable=all(f.overridable for f in refused.findings),
-                )  # fmt: skip
+        try:
+            recorded, identity = await _record(dose, request.user, today)
+        except VenueClosed:
+            raise NotAllowed("venue_admin.venue_closed") from None
+        except TicketUnknown:
+            return _panel_error(translate("venue.ticket_unknown", language,
+                                          municipality=await _municipality_name(dose.ticket.municipality_code),
+                                          ticket=dose.ticket.ticket_number), focus="ticket")  # fmt: skip
+        except IdentityMismatch:
+            return _panel_error(translate("identity.mismatch", language), focus="ticket")
+        except CrossingRefused:
+            return _panel_error(
+                translate("identity.elsewhere_venue_only", language), focus="ticket"
+            )
+        except IdempotencyConflict as conflict:
+            return await _form_again(request, form, today, findings=[
+                translate("identity.key_reused", language, idempotency_key=conflict.key)])  # fmt: skip
+        except DoseRefused as refused:
+            return await _form_again(
+                request, form, today,
+                findings=[translate(f.key, language, **f.params) for f in refused.findings],
+                overridable=all(f.overridable for f in refused.findings),
+            )  # fmt: skip
         assert identity is not None
         response = Template(
             "venue/_saved.html", context=_saved_context(recorded, identity, language)
@@ -350,7 +348,6 @@ class VaccinationApiController(Controller):
         "/vaccinations",
         name="api_record_dose",
         summary="Record a dose (idempotent by Idempotency-Key; birth_date confirms the person)",
-        opt={ONE_CONNECTION: True},
     )
     async def record(
         self,

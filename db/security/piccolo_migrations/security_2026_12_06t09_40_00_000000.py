@@ -15,6 +15,9 @@ functions have the caller's rights.
   dose, its audit event and the venue-log line. It answers ``created``, or
   ``stale`` (a dose of this person changed since the read) or ``replayed``
   (the key was used meanwhile), after which the caller takes the locked path.
+
+In the security app, like the other sanctioned functions: its migrations run
+after the role ``vrs_app`` exists.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -120,7 +123,7 @@ DROP FUNCTION IF EXISTS vrs_save_dose(text, uuid, jsonb, text, text, integer, da
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="vaccinations", description=DESCRIPTION)
+    manager = MigrationManager(migration_id=ID, app_name="security", description=DESCRIPTION)
 
     async def run():
         await execute_sql(SQL)
