@@ -8,8 +8,12 @@ Text is set in IPAexGothic, a TrueType font reportlab embeds as a subset
 (Noto CJK is CFF-based and cannot be embedded by reportlab), with IPAmj Mincho
 for characters IPAexGothic lacks (:mod:`signing.fonts`). The font files are
 parsed once per process, on first use. The document says who made it
-(Creator/Producer) and its language (/Lang ja); it is not a tagged PDF:
-reportlab writes no structure tree. QR codes are drawn as one vector path
+(Creator/Producer), its language (/Lang ja) and its title, and it is a tagged
+PDF: reportlab writes no structure tree, so the page records its structure
+while drawing (headings, paragraphs, the holder, dose and issuer tables with
+header cells, the notes as a list, each QR code a figure with Alt text) and
+:mod:`signing.tagged` writes the tree with pikepdf before anything is signed.
+English lines of an overseas page carry /Lang en. QR codes are drawn as one vector path
 of horizontal module runs: no PNG encoding and decoding, and sharp at any
 printer resolution. Each code is at least 40 mm wide with modules of at least
 0.35 mm (FORMATS §1: smaller codes failed to decode from a 300 dpi scan).
@@ -30,12 +34,13 @@ from reportlab.pdfgen.canvas import Canvas
 from signing import fonts
 from signing.content import CertificateContent
 from signing.qr import QrSymbol
+from signing.tagged import StructureRecorder, write_structure
 
 FONT_PATH = fonts.FONT_PATH
 FONT = fonts.FONT
 #: The /Creator and /Producer of every certificate PDF.
 CREATOR = "Vaccination Record System (VRS)"
-PRODUCER = "VRS certificate renderer (reportlab)"
+PRODUCER = "VRS certificate renderer (reportlab, pikepdf)"
 
 TITLE_JA = "新型コロナウイルス感染症予防接種証明書"
 TITLE_EN = "Vaccination Certificate of COVID-19"
@@ -65,6 +70,19 @@ def notes_for(contact_ja: str, contact_en: str) -> tuple[tuple[str, str], ...]:
     """The notes printed on a certificate, with the enquiry note matching its contact rows."""
     return NOTES if contact_ja or contact_en else (NOTES[0], ENQUIRY_WITHOUT_CONTACT)
 
+
+#: Alt text of the QR codes (Japanese; an overseas page adds the English after " / ").
+ALT_SHC = (
+    "二次元コード（SMART Health Card）：この証明書の記載事項と発行者の電子署名。"
+    "スマートフォンアプリで読み取れます。",
+    "QR code (SMART Health Card): the particulars of this certificate and the issuer's"
+    " digital signature, readable by smartphone apps.",
+)
+ALT_SEAL = (
+    "二次元コード（ICAO VDS-NC）：この証明書の記載事項と発行者の電子署名（国際民間航空機関の形式）。",
+    "QR code (ICAO Visible Digital Seal for non-constrained environments): the particulars"
+    " of this certificate and the issuer's digital signature.",
+)
 
 DOSE_HEADERS = (
     ("接種回数", "Dose"),
@@ -135,7 +153,7 @@ def render_certificate(content: CertificateContent, codes: PageCodes) -> bytes:
     page.draw(codes)
     canvas.showPage()
     canvas.save()
-    return buffer.getvalue()
+    return write_structure(buffer.getvalue(), page.tags.root, lang="ja", title=title)
 
 
 class _Page:
@@ -147,6 +165,7 @@ class _Page:
         self.content = content
         self.bilingual = content.overseas
         self.y = _PAGE_HEIGHT - _MARGIN
+        self.tags = StructureRecorder(canvas.addLiteral)
 
     def draw(self, codes: PageCodes) -> None:
         placed = _place_codes(codes, self.bilingual, QR_MIN_MODULE_SEAL)
@@ -177,25 +196,30 @@ class _Page:
         ]
         self.c.setFont(self.font, 9)
         for label, value in lines:
-            self.c.drawRightString(_PAGE_WIDTH - _MARGIN, self.y, f"{label}: {value}")
+            with self.tags.content("P"):
+                self.c.drawRightString(_PAGE_WIDTH - _MARGIN, self.y, f"{label}: {value}")
             self.y -= 12
         self.y -= 10
 
     def _title(self) -> None:
         self.c.setFont(self.font, 18)
         self.y -= 8
-        self.c.drawCentredString(_PAGE_WIDTH / 2, self.y, TITLE_JA)
+        with self.tags.content("H1"):
+            self.c.drawCentredString(_PAGE_WIDTH / 2, self.y, TITLE_JA)
         if self.bilingual:
             self.y -= 20
             self.c.setFont(self.font, 14)
-            self.c.drawCentredString(_PAGE_WIDTH / 2, self.y, TITLE_EN)
+            with self.tags.content("P", lang="en"):
+                self.c.drawCentredString(_PAGE_WIDTH / 2, self.y, TITLE_EN)
             self.y -= 16
             self.c.setFont(self.font, 10)
-            self.c.drawCentredString(_PAGE_WIDTH / 2, self.y, "海外用 / For use overseas")
+            with self.tags.content("P"):
+                self.c.drawCentredString(_PAGE_WIDTH / 2, self.y, "海外用 / For use overseas")
         else:
             self.y -= 16
             self.c.setFont(self.font, 10)
-            self.c.drawCentredString(_PAGE_WIDTH / 2, self.y, "国内用")
+            with self.tags.content("P"):
+                self.c.drawCentredString(_PAGE_WIDTH / 2, self.y, "国内用")
         self.y -= 22
 
     def _holder(self) -> None:
@@ -223,16 +247,26 @@ class _Page:
         widths = [0.10, 0.16, 0.21, 0.17, 0.14, 0.22]
         columns = [w * _CONTENT_WIDTH for w in widths]
         header_height = 26 if self.bilingual else 16
-        self._row_box(columns, header_height, shaded=True)
-        x = _MARGIN
-        for (ja, en), width in zip(DOSE_HEADERS, columns, strict=True):
-            self.c.setFont(self.font, 8.5)
-            self.c.drawCentredString(x + width / 2, self.y - 11, ja)
-            if self.bilingual:
-                self.c.setFont(self.font, 7.5)
-                self.c.drawCentredString(x + width / 2, self.y - 21, en)
-            x += width
-        self.y -= header_height
+        with self.tags.element("Table"):
+            with self.tags.element("THead"), self.tags.element("TR"):
+                self._row_box(columns, header_height, shaded=True)
+                x = _MARGIN
+                for (ja, en), width in zip(DOSE_HEADERS, columns, strict=True):
+                    with self.tags.element("TH", attributes={("Table", "Scope"): "Column"}):
+                        self.c.setFont(self.font, 8.5)
+                        with self.tags.content():
+                            self.c.drawCentredString(x + width / 2, self.y - 11, ja)
+                        if self.bilingual:
+                            self.c.setFont(self.font, 7.5)
+                            with self.tags.content("Span", lang="en"):
+                                self.c.drawCentredString(x + width / 2, self.y - 21, en)
+                    x += width
+            self.y -= header_height
+            with self.tags.element("TBody"):
+                self._dose_rows(columns)
+        self.y -= 18
+
+    def _dose_rows(self, columns: Sequence[float]) -> None:
         for dose in self.content.doses:
             if self.bilingual:
                 cells = [
@@ -254,19 +288,24 @@ class _Page:
                 ]
             self._row_box(columns, _DOSE_ROW, shaded=False)
             x = _MARGIN
-            for text, width in zip(cells, columns, strict=True):
-                self._fit_text(text, x + width / 2, self.y - 11.5, width - 4, 9, centred=True)
-                x += width
+            with self.tags.element("TR"):
+                for text, width in zip(cells, columns, strict=True):
+                    with self.tags.content("TD"):
+                        self._fit_text(
+                            text, x + width / 2, self.y - 11.5, width - 4, 9, centred=True
+                        )
+                    x += width
             self.y -= _DOSE_ROW
-        self.y -= 18
 
     def _statement(self) -> None:
         self.c.setFont(self.font, 10)
-        self.c.drawString(_MARGIN, self.y, STATEMENT_JA)
+        with self.tags.content("P"):
+            self.c.drawString(_MARGIN, self.y, STATEMENT_JA)
         if self.bilingual:
             self.y -= 13
             self.c.setFont(self.font, 8.5)
-            self.c.drawString(_MARGIN, self.y, STATEMENT_EN)
+            with self.tags.content("P", lang="en"):
+                self.c.drawString(_MARGIN, self.y, STATEMENT_EN)
         self.y -= 18
 
     def _issuer(self) -> None:
@@ -294,23 +333,39 @@ class _Page:
         self._section(self._label("備考", "Notes"))
         self.y -= 8
         issuer = self.content.issuer
-        for ja, en in notes_for(issuer.contact_ja, issuer.contact_en):
-            self.c.setFont(self.font, 8.5)
-            self.c.drawString(_MARGIN + 4, self.y, f"・{ja}")
-            self.y -= 11
-            if self.bilingual:
-                self.c.setFont(self.font, 7.5)
-                self.c.drawString(_MARGIN + 12, self.y, en)
-                self.y -= 11
+        with self.tags.element("L"):
+            for ja, en in notes_for(issuer.contact_ja, issuer.contact_en):
+                with self.tags.element("LI"):
+                    self.c.setFont(self.font, 8.5)
+                    with self.tags.content("Lbl"):
+                        self.c.drawString(_MARGIN + 4, self.y, "・")
+                    with self.tags.element("LBody"):
+                        with self.tags.content("P"):
+                            self.c.drawString(
+                                _MARGIN + 4 + fonts.string_width("・", 8.5), self.y, ja
+                            )
+                        self.y -= 11
+                        if self.bilingual:
+                            self.c.setFont(self.font, 7.5)
+                            with self.tags.content("P", lang="en"):
+                                self.c.drawString(_MARGIN + 12, self.y, en)
+                            self.y -= 11
 
     def _code(self, code: _PlacedCode) -> None:
-        draw_qr(self.c, code.symbol, code.x, code.y, code.size)
+        quiet = code.quiet
+        box = (code.x - quiet, code.y - quiet, code.x + code.size + quiet, code.top)
+        alt = code.alt_en if self.bilingual else code.alt_ja
+        with self.tags.element("Figure", alt=alt, attributes={("Layout", "BBox"): box}):
+            with self.tags.content():
+                draw_qr(self.c, code.symbol, code.x, code.y, code.size)
         centre = code.x + code.size / 2
         self.c.setFont(self.font, 8.5)
-        self.c.drawCentredString(centre, code.y - code.quiet - 8, code.caption)
+        with self.tags.content("P"):
+            self.c.drawCentredString(centre, code.y - code.quiet - 8, code.caption)
         if code.subcaption:
             self.c.setFont(self.font, 7)
-            self.c.drawCentredString(centre, code.y - code.quiet - 17, code.subcaption)
+            with self.tags.content("P"):
+                self.c.drawCentredString(centre, code.y - code.quiet - 17, code.subcaption)
 
     # --- pieces ------------------------------------------------------------------
 
@@ -330,10 +385,17 @@ class _Page:
 
     def _section(self, heading: str) -> None:
         self.c.setFont(self.font, 11)
-        self.c.drawString(_MARGIN, self.y, f"■ {heading}")
+        with self.tags.artifact():  # the square is decoration, the heading its text
+            self.c.drawString(_MARGIN, self.y, "■")
+        with self.tags.content("H2"):
+            self.c.drawString(_MARGIN + fonts.string_width("■ ", 11), self.y, heading)
         self.y -= 6
 
     def _row_box(self, columns: Sequence[float], height: float, shaded: bool) -> None:
+        with self.tags.artifact():
+            self._draw_row_box(columns, height, shaded)
+
+    def _draw_row_box(self, columns: Sequence[float], height: float, shaded: bool) -> None:
         top = self.y
         if shaded:
             self.c.setFillColorRGB(*_SHADE)
@@ -347,20 +409,31 @@ class _Page:
             self.c.line(x, top, x, top - height)
 
     def _key_value_table(self, rows: Sequence[tuple[str, str]], label_width: float) -> None:
+        """A table of rows, each a header cell (its label, scope Row) and a data cell."""
         height = _ROW
-        for label, value in rows:
-            top = self.y
-            self.c.setFillColorRGB(*_SHADE)
-            self.c.rect(_MARGIN, top - height, label_width, height, stroke=0, fill=1)
-            self.c.setFillColorRGB(0, 0, 0)
-            self.c.setLineWidth(0.6)
-            self.c.rect(_MARGIN, top - height, _CONTENT_WIDTH, height, stroke=1, fill=0)
-            self.c.line(_MARGIN + label_width, top, _MARGIN + label_width, top - height)
-            self._fit_text(label, _MARGIN + 4, top - 11.5, label_width - 8, 9)
-            self._fit_text(
-                value, _MARGIN + label_width + 6, top - 11.5, _CONTENT_WIDTH - label_width - 12, 10
-            )
-            self.y -= height
+        with self.tags.element("Table"):
+            for label, value in rows:
+                top = self.y
+                with self.tags.artifact():
+                    self.c.setFillColorRGB(*_SHADE)
+                    self.c.rect(_MARGIN, top - height, label_width, height, stroke=0, fill=1)
+                    self.c.setFillColorRGB(0, 0, 0)
+                    self.c.setLineWidth(0.6)
+                    self.c.rect(_MARGIN, top - height, _CONTENT_WIDTH, height, stroke=1, fill=0)
+                    self.c.line(_MARGIN + label_width, top, _MARGIN + label_width, top - height)
+                with self.tags.element("TR"):
+                    with self.tags.element("TH", attributes={("Table", "Scope"): "Row"}):
+                        with self.tags.content():
+                            self._fit_text(label, _MARGIN + 4, top - 11.5, label_width - 8, 9)
+                    with self.tags.content("TD"):
+                        self._fit_text(
+                            value,
+                            _MARGIN + label_width + 6,
+                            top - 11.5,
+                            _CONTENT_WIDTH - label_width - 12,
+                            10,
+                        )
+                self.y -= height
         self.y -= 14
 
     def _fit_text(
@@ -385,6 +458,8 @@ class _PlacedCode:
     symbol: QrSymbol
     caption: str
     subcaption: str | None
+    alt_ja: str
+    alt_en: str
     x: float
     y: float
     size: float
@@ -401,16 +476,18 @@ class _PlacedCode:
 def _place_codes(codes: PageCodes, bilingual: bool, seal_module: float) -> list[_PlacedCode]:
     """Side by side, centred, anchored to the bottom margin so the tables above can grow."""
     hint = None if bilingual else "スマートフォンアプリで読み取れます"
-    wanted = [(codes.health_card, "SMART Health Card", hint)]
+    wanted = [(codes.health_card, "SMART Health Card", hint, ALT_SHC)]
     if codes.icao_seal is not None:
-        wanted.append((codes.icao_seal, "ICAO VDS-NC", "ICAO Visible Digital Seal"))
-    sizes = [_qr_size(symbol, QR_MIN_MODULE_SHC) for symbol, _, _ in wanted[:1]]
-    sizes += [_qr_size(symbol, seal_module) for symbol, _, _ in wanted[1:]]
+        wanted.append((codes.icao_seal, "ICAO VDS-NC", "ICAO Visible Digital Seal", ALT_SEAL))
+    sizes = [_qr_size(symbol, QR_MIN_MODULE_SHC) for symbol, *_ in wanted[:1]]
+    sizes += [_qr_size(symbol, seal_module) for symbol, *_ in wanted[1:]]
     gap = 14 * mm
     x = (_PAGE_WIDTH - sum(sizes) - gap * (len(sizes) - 1)) / 2
     placed = []
-    for (symbol, caption, sub), size in zip(wanted, sizes, strict=True):
-        placed.append(_PlacedCode(symbol, caption, sub, x, _MARGIN + 22, size))
+    for (symbol, caption, sub, (alt_ja, alt_en)), size in zip(wanted, sizes, strict=True):
+        placed.append(
+            _PlacedCode(symbol, caption, sub, alt_ja, f"{alt_ja} / {alt_en}", x, _MARGIN + 22, size)
+        )
         x += size + gap
     return placed
 

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.factories import create_resident, create_vaccination, csrf_token
-from tests.integration.signing.tools import nss_trusting, pdfsig, pyhanko, scan_qr_codes, write_pem
+from tests.integration.signing.tools import (
+    nss_trusting,
+    pdfsig,
+    pyhanko,
+    scan_qr_codes,
+    structure_tree,
+    write_pem,
+)
 
 #: The clerk issues certificates: the server's keys and card trust in place.
 pytestmark = pytest.mark.usefixtures("signing_ready")
@@ -93,6 +100,14 @@ async def test_clerk_finds_the_person_by_ticket_and_issues_an_overseas_certifica
         "--trust", str(root), "--trust-replace", str(path),
     )  # fmt: skip
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+    # Issued through the one issuance service, the signed PDF is tagged: the holder's name
+    # in Japanese and one row per dose read back from its structure tree by poppler.
+    (document,) = structure_tree(path).kids
+    cells = [cell.all_text() for cell in document.find("TD")]
+    assert "山田 太郎" in cells
+    (body,) = document.find("TBody")
+    assert [row.kids[1].all_text() for row in body.find("TR")] == ["2021-06-01", "2021-06-22"]
 
     # One changed byte inside the signed range is rejected.
     tampered = bytearray(pdf.content)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -69,3 +71,57 @@ def scan_png(png: Path) -> list[str]:
     # --raw: one symbol per line (our payloads are single-line JSON or shc:/ text). Not
     # -Sbinary: with it zbarimg printed only the first of two symbols.
     return [line.decode("utf-8") for line in result.stdout.splitlines() if line]
+
+
+@dataclass
+class StructNode:
+    """One element of a tagged PDF's structure tree as poppler's ``pdfinfo -struct-text`` reads it."""
+
+    role: str
+    attributes: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    kids: list[StructNode] = field(default_factory=list)
+
+    def walk(self) -> Iterator[StructNode]:
+        yield self
+        for kid in self.kids:
+            yield from kid.walk()
+
+    def all_text(self) -> str:
+        """The text of this element and everything below it, in reading order."""
+        return "".join(["".join(self.text), *(kid.all_text() for kid in self.kids)])
+
+    def find(self, role: str) -> list[StructNode]:
+        return [node for node in self.walk() if node.role == role]
+
+
+def structure_tree(pdf: Path) -> StructNode:
+    """The structure tree with each element's text, read by poppler (``pdfinfo -struct-text``).
+
+    Poppler follows the MCIDs of the page content to the elements that own them, so
+    an element's text here is what a screen reader would read for it.
+    """
+    tool = require_executable("pdfinfo")
+    result = subprocess.run(
+        [tool, "-struct-text", str(pdf)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert not result.stderr.strip(), result.stderr  # poppler complains of a broken tree
+    root = StructNode("(root)")
+    stack: list[tuple[int, StructNode]] = [(-1, root)]
+    for line in result.stdout.splitlines():
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip(" "))
+        item = line.strip()
+        while stack[-1][0] >= depth:
+            stack.pop()
+        parent = stack[-1][1]
+        if item.startswith('"') and item.endswith('"'):
+            parent.text.append(item[1:-1])
+        elif item.startswith("/"):
+            parent.attributes.append(item)
+        else:
+            node = StructNode(item.split(" ")[0].rstrip(":"))
+            parent.kids.append(node)
+            stack.append((depth, node))
+    return root
