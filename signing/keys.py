@@ -11,7 +11,10 @@ One :class:`KeyStore` holds everything that signs certificates:
 Signer certificates name where their CA's CRL is published when the store is
 made with ``crl_base_url`` (``<VRS_BASE_URL>/pki``): ``pdf-root.crl`` and
 ``csca.crl`` there (:data:`PUBLISHED_CRLS`); the manifest keeps the base so
-rotated signers name it too. :meth:`KeyStore.renew_crl` re-issues both CRLs.
+rotated signers name it too. :meth:`KeyStore.renew_crl` re-issues both CRLs;
+:meth:`KeyStore.renew_crl_if_due` does so only once they are
+:data:`CRL_RENEW_AFTER` old (the running server calls it every hour), under a
+lock on the store (``crl.lock``) so that of several processes only one signs.
 
 Private keys are PKCS#8 PEM encrypted with the deployment's passphrase
 (``BestAvailableEncryption``), files mode 0600. :meth:`KeyStore.load` decrypts
@@ -31,13 +34,16 @@ still verify) and the newest key signs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -61,6 +67,12 @@ RID_BYTES = 8
 FIRST_CRL_VERSION = 1
 #: Published CRL name (under ``crl_base_url``) → the file in the store.
 PUBLISHED_CRLS = {"pdf-root.crl": Path("pdf") / "root.crl", "csca.crl": Path("vdsnc") / "csca.crl"}
+#: A published CRL is renewed once it is this old, long before its next update
+#: (``certs.CRL_DAYS``): validators prefer a recent list, and a server that was down
+#: for a while still has eleven months to catch up.
+CRL_RENEW_AFTER = dt.timedelta(days=30)
+#: The lock file that serialises CRL renewals of one store (server workers, the command).
+_CRL_LOCK = "crl.lock"
 
 
 class KeyStoreError(Exception):
@@ -289,8 +301,43 @@ class KeyStore:
     ) -> KeyStore:
         """Issue the next CRLs of the PDF root and the CSCA (before their next update)."""
         store = cls.load(directory, passphrase)
-        _new_crls(store.directory, _secret(passphrase), now or dt.datetime.now(dt.UTC))
+        with _crl_lock(store.directory):
+            _new_crls(store.directory, _secret(passphrase), now or dt.datetime.now(dt.UTC))
         return cls.load(directory, passphrase)
+
+    @classmethod
+    def renew_crl_if_due(
+        cls,
+        directory: str | os.PathLike[str],
+        passphrase: str | bytes,
+        now: dt.datetime | None = None,
+        renew_after: dt.timedelta = CRL_RENEW_AFTER,
+    ) -> bool:
+        """Renew both CRLs if either is ``renew_after`` old, missing, or expires within that.
+
+        Under an exclusive lock on the store, and judged again once it is held:
+        of several processes calling at once, one signs and the others find
+        fresh lists. Returns whether this call renewed them.
+
+        Raises:
+            KeyStoreError: the passphrase does not open the CA keys.
+        """
+        root = Path(directory)
+        when = now or dt.datetime.now(dt.UTC)
+        with _crl_lock(root):
+            if not crl_renewal_due(root, when, renew_after):
+                return False
+            _new_crls(root, _secret(passphrase), when)
+            return True
+
+    def with_current_crls(self) -> KeyStore:
+        """This store with the CRLs on disk now (renewed since it was loaded, maybe by another process)."""
+        csca = self.directory / PUBLISHED_CRLS["csca.crl"]
+        return dataclasses.replace(
+            self,
+            pdf_crl=_read_crl(self.directory / PUBLISHED_CRLS["pdf-root.crl"]),
+            vdsnc_crl=_read_crl(csca) if csca.exists() else None,
+        )
 
     @classmethod
     def rotate(
@@ -370,6 +417,38 @@ def _new_signer(
     _write_cert(root / part / f"signer-{sequence:04d}.crt.pem", cert)
     if key is not None:
         _write_key(root / part / f"signer-{sequence:04d}.key.pem", key, secret)
+
+
+def crl_renewal_due(
+    directory: str | os.PathLike[str],
+    now: dt.datetime,
+    renew_after: dt.timedelta = CRL_RENEW_AFTER,
+) -> bool:
+    """Whether a published CRL of the store is missing, ``renew_after`` old, or expires within that."""
+    for path in PUBLISHED_CRLS.values():
+        file = Path(directory) / path
+        if not file.is_file():
+            return True
+        crl = x509.load_der_x509_crl(file.read_bytes())
+        expires = crl.next_update_utc
+        if (
+            now - crl.last_update_utc >= renew_after
+            or expires is None
+            or expires - now <= renew_after
+        ):
+            return True
+    return False
+
+
+@contextmanager
+def _crl_lock(root: Path) -> Iterator[None]:
+    """An exclusive lock on the store's CRLs, held until the block ends (blocks while another holds it)."""
+    with (root / _CRL_LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _new_crls(root: Path, secret: bytes, now: dt.datetime) -> None:

@@ -203,10 +203,7 @@ class PdfSigner:
         self._extra_ltv_roots = [_asn1(c) for c in ltv_trust_roots]
         if not self._extra_ltv_roots and (timestamp_url or timestamper):
             self._extra_ltv_roots = _public_roots()
-        self._crls = [
-            asn1_crl.CertificateList.load(c.public_bytes(serialization.Encoding.DER))
-            for c in revocation_lists
-        ]
+        self.use_revocation_lists(revocation_lists)
         self._timestamper = timestamper or (
             HTTPTimeStamper(timestamp_url, timeout=TSA_TIMEOUT) if timestamp_url else None
         )
@@ -250,6 +247,15 @@ class PdfSigner:
             location=location,
             level=level,
         )
+
+    def use_revocation_lists(
+        self, revocation_lists: Sequence[x509.CertificateRevocationList]
+    ) -> None:
+        """Embed these CRLs of our own chain from now on (after a renewal: ``KeyStore.pdf_crl``)."""
+        self._crls = [
+            asn1_crl.CertificateList.load(c.public_bytes(serialization.Encoding.DER))
+            for c in revocation_lists
+        ]
 
     @property
     def default_level(self) -> Level:

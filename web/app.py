@@ -27,6 +27,7 @@ from web.access import AccessMiddleware
 from web.auth import BearerAwareCSRFMiddleware, RequestContextMiddleware, csrf_config
 from web.clock import today_in_japan
 from web.controllers import all_routes
+from web.crl_renewal import CrlKeeper
 from web.errors import EXCEPTION_HANDLERS
 from web.headers import add_security_headers
 from web.logs import configure_logging
@@ -44,6 +45,7 @@ def create_app(
     manage_pool: bool = True,
     today: Callable[[], dt.date] = today_in_japan,
     rate_limit_store: PostgresStore | None = None,
+    renew_crls: bool | None = None,
 ) -> Litestar:
     """Build the server.
 
@@ -53,6 +55,8 @@ def create_app(
         today: the clock handlers see (tests fix the date).
         rate_limit_store: where rate limits count (default: the serving pool's database,
             shared by every server process).
+        renew_crls: keep the system's CRLs fresh in the background (web/crl_renewal.py);
+            default: when the app manages its pool, i.e. a real server process.
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -67,14 +71,20 @@ def create_app(
                 replica_url=settings.database_replica_url,
             )
             signing.load()  # once at start-up; certificate pages say so if keys are missing
-        folding = asyncio.create_task(keep_folding()) if manage_pool else None
+        # Background work of a real server process: the dose counters folded in, and the
+        # system's CRLs renewed before they expire.
+        tasks = [asyncio.create_task(keep_folding())] if manage_pool else []
+        if manage_pool if renew_crls is None else renew_crls:
+            tasks.append(
+                asyncio.create_task(CrlKeeper(settings, signing).run(), name="crl-renewal")
+            )
         try:
             yield
         finally:
-            if folding is not None:
-                folding.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await folding
+                    await task
             if manage_pool:
                 await close_serving_pool()
 

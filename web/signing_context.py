@@ -21,6 +21,7 @@ builds one :class:`SigningProvider`), so tests can swap it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -231,3 +232,32 @@ class SigningProvider:
                         log.warning("signing keys unavailable: %s", error)
                         raise SigningUnavailable("certificate.keys_unavailable") from error
         return self._context
+
+    def loaded(self) -> SigningContext | None:
+        """The context if it is loaded, without trying to load it."""
+        return self._context
+
+    def reload_crls(self) -> bool:
+        """Take up CRLs renewed on disk since loading (by any process); returns whether they changed.
+
+        The PDF signer embeds the new PDF root CRL in B-LT signatures from now on.
+        """
+        with self._lock:
+            context = self._context
+            if context is None:
+                return False
+            keys = context.keys.with_current_crls()
+            if _der(keys.pdf_crl) == _der(context.keys.pdf_crl) and (
+                _der(keys.vdsnc_crl) == _der(context.keys.vdsnc_crl)
+            ):
+                return False
+            context.pdf_signer.use_revocation_lists([keys.pdf_crl])
+            self._context = dataclasses.replace(context, keys=keys)
+            log.info("using the renewed CRLs")
+            return True
+
+
+def _der(crl: x509.CertificateRevocationList | None) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return b"" if crl is None else crl.public_bytes(serialization.Encoding.DER)

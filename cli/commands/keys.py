@@ -105,7 +105,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_renew_crl(args: argparse.Namespace) -> None:
-    """Issue the next CRLs of the PDF root and the VDS-NC CSCA (run monthly, e.g. from cron)."""
+    """Issue the next CRLs of the PDF root and the VDS-NC CSCA now (the server renews them itself when due)."""
     from cli.main import settings_or_exit
 
     settings = settings_or_exit()
