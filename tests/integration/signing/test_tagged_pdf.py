@@ -47,7 +47,7 @@ def _content(kind: str) -> CertificateContent:
 
 
 @pytest.fixture(scope="module", params=["domestic", "overseas"])
-def issued(
+def tagged_certificate(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     key_store: KeyStore,
@@ -72,8 +72,8 @@ def _rows(table: StructNode) -> list[list[str]]:
     return [[cell.all_text() for cell in row.kids] for row in table.find("TR")]
 
 
-def test_the_structure_tree_reads_as_the_certificate(issued) -> None:
-    content, _certificate, path = issued
+def test_the_structure_tree_reads_as_the_certificate(tagged_certificate) -> None:
+    content, _certificate, path = tagged_certificate
     document = _document(path)
     bilingual = content.overseas
     holder, doses = content.holder, content.doses
@@ -143,8 +143,8 @@ def test_the_structure_tree_reads_as_the_certificate(issued) -> None:
     assert len(document.find("Figure")) == (2 if bilingual else 1)
 
 
-def test_language_title_and_marked(issued) -> None:
-    content, _certificate, path = issued
+def test_language_title_and_marked(tagged_certificate) -> None:
+    content, _certificate, path = tagged_certificate
     with pikepdf.open(path) as pdf:
         catalog = pdf.Root
         assert str(catalog.Lang) == "ja"
@@ -168,8 +168,10 @@ def test_language_title_and_marked(issued) -> None:
     assert "Tagged:          yes" in report
 
 
-def test_every_qr_code_is_a_figure_with_alt_text_over_its_own_code(issued, tmp_path) -> None:
-    content, certificate, path = issued
+def test_every_qr_code_is_a_figure_with_alt_text_over_its_own_code(
+    tagged_certificate, tmp_path
+) -> None:
+    content, certificate, path = tagged_certificate
     with pikepdf.open(path) as pdf:
         figures = [e for e in _elements(pdf.Root.StructTreeRoot) if e.S == "/Figure"]
         height = float(pdf.pages[0].mediabox[3])
@@ -197,8 +199,8 @@ def test_every_qr_code_is_a_figure_with_alt_text_over_its_own_code(issued, tmp_p
             assert "ICAO VDS-NC" in alt and code == certificate.vdsnc_json
 
 
-def test_all_page_content_is_tagged_or_an_artifact(issued) -> None:
-    _content, _certificate, path = issued
+def test_all_page_content_is_tagged_or_an_artifact(tagged_certificate) -> None:
+    _content, _certificate, path = tagged_certificate
     painting = {"Tj", "TJ", "'", '"', "f", "f*", "F", "S", "s", "B", "B*", "b", "b*", "Do", "sh"}
     with pikepdf.open(path) as pdf:
         page_object = pdf.pages[0]
@@ -230,8 +232,10 @@ def test_all_page_content_is_tagged_or_an_artifact(issued) -> None:
             assert mcid in [int(k) for k in owners[mcid].K if isinstance(k, int)]
 
 
-def test_the_signature_covers_the_tags_and_validates(issued, key_store: KeyStore, tmp_path) -> None:
-    _content, certificate, path = issued
+def test_the_signature_covers_the_tags_and_validates(
+    tagged_certificate, key_store: KeyStore, tmp_path
+) -> None:
+    _content, certificate, path = tagged_certificate
     signed = certificate.pdf
     # The tags were written before signing: they are in the signed revision, not after it.
     with pikepdf.open(io.BytesIO(signed)) as pdf:
