@@ -89,3 +89,17 @@ async def focused(page, test_id: str, seconds: float = 1.0) -> bool:
             return True
         await page.wait_for_timeout(50)
     return False
+
+
+async def enrol_tablet(page, login: str, password: str, code: str) -> VenuePage:
+    """A new tablet: the venue account signs in, the venue page asks for the admin's code first."""
+    await page.goto("/sign-in")
+    await page.get_by_test_id("field-login").fill(login)
+    await page.get_by_test_id("field-password").fill(password)
+    await page.get_by_test_id("sign-in-submit").click()
+    await page.get_by_test_id("enrol-form").wait_for()
+    await page.get_by_test_id("field-code").fill(code)
+    await page.get_by_test_id("enrol-submit").click()
+    await page.get_by_test_id("ticket-input").wait_for()
+    await page.wait_for_load_state("load")  # htmx and venue.js (deferred) are running
+    return VenuePage(page)
