@@ -158,16 +158,17 @@ def _http_client(app):
 
     Litestar's AsyncTestClient runs the app in a portal thread with its own
     loop, which an asyncpg pool opened here cannot serve. Every HTML answer is
-    checked on arrival (:func:`tests.pages.check_response`): no test opts in.
+    checked on arrival (:func:`tests.pages.check_response`), its POST forms against
+    their routes' form Structs: no test opts in.
     """
     import httpx
 
-    from tests.pages import check_response
+    from tests.pages import response_checker
 
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://127.0.0.1:8000",
-        event_hooks={"response": [check_response]},
+        event_hooks={"response": [response_checker(app)]},
     )
 
 

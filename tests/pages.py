@@ -5,14 +5,18 @@ response hook), so no test has to remember it: a page or htmx partial fails
 the test that fetched it when its markup is not well-formed (html5lib, strict),
 an id repeats, a form field has no label, a message key or an unfilled
 ``{placeholder}`` is shown instead of its message, template syntax leaked, or
-a form lacks an action (and, when it posts, a CSRF token).
+a form lacks an action (and, when it posts, a CSRF token), or a form posts a
+field its route's form Struct (``web/forms.py``) does not declare: msgspec
+ignores undeclared fields, so the handler would never see what was typed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from functools import cache
+from collections.abc import Callable, Iterator
+from functools import cache, partial
+from typing import Any
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 
 import html5lib
@@ -32,6 +36,10 @@ _PLACEHOLDER = re.compile(r"\{[a-z_][a-z0-9_]*\}")
 _TEMPLATE = re.compile(r"\{\{|\{%|%\}|\{#")
 #: Attributes whose text people read (or screen readers say).
 _READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "value")
+#: The fields a POST route's form declares, by the form's action (empty: it takes none).
+FormFields = Callable[[str], frozenset[str]]
+#: What Litestar's CSRF middleware reads, never a handler.
+_CSRF_FIELD = "_csrf_token"
 
 
 @cache
@@ -95,8 +103,53 @@ def _labelled(field: Element, labels_for: set[str], inside_label: set[int]) -> b
     )
 
 
-def check_html(markup: str, where: str = "") -> None:
-    """Fail, saying what and where, on a page or partial that is not right."""
+def posted_names(form: Element) -> set[str]:
+    """The names a form sends: its named fields and buttons (the CSRF token aside)."""
+    return {
+        element.get("name") or ""
+        for tag in (*_FIELDS, "button")
+        for element in form.iter(tag)
+        if element.get("name") and element.get("name") != _CSRF_FIELD
+    }
+
+
+def form_fields_of(app: Any) -> FormFields:
+    """The fields each POST route of ``app`` declares: its ``data`` form Struct
+    (:class:`web.forms.FormBody`), or the one a streamed upload names in ``opt["form"]``."""
+    from web.forms import FormBody
+
+    routes: list[tuple[int, re.Pattern[str], str, frozenset[str]]] = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if "POST" not in (handler.http_methods or ()):
+                continue
+            data = handler.parsed_fn_signature.parameters.get("data")
+            form = data.annotation if data is not None else handler.opt.get("form")
+            declared = (
+                frozenset(form.__struct_fields__)
+                if isinstance(form, type) and issubclass(form, FormBody)
+                else frozenset()
+            )
+            pattern = re.sub(r"\\\{.*?\\\}", "[^/]+", re.escape(route.path))
+            routes.append((route.path.count("{"), re.compile(f"^{pattern}/?$"), route.path,
+                           declared))  # fmt: skip
+    routes.sort(key=lambda r: r[0])  # a fixed path before a path with parameters
+
+    def fields(action: str) -> frozenset[str]:
+        path = urlsplit(action).path
+        for _, pattern, _, declared in routes:
+            if pattern.match(path):
+                return declared
+        raise AssertionError(f"a form posts to {action}, which no POST route serves")
+
+    return fields
+
+
+def check_html(markup: str, where: str = "", form_fields: FormFields | None = None) -> None:
+    """Fail, saying what and where, on a page or partial that is not right.
+
+    With ``form_fields`` (the app's POST routes, :func:`form_fields_of`), every POST form
+    must send only fields its route's form Struct declares."""
     prefix = f"{where}: " if where else ""
     leaked = _TEMPLATE.search(markup)
     assert not leaked, (
@@ -149,18 +202,26 @@ def check_html(markup: str, where: str = "") -> None:
             assert tokens and tokens[0].get("value"), (
                 f"{prefix}POST form to {form.get('action')} without a CSRF token"
             )
+            if form_fields is not None:
+                action = form.get("action") or ""
+                undeclared = sorted(posted_names(form) - form_fields(action))
+                assert not undeclared, (
+                    f"{prefix}the form posting to {action} sends {undeclared}, which its route's "
+                    "form Struct does not declare (web/forms.py): the handler would never see them"
+                )
 
 
-def assert_valid_page(markup: str) -> None:
-    """The same checks, for markup a test made itself (the client checks what it receives)."""
-    check_html(markup)
-
-
-async def check_response(response: httpx.Response) -> None:
+async def check_response(response: httpx.Response, form_fields: FormFields | None = None) -> None:
     """httpx response hook: check every HTML answer (Swagger's own page excepted)."""
     if "text/html" not in response.headers.get("content-type", ""):
         return
     if response.request.url.path.startswith("/schema"):
         return
     await response.aread()
-    check_html(response.text, f"{response.request.method} {response.request.url.path}")
+    where = f"{response.request.method} {response.request.url.path}"
+    check_html(response.text, where, form_fields)
+
+
+def response_checker(app: Any) -> Callable[[httpx.Response], Any]:
+    """The response hook for a client of ``app``: the page checks, forms against their routes."""
+    return partial(check_response, form_fields=form_fields_of(app))

@@ -189,7 +189,7 @@ _GENERAL = {
 
 
 def _body_type(request: Request[Any, Any, Any]) -> Any:
-    """The JSON body type (a :class:`web.bodies.JsonBody`) the route declares, if any."""
+    """The body type the route declares, if any (:mod:`web.bodies` JSON, :mod:`web.forms` form)."""
     try:
         return request.route_handler.parsed_fn_signature.parameters["data"].annotation
     except (AttributeError, KeyError):
@@ -202,10 +202,20 @@ def _problem(
     """Our code for a refused field: the body's code for it, for the failure, else ``general``."""
     body = _body_type(request)
     problems: dict[str, str] = getattr(body, "problems", {})
+    failures: dict[str, str] = getattr(body, "failures", {})  # a form's general codes
     params: dict[str, Any] = dict(getattr(body, "problem_params", {}))
     path = re.sub(r"\[\d+\]", "", field)
-    key = problems.get(path) or problems.get(path.split(".")[0]) or problems.get(failure) or general
-    return render_error(request, status, key, field or None, name=field or "body", **params)
+    key = (
+        problems.get(path)
+        or problems.get(path.split(".")[0])
+        or problems.get(failure)
+        or failures.get(failure)
+        or general
+    )
+    # A form names the field as its page does (its label); a JSON body by its name.
+    label = getattr(body, "labels", {}).get(path.split(".")[0])
+    name = translate(label, _language(request)) if label else field or "body"
+    return render_error(request, status, key, field or None, name=name, **params)
 
 
 def _invalid_input(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:

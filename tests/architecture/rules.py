@@ -198,6 +198,24 @@ def no_sql_text(module: Module) -> Iterator[tuple[int, str]]:
             yield node.lineno, f"SQL call .{node.func.attr}()"
 
 
+# --- form bodies --------------------------------------------------------------------------
+
+
+def no_request_form(module: Module) -> Iterator[tuple[int, str]]:
+    """``request.form()`` read by hand: every form is a typed Struct (``web/forms.py``)."""
+    for node in ast.walk(module.tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "form"
+            and not node.args
+            and not node.keywords
+        ):
+            called = _dotted(node.func) or "request.form"
+            why = "declare the form as a Struct in web/forms.py and take it as `data: Form[...]`"
+            yield node.lineno, f"{called}() picks form fields by hand: {why}"
+
+
 # --- the table ----------------------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
@@ -236,6 +254,12 @@ RULES: tuple[Rule, ...] = (
         ("web",),
         no_sql_text,
         "controllers parse and call services; SQL belongs to the services in db/",
+    ),
+    Rule(
+        "web-form-read",
+        ("web",),
+        no_request_form,
+        "a form read by hand is untyped: a missing or wrong field gives no specific message",
     ),
     Rule(
         "private-import",

@@ -126,6 +126,16 @@ def _found(path: str, source: str) -> list[str]:
         ),
         ("web/x.py", "rows = Venue.raw('x')\n", "web/x.py:1: [web-sql] SQL call .raw()"),
         (
+            "web/controllers/x.py",
+            "async def f(request):\n    form = await request.form()\n",
+            "web/controllers/x.py:2: [web-form-read] request.form() picks form fields by hand",
+        ),
+        (
+            "web/x.py",
+            "async def f(self):\n    return (await self.request.form()).get('a')\n",
+            "web/x.py:2: [web-form-read] self.request.form() picks form fields by hand",
+        ),
+        (
             "web/x.py",
             "from db.engine import _pool\n",
             "web/x.py:1: [private-import] imports private name _pool from db.engine",
@@ -159,6 +169,8 @@ def test_a_forbidden_line_is_named_with_file_and_line(
         ("web/access.py", "from web.auth import _cookies\n"),
         ("db/x.py", "async def f(c):\n    await c.execute('DELETE FROM venue')\n"),
         ("kiosk/x.py", "from common.card_proof import Basic4\nimport litestar\n"),
+        ("web/x.py", "async def f(data: Form[SignInForm]):\n    return data.login\n"),
+        ("cli/x.py", "async def f(request):\n    return await request.form()\n"),
     ],
 )
 def test_allowed_code_passes(path: str, source: str) -> None:

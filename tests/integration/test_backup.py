@@ -22,7 +22,6 @@ from tests.factories import (
     create_vaccination,
     sign_in,
 )
-from tests.pages import assert_valid_page
 
 
 def tables_of(path) -> dict[str, list[dict]]:
@@ -174,10 +173,6 @@ async def wait_backup(client, job_path: str) -> str:
         assert partial.status_code == 200
         status = re.search(r'data-status="(\w+)"', partial.text).group(1)
         if status not in {"queued", "running"}:
-            assert_valid_page(
-                f"<!doctype html><html lang=ja><head><title>x</title></head><body>{partial.text}"
-                "</body></html>"
-            )
             return status
         assert 'hx-trigger="every 1s"' in partial.text  # it keeps polling while it runs
         await asyncio.sleep(0.05)
@@ -198,13 +193,11 @@ async def test_the_admin_backs_up_as_a_job_downloads_and_restores(
     await sign_in(client, await create_account("page-admin", Role.MUNICIPAL_ADMIN, "131016"))
     page = await client.get("/admin/backup")
     assert page.status_code == 200
-    assert_valid_page(page.text)
     token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
     job_path = await start_backup(client, token)
     assert re.fullmatch(r"/admin/backup/jobs/[0-9a-f-]{36}", job_path)
     assert await wait_backup(client, job_path) == "done"
     shown = await client.get(job_path)
-    assert_valid_page(shown.text)
     assert 'data-testid="backup-download"' in shown.text
     archive = await client.get(f"{job_path}/download")
     assert archive.status_code == 200 and archive.content[:2] == b"PK"
@@ -232,7 +225,6 @@ async def test_the_admin_backs_up_as_a_job_downloads_and_restores(
         headers={"x-csrftoken": token},
     )
     assert refused.status_code == 422
-    assert_valid_page(refused.text)
     # Restored into a fresh installation, the downloaded archive gives back the area.
     await fresh_installation(database)
     await create_municipality("131016")
@@ -253,7 +245,6 @@ async def test_a_failed_backup_says_why_and_offers_no_file(client, app, settings
         job_id = await create_backup_job("131016", None)
     await run_backup(job_id, "131016", blocked, settings.backup_key)
     page = await client.get(f"/admin/backup/jobs/{job_id}")
-    assert_valid_page(page.text)
     assert 'data-status="failed"' in page.text
     assert "書き込めませんでした" in page.text and "backup-download" not in page.text
     download = await client.get(f"/admin/backup/jobs/{job_id}/download")

@@ -21,7 +21,6 @@ from tests.factories import (
     create_vaccination,
     csrf_token,
 )
-from tests.pages import assert_valid_page
 
 OVERRIDE = "医師の判断で早めに接種"
 
@@ -64,7 +63,6 @@ async def stored(dose) -> dict:
 async def test_a_must_fix_record_is_corrected_with_its_override_offered_again(clerk_client) -> None:
     _, dose = await must_fix_dose()
     page = await clerk_client.get(f"/records/{dose}")
-    assert_valid_page(page.text)
     assert f'name="override_reason" type="text" value="{OVERRIDE}"' in page.text
     token = await csrf_token(clerk_client, f"/records/{dose}")
     saved = await clerk_client.post(
@@ -87,7 +85,6 @@ async def test_a_refused_correction_keeps_the_edits_and_asks_for_the_override(cl
               "_csrf_token": token},
     )  # fmt: skip
     assert refused.status_code == 422
-    assert_valid_page(refused.text)
     assert 'data-testid="correct-form"' in refused.text  # the record page, not an error page
     assert 'value="医師 三郎"' in refused.text and 'value="医師名"' in refused.text
     assert 'data-testid="error-override_reason"' in refused.text
@@ -106,7 +103,6 @@ async def test_a_reason_of_spaces_is_refused_on_the_record_page_with_the_edits(
                         override_reason="", reason=" \u3000 "), "_csrf_token": token},
     )  # fmt: skip
     assert refused.status_code == 422
-    assert_valid_page(refused.text)
     assert 'data-testid="correct-form"' in refused.text and 'value="ER7449"' in refused.text
     assert 'data-testid="error-reason"' in refused.text and "理由を入力" in refused.text
     assert (await stored(dose))["lot_number"] == "FA4597"
@@ -134,7 +130,6 @@ async def test_a_correction_names_the_certificates_it_revoked(clerk_client) -> N
     )  # fmt: skip
     assert saved.status_code == 303, saved.text[:600]
     page = await clerk_client.get(saved.headers["location"])
-    assert_valid_page(page.text)
     notice = page.text.split('data-testid="corrected"')[1].split("</div>")[0]
     assert "RC0000000001" in notice and "1件" in notice
     # An id in the address that this record's certificates do not hold is not shown.

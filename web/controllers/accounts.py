@@ -26,6 +26,7 @@ from db.engine import tenant_transaction
 from db.tenancy.queries import list_venues
 from web.auth import requires, signed_in
 from web.errors import NotFound
+from web.forms import AccountForm, Form, PasswordForm
 from web.i18n import language_of, translate
 
 
@@ -80,15 +81,12 @@ class AccountsController(Controller):
         )
 
     @post("/", name="admin_accounts_create", media_type=MediaType.HTML)
-    async def create(self, request: Request[Any, Any, Any]) -> Any:
+    async def create(self, request: Request[Any, Any, Any], data: Form[AccountForm]) -> Any:
         """Add a clerk, venue or admin account to the admin's own municipality."""
         principal = request.user
-        raw = await request.form()
-        form = {
-            key: str(raw.get(key, "")).strip()
-            for key in ("login", "display_name", "role", "venue_id")
-        }
-        password = str(raw.get("password", ""))
+        typed = data.values()
+        form = {key: typed[key].strip() for key in ("login", "display_name", "role", "venue_id")}
+        password = data.password
         language = language_of(request)
         try:
             role = Role(form["role"])
@@ -219,10 +217,9 @@ class OwnAccountController(Controller):
                                                       "forced": request.user.must_change_password})  # fmt: skip
 
     @post("/", name="own_account_password", media_type=MediaType.HTML)
-    async def change(self, request: Request[Any, Any, Any]) -> Any:
+    async def change(self, request: Request[Any, Any, Any], data: Form[PasswordForm]) -> Any:
         """Change the own password (the current one is asked); other sessions end."""
-        raw = await request.form()
-        values = [str(raw.get(key, "")) for key in ("current", "new", "repeated")]
+        values = [data.current, data.new, data.repeated]
         try:
             async with tenant_transaction(request.user.tenant):
                 await change_own_password(request.user, *values)

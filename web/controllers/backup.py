@@ -37,6 +37,7 @@ from db.engine import tenant_transaction
 from web.auth import requires
 from web.controllers.imports import IMPORT_MAX_BYTES, _stream_upload, upload_directory
 from web.errors import BadInput, NotFound
+from web.forms import StreamedUpload
 from web.htmx import page_or_partial, partial
 
 _RUNNING: set[asyncio.Task[Any]] = set()
@@ -123,7 +124,8 @@ class BackupController(Controller):
             media_type="application/zip",
         )
 
-    @post("/restore", name="admin_backup_restore", request_max_body_size=IMPORT_MAX_BYTES)
+    @post("/restore", name="admin_backup_restore", request_max_body_size=IMPORT_MAX_BYTES,
+          opt={"form": StreamedUpload})  # fmt: skip
     async def restore(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Template:

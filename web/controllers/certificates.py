@@ -24,6 +24,7 @@ from web.certificate_issuing import (
     stored_certificate,
 )
 from web.errors import AppError, BadInput, NotFound
+from web.forms import CertificateForm, Form
 from web.i18n import language_of, translate
 from web.signing_context import SigningContext
 
@@ -99,9 +100,9 @@ class CounterCertificatesController(Controller):
             status_code=status_code,
         )
 
-    async def _read_form(self, request: Request[Any, Any, Any]) -> dict[str, str]:
-        raw = await request.form()
-        return {key: str(raw.get(key, "")).strip()[:64] for key in ("kind", *PASSPORT_FORM_FIELDS)}
+    def _read_form(self, data: CertificateForm) -> dict[str, str]:
+        values = data.values()
+        return {key: values[key].strip()[:64] for key in ("kind", *PASSPORT_FORM_FIELDS)}
 
     def _parsed(self, form: dict[str, str]) -> tuple[str, dict[str, str] | None]:
         kind = parse_kind(form.get("kind"))
@@ -113,10 +114,13 @@ class CounterCertificatesController(Controller):
         media_type=MediaType.HTML,
     )
     async def preview(
-        self, request: Request[Any, Any, Any], resident_id: FromPath[UUID]
+        self,
+        request: Request[Any, Any, Any],
+        resident_id: FromPath[UUID],
+        data: Form[CertificateForm],
     ) -> Template:
         """What the certificate will say, before it is issued (the id is given at issue)."""
-        form = await self._read_form(request)
+        form = self._read_form(data)
         try:
             kind, passport = self._parsed(form)
             content = await prepare_content(request.user, resident_id, kind, passport)
@@ -130,9 +134,10 @@ class CounterCertificatesController(Controller):
         request: Request[Any, Any, Any],
         resident_id: FromPath[UUID],
         signing: NamedDependency[SigningContext],
+        data: Form[CertificateForm],
     ) -> Any:
         """Issue and store the certificate, then show the page with its download link."""
-        form = await self._read_form(request)
+        form = self._read_form(data)
         try:
             kind, passport = self._parsed(form)
             issued = await issue_for_resident(

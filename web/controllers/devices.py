@@ -26,6 +26,7 @@ from db.engine import tenant_transaction
 from db.tenancy.queries import list_venues
 from web.auth import requires
 from web.errors import NotFound
+from web.forms import DeviceForm, Form
 from web.i18n import language_of, translate
 
 
@@ -69,12 +70,14 @@ class DevicesController(Controller):
 
     @post("/", name="admin_devices_issue", media_type=MediaType.HTML)
     async def issue(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        data: Form[DeviceForm],
     ) -> Template:
         """Register a tablet for a venue and show its one-time code (once)."""
         principal = request.user
-        raw = await request.form()
-        form = {key: str(raw.get(key, "")).strip() for key in ("label", "venue_id")}
+        form = {"label": data.label.strip(), "venue_id": data.venue_id.strip()}
         language = language_of(request)
         try:
             venue_id = UUID(form["venue_id"])

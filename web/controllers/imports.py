@@ -33,6 +33,7 @@ from db.imports.queries import create_job, job, recent_jobs, rejections, requeue
 from db.residents.my_number import MyNumberVault
 from web.auth import requires
 from web.errors import BadInput, NotFound
+from web.forms import StreamedUpload
 from web.htmx import page_or_partial, partial, wants_partial
 from web.i18n import language_of, translate
 
@@ -149,7 +150,8 @@ class ImportsController(Controller):
             headers={"content-disposition": 'attachment; filename="residents-template.csv"'},
         )
 
-    @post("/", name="imports_upload", request_max_body_size=IMPORT_MAX_BYTES)
+    @post("/", name="imports_upload", request_max_body_size=IMPORT_MAX_BYTES,
+          opt={"form": StreamedUpload})  # fmt: skip
     async def upload(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
     ) -> Any:

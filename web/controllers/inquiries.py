@@ -15,7 +15,6 @@ import unicodedata
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.response import Template
@@ -42,6 +41,7 @@ from db.residents.my_number import MyNumberVault
 from web.auth import requires
 from web.bodies import InquiryBody
 from web.errors import BadInput
+from web.forms import BulkInquiryForm, Form, InquiryForm, MultipartForm
 from web.i18n import language_of, translate
 from web.rate_limit import rate_limited
 from web.suspension_guard import refuse_if_suspended, suspension_notice
@@ -191,13 +191,15 @@ class InquiriesController(Controller):
         media_type=MediaType.HTML,
     )
     async def single(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        data: Form[InquiryForm],
     ) -> Any:
         """Inquire about one person; optionally register the returned doses."""
         await refuse_if_suspended(request, "inquiry")
         principal = request.user
-        form = await request.form()
-        number, basis = _check_single(form)  # type: ignore[arg-type]  # a form is read as a mapping
+        number, basis = _check_single(data.values())
         vault = MyNumberVault(settings.my_number_key)
         hashed = vault.lookup_hash(number)
         registered = None
@@ -207,11 +209,11 @@ class InquiriesController(Controller):
                                         daily_max=settings.inquiry_daily_max_persons)  # fmt: skip
             except InquiryRefused as exc:
                 raise BadInput(exc.key, **exc.params) from None
-            if str(form.get("register", "")) in {"1", "on"}:
+            if data.register in {"1", "on"}:
                 registered = await register_prior_doses(
                     principal.tenant, hashed, answers, principal
                 )
-        if str(form.get("format", "")) == "csv":
+        if data.format == "csv":
             buffer = io.StringIO()
             writer = spreadsheet_writer(buffer, lineterminator="\r\n")
             writer.writerow(_CSV_COLUMNS)
@@ -233,19 +235,20 @@ class InquiriesController(Controller):
         media_type=MediaType.HTML,
     )
     async def bulk(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        data: MultipartForm[BulkInquiryForm],
     ) -> Any:
         """Inquire about every person of a CSV (一括照会); a page or a result CSV."""
         await refuse_if_suspended(request, "inquiry")
         principal = request.user
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
+        if data.file is None:
             raise BadInput("import.no_file", field="file")
-        data = await upload.read()
-        if not data:
+        content = await data.file.read()
+        if not content:
             raise BadInput("import.no_file", field="file")
-        requests = _read_bulk(data, settings.inquiry_bulk_max_persons)
+        requests = _read_bulk(content, settings.inquiry_bulk_max_persons)
         vault = MyNumberVault(settings.my_number_key)
         for r in requests:
             if r.my_number and not r.problem:
@@ -257,7 +260,7 @@ class InquiriesController(Controller):
         except InquiryRefused as exc:
             raise BadInput(exc.key, **exc.params) from None
         language = language_of(request)
-        if str(form.get("format", "")) == "csv":
+        if data.format == "csv":
             buffer = io.StringIO()
             writer = spreadsheet_writer(buffer, lineterminator="\r\n")
             writer.writerow(["line", "my_number", "result", *_CSV_COLUMNS])

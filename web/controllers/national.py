@@ -16,6 +16,7 @@ from db.audit.queries import record as audit
 from db.engine import tenant_transaction
 from db.vaccines.editing import RULE_KINDS, MasterDataError, add_lot, add_rule, overview, rename
 from web.auth import requires
+from web.forms import Form, MasterDataForm
 from web.i18n import language_of, translate
 
 #: The keys each kind of rule takes, and their types (see db.vaccines.tables.VaccineRule).
@@ -83,26 +84,23 @@ class MasterDataController(Controller):
         )
 
     @post("/{action:str}", name="national_vaccines_edit", media_type=MediaType.HTML)
-    async def edit(self, request: Request[Any, Any, Any], action: FromPath[str]) -> Any:
+    async def edit(
+        self, request: Request[Any, Any, Any], action: FromPath[str], data: Form[MasterDataForm]
+    ) -> Any:
         """Add a lot, start a rule, or rename a product from a date."""
-        form = await request.form()
-        product = str(form.get("product", "")).strip()
+        product = data.product.strip()
         try:
             async with tenant_transaction(None):
                 if action == "lots":
                     await add_lot(
-                        product,
-                        str(form.get("lot_number", "")),
-                        _date(form.get("expires_on")),
-                        request.user.account_id,
+                        product, data.lot_number, _date(data.expires_on), request.user.account_id
                     )
                 elif action == "rules":
-                    kind = str(form.get("kind", ""))
-                    await add_rule(product, kind, _params(kind, str(form.get("params", ""))), _date(form.get("valid_from")),
-                                   str(form.get("note", ""))[:256], request.user.account_id)  # fmt: skip
+                    await add_rule(product, data.kind, _params(data.kind, data.params), _date(data.valid_from),
+                                   data.note[:256], request.user.account_id)  # fmt: skip
                 elif action == "names":
-                    await rename(product, str(form.get("name", "")), str(form.get("name_en", "")),
-                                 _date(form.get("valid_from")), request.user.account_id)  # fmt: skip
+                    await rename(product, data.name, data.name_en, _date(data.valid_from),
+                                 request.user.account_id)  # fmt: skip
                 else:
                     raise MasterDataError("master.action_unknown")
                 await audit(f"master.{action}", actor=request.user, municipality_code=None,

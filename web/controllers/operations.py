@@ -31,6 +31,7 @@ from db.operations.suspensions import (
     suspend,
 )
 from web.auth import requires
+from web.forms import Form, SuspensionForm
 from web.i18n import language_of, translate
 
 
@@ -80,17 +81,14 @@ class SuspensionsController(Controller):
         return await self._page(done=done if done in ("suspend", "lift") else None)
 
     @post("/", name="national_suspensions_change", media_type=MediaType.HTML)
-    async def change(self, request: Request[Any, Any, Any]) -> Any:
+    async def change(self, request: Request[Any, Any, Any], data: Form[SuspensionForm]) -> Any:
         """Suspend (with a notice) or lift one function."""
-        form = await request.form()
-        function = str(form.get("function", ""))
-        action = str(form.get("action", ""))
+        function, action = data.function, data.action
         principal = request.user
         try:
             async with tenant_transaction(None):
                 if action == "suspend":
-                    await suspend(function, str(form.get("notice_ja", "")),
-                                  str(form.get("notice_en", "")), principal.account_id,
+                    await suspend(function, data.notice_ja, data.notice_en, principal.account_id,
                                   principal.login)  # fmt: skip
                 elif action == "lift":
                     await lift(function, principal.account_id, principal.login)

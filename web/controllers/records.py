@@ -31,13 +31,14 @@ from db.vaccinations.corrections import (
 from db.vaccines.master import product_labels
 from web.auth import requires
 from web.errors import BadInput, NotAllowed, NotFound
+from web.forms import CorrectionForm, Form, ReasonForm, ResolveForm, ticked
 from web.i18n import language_of, translate
 
 QUALITIES = ("must_fix", "must_check")
 
 
-def _reason(form: Any) -> str:
-    reason = str(form.get("reason", "")).strip()
+def _reason(form: ReasonForm | ResolveForm | CorrectionForm) -> str:
+    reason = form.reason.strip()
     if not reason:
         raise BadInput("records.reason_required", field="reason")
     if len(reason) > 500:
@@ -45,11 +46,12 @@ def _reason(form: Any) -> str:
     return reason
 
 
-def _changes(form: Any) -> dict[str, Any]:
+def _changes(form: CorrectionForm) -> dict[str, Any]:
     changes: dict[str, Any] = {}
+    values = form.values()
     try:
         for name, kind in CORRECTABLE.items():
-            raw = str(form.get(name, "")).strip()
+            raw = values[name].strip()
             if not raw:
                 continue
             if kind is int:
@@ -106,14 +108,12 @@ class QualityController(Controller):
         )
 
     @post("/quality/resolve", name="quality_resolve", media_type=MediaType.HTML)
-    async def resolve_selected(self, request: Request[Any, Any, Any]) -> Redirect:
+    async def resolve_selected(
+        self, request: Request[Any, Any, Any], data: Form[ResolveForm]
+    ) -> Redirect:
         """Mark the ticked records as checked, with one reason for all."""
-        form = await request.form()
-        reason = _reason(form)
-        try:
-            ids = [UUID(str(value)) for value in form.getall("id", [])]
-        except ValueError:
-            raise BadInput("records.selection_invalid", field="id") from None
+        reason = _reason(data)
+        ids = ticked(data.id)  # a malformed id was refused with records.selection_invalid
         if not ids:
             raise BadInput("records.selection_empty", field="id")
         try:
@@ -184,16 +184,17 @@ class QualityController(Controller):
         request: Request[Any, Any, Any],
         vaccination_id: FromPath[UUID],
         today: NamedDependency[dt.date],
+        data: Form[CorrectionForm],
     ) -> Any:
         """Correct fields with a reason; the rules judge the corrected record."""
-        form = await request.form()
         language = language_of(request)
         # Whatever is refused, the page comes back with the clerk's edits in the form.
-        submitted = {name: str(form.get(name, "")) for name in (*CORRECTABLE, *_KEPT)}
+        typed = data.values()
+        submitted = {name: typed[name] for name in (*CORRECTABLE, *_KEPT)}
         override_reason = submitted["override_reason"].strip()
         try:
-            reason = _reason(form)
-            changes = _changes(form)
+            reason = _reason(data)
+            changes = _changes(data)
             if len(override_reason) > 500:
                 raise BadInput("dose.override_too_long", field="override_reason")
         except BadInput as bad:
@@ -220,11 +221,11 @@ class QualityController(Controller):
 
     @post("/records/{vaccination_id:uuid}/delete", name="record_delete", media_type=MediaType.HTML)
     async def delete_record(
-        self, request: Request[Any, Any, Any], vaccination_id: FromPath[UUID]
-    ) -> Redirect:
+        self, request: Request[Any, Any, Any], vaccination_id: FromPath[UUID],
+        data: Form[ReasonForm],
+    ) -> Redirect:  # fmt: skip
         """Delete with a reason: the record stays, as deleted, with its history."""
-        form = await request.form()
-        reason = _reason(form)
+        reason = _reason(data)
         try:
             async with tenant_transaction(request.user.tenant):
                 await delete(vaccination_id, reason=reason, actor=request.user)
@@ -234,13 +235,13 @@ class QualityController(Controller):
 
     @post("/records/{vaccination_id:uuid}/erase", name="record_erase", media_type=MediaType.HTML)
     async def erase_record(
-        self, request: Request[Any, Any, Any], vaccination_id: FromPath[UUID]
-    ) -> Redirect:
+        self, request: Request[Any, Any, Any], vaccination_id: FromPath[UUID],
+        data: Form[ReasonForm],
+    ) -> Redirect:  # fmt: skip
         """Erase the personal content (municipal admin only, legal reason required)."""
         if request.user.role is not Role.MUNICIPAL_ADMIN:
             raise NotAllowed("error.role_not_allowed")
-        form = await request.form()
-        reason = _reason(form)
+        reason = _reason(data)
         try:
             async with tenant_transaction(request.user.tenant):
                 await erase(vaccination_id, reason=reason, actor=request.user)

@@ -44,16 +44,12 @@ from db.residents.queries import (
 )
 from web.auth import requires
 from web.errors import BadInput, NotAllowed, NotFound
+from web.forms import Form, MyNumberSearchForm, ReasonForm, ResidentEditForm
 from web.i18n import language_of, translate
 
 #: Who may see a My Number in clear, on an explicit, audited request.
 REVEAL_ROLES = frozenset({Role.CLERK, Role.MUNICIPAL_ADMIN})
 
-#: The fields of the edit form, as posted.
-EDIT_FIELDS = (
-    "name", "name_kana", "former_name", "moved_out_on", "deceased_on", "priority_group",
-    "needs_care", "my_number", "reason",
-)  # fmt: skip
 MAX_NAME = 128
 MAX_REASON = 500
 _KANA = re.compile(r"[\u30a0-\u30ff\u3000 ]+")
@@ -188,14 +184,13 @@ class ResidentsController(Controller):
 
     @post("/search", name="residents_search")
     async def search_by_my_number(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        data: Form[MyNumberSearchForm],
     ) -> Template:
         """Search by exact My Number: posted, so the number never lands in a URL or log."""
-        raw = await request.form()
-        form = {
-            k: str(raw.get(k, ""))
-            for k in ("name", "birth_date", "ticket_number", "resident_number", "my_number")
-        }
+        form = data.values()
         query, errors = _query(form, MyNumberVault(settings.my_number_key))
         form["my_number"] = ""
         return await self._results(request, query, errors, form, 1)
@@ -298,10 +293,10 @@ class ResidentsController(Controller):
         resident_id: FromPath[UUID],
         settings: NamedDependency[Settings],
         today: NamedDependency[dt.date],
+        data: Form[ResidentEditForm],
     ) -> Any:
         """Save the clerk's edit of the person's items with a reason; old values are kept."""
-        raw = await request.form()
-        form = {k: str(raw.get(k, "")) for k in EDIT_FIELDS}
+        form = data.values()
         principal = request.user
         async with tenant_transaction(principal.tenant):
             birth_date = await resident_birth_date(resident_id)
@@ -325,17 +320,18 @@ class ResidentsController(Controller):
         return Redirect(f"/residents/{resident_id}?saved=1", status_code=HTTP_303_SEE_OTHER)
 
     @post("/{resident_id:uuid}/erase", name="resident_erase")
-    async def erase(self, request: Request[Any, Any, Any], resident_id: FromPath[UUID]) -> Any:
+    async def erase(
+        self, request: Request[Any, Any, Any], resident_id: FromPath[UUID], data: Form[ReasonForm]
+    ) -> Any:
         """Erase the person (municipal admin, legal reason required); the fact is audited."""
         principal = request.user
         if principal.role is not Role.MUNICIPAL_ADMIN:
             raise NotAllowed("error.role_not_allowed")
-        raw = await request.form()
-        reason = str(raw.get("reason", "")).strip()
+        reason = data.reason.strip()
         if not reason or len(reason) > MAX_REASON:
             key = "residents.erase_reason_required" if not reason else "residents.reason_too_long"
             return await self._person(
-                request, resident_id, erase_error=key, erase_reason=str(raw.get("reason", ""))
+                request, resident_id, erase_error=key, erase_reason=data.reason
             )
         try:
             async with tenant_transaction(principal.tenant):

@@ -17,6 +17,7 @@ from db.accounts.roles import Role
 from db.audit.queries import record
 from db.engine import tenant_transaction
 from web.auth import SESSION_COOKIE, signed_in
+from web.forms import Form, SignInForm
 from web.i18n import language_of, translate
 from web.network import STAFF_ROLES, NetworkPolicy
 from web.rate_limit import rate_limited, source_address
@@ -48,13 +49,15 @@ class SessionController(Controller):
         middleware=[rate_limited("sign_in")],
     )
     async def sign_in(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        data: Form[SignInForm],
     ) -> Any:
         """Check the credentials, start a fresh session and go where the user was heading."""
-        form = await request.form()
-        login = str(form.get("login", "")).strip()
-        password = str(form.get("password", ""))
-        target = safe_next(str(form.get("next", "")) or None)
+        login = data.login.strip()
+        password = data.password
+        target = safe_next(data.next or None)
         if not login or not password:
             return self._refused(request, "auth.missing_credentials", target, login)
         result = await authenticate(

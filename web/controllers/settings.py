@@ -29,11 +29,8 @@ from db.tenancy.settings import (
     settings_history,
 )
 from web.auth import requires
+from web.forms import Form, SettingsForm
 from web.i18n import language_of, translate
-
-_FIELDS = ("provides_records_to_inquiries", "accepts_records_from_other_venues",
-           "provides_statistics", "kiosk_issuance", "kiosk_hours_start", "kiosk_hours_end",
-           "certificate_contact", "reason")  # fmt: skip
 
 
 def _form_of(terms: Any) -> dict[str, str]:
@@ -99,11 +96,10 @@ class SettingsController(Controller):
         )
 
     @post("/", name="admin_settings_save", media_type=MediaType.HTML)
-    async def save(self, request: Request[Any, Any, Any]) -> Any:
+    async def save(self, request: Request[Any, Any, Any], data: Form[SettingsForm]) -> Any:
         """Save a new revision; bad input comes back next to the form, as typed."""
         principal = request.user
-        raw = await request.form()
-        form = {key: str(raw.get(key, "")) for key in _FIELDS}
+        form = data.values()
         try:
             terms, reason = parse_settings(form)
         except SettingsError as error:

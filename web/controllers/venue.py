@@ -63,6 +63,7 @@ from db.vaccines.master import master_data, product_labels
 from web.auth import requires
 from web.bodies import DoseBody
 from web.errors import BadInput, NotAllowed, NotFound
+from web.forms import Form, LookupForm, VenueDoseForm
 from web.htmx import page_or_partial, partial
 from web.i18n import language_of, translate
 from web.rate_limit import rate_limited
@@ -124,10 +125,11 @@ class VenueController(Controller):
 
     @post("/lookup", name="venue_lookup", media_type=MediaType.HTML, middleware=[rate_limited("identify")])  # fmt: skip
     async def lookup(
-        self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
-    ) -> Template:
+        self, request: Request[Any, Any, Any], today: NamedDependency[dt.date],
+        data: Form[LookupForm],
+    ) -> Template:  # fmt: skip
         """Confirm the ticket's person by the stated birth date; show the whole panel anew."""
-        form = {key: str(value) for key, value in (await request.form()).items()}
+        form = data.values()
         language = language_of(request)
         try:
             ticket = parse_ticket_code(
@@ -192,10 +194,11 @@ class VenueController(Controller):
 
     @post("/doses", name="venue_save", media_type=MediaType.HTML)
     async def save(
-        self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
-    ) -> Template:
+        self, request: Request[Any, Any, Any], today: NamedDependency[dt.date],
+        data: Form[VenueDoseForm],
+    ) -> Template:  # fmt: skip
         """Save the dose of the panel; a refusal redraws the form with the reasons."""
-        form = {key: str(value) for key, value in (await request.form()).items()}
+        form = data.values()
         language = language_of(request)
         try:
             dose = parse_dose(

@@ -24,6 +24,7 @@ from db.devices.queries import DeviceError, enrol_device
 from db.engine import tenant_transaction
 from web.access import DEVICE_COOKIE, DEVICE_COOKIE_DAYS
 from web.auth import requires
+from web.forms import EnrolForm, Form
 from web.i18n import language_of, translate
 
 
@@ -47,11 +48,14 @@ class VenueEnrolController(Controller):
 
     @post("/", name="venue_enrol_post", media_type=MediaType.HTML)
     async def enrol(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        data: Form[EnrolForm],
     ) -> Any:
         """Check the code and give the tablet its device cookie."""
         principal = request.user
-        code = str((await request.form()).get("code", "")).strip()
+        code = data.code.strip()
         try:
             async with tenant_transaction(principal.tenant):
                 device_id, credential = await enrol_device(

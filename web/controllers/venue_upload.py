@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from litestar import Controller, MediaType, Request, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.response import Template
 
@@ -14,6 +13,7 @@ from db.engine import tenant_transaction
 from db.vaccinations.bulk import COLUMNS, UnreadableFile, upload
 from web.auth import requires
 from web.controllers.venue import RECORDING_ROLES, venue_of
+from web.forms import DoseFileForm, MultipartForm
 from web.i18n import language_of, translate
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -40,15 +40,16 @@ class VenueUploadController(Controller):
         request_max_body_size=MAX_UPLOAD_BYTES,
     )
     async def receive(
-        self, request: Request[Any, Any, Any], today: NamedDependency[dt.date]
+        self,
+        request: Request[Any, Any, Any],
+        today: NamedDependency[dt.date],
+        data: MultipartForm[DoseFileForm],
     ) -> Template:
         """Validate and save every row; list every rejected row with its reason."""
         language = language_of(request)
-        form = await request.form()
-        file = form.get("file")
-        if not isinstance(file, UploadFile):
+        if data.file is None:
             return self._error(translate("bulk.no_file", language))
-        content = await file.read()
+        content = await data.file.read()
         async with tenant_transaction(request.user.tenant):
             venue = await venue_of(request.user)
         try:

@@ -20,9 +20,8 @@ from db.engine import tenant_transaction
 from db.tenancy.venues import VENUE_KINDS, VenueError, add_venue, all_venues, close_venue
 from web.auth import requires
 from web.errors import NotFound
+from web.forms import Form, VenueForm
 from web.i18n import language_of, translate
-
-_FIELDS = ("code", "name", "kind", "address")
 
 
 class VenuesController(Controller):
@@ -66,11 +65,10 @@ class VenuesController(Controller):
         )
 
     @post("/", name="admin_venues_add", media_type=MediaType.HTML)
-    async def add(self, request: Request[Any, Any, Any]) -> Any:
+    async def add(self, request: Request[Any, Any, Any], data: Form[VenueForm]) -> Any:
         """Register a venue; bad input comes back with the form as typed."""
         principal = request.user
-        raw = await request.form()
-        form = {key: str(raw.get(key, "")).strip() for key in _FIELDS}
+        form = {key: value.strip() for key, value in data.values().items()}
         try:
             async with tenant_transaction(principal.tenant):
                 await add_venue(principal.municipality_code, code=form["code"], name=form["name"],

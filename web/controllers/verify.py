@@ -28,6 +28,7 @@ from db.certificates.verification import VerificationData, verification_data
 from signing import shc, vdsnc
 from signing.errors import VerificationError, VerificationFailure
 from web.errors import BadInput
+from web.forms import MultipartForm, VerifyForm
 from web.i18n import language_of, translate
 from web.issuer_directory import TrustedIssuer
 from web.rate_limit import rate_limited
@@ -304,25 +305,26 @@ class VerifyController(Controller):
         request_max_body_size=MAX_UPLOAD_BYTES + MAX_TEXT_CHARS * 4 + 65536,
     )
     async def submit(
-        self, request: Request[Any, Any, Any], signing: NamedDependency[SigningContext]
+        self,
+        request: Request[Any, Any, Any],
+        signing: NamedDependency[SigningContext],
+        data: MultipartForm[VerifyForm],
     ) -> Template:
         """Decode and verify what was pasted or uploaded."""
         # Anonymous use: the shared per-source rate limit (rate_limited("verify")) counts each
         # request; on top, each process decodes at most MAX_CONCURRENT_DECODES uploads at
         # once (more are refused with 429) and every decoder runs in a limited child process.
-        form = await request.form()
-        text = str(form.get("text") or "")[:MAX_TEXT_CHARS]
-        upload = form.get("file")
+        text = data.text[:MAX_TEXT_CHARS]
         language = language_of(request)
         try:
             texts: list[str] = []
             results: list[Result] = []
-            if upload is not None and hasattr(upload, "read"):
-                data = await upload.read(MAX_UPLOAD_BYTES + 1)
-                if data:
-                    texts = await decode_upload(data)
-                    if data.startswith(b"%PDF"):
-                        results.append(await verify_pdf(data, signing))
+            if data.file is not None:
+                content = await data.file.read(MAX_UPLOAD_BYTES + 1)
+                if content:
+                    texts = await decode_upload(content)
+                    if content.startswith(b"%PDF"):
+                        results.append(await verify_pdf(content, signing))
             if not texts and text.strip():
                 texts = [text]
             if not texts:
