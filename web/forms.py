@@ -445,6 +445,36 @@ class MasterDataForm(FormBody, kw_only=True):
     }
 
 
+class MunicipalityForm(FormBody, kw_only=True):
+    """``POST /national/municipalities``: the new municipality."""
+
+    code: Text = ""
+    prefecture: Text = ""
+    name: Text = ""
+    name_en: Text = ""
+    head_title: Text = ""
+
+    labels: ClassVar[dict[str, str]] = {
+        "code": "national_admin.code",
+        "prefecture": "national_admin.prefecture",
+        "name": "national_admin.name_ja",
+        "name_en": "national_admin.name_en",
+        "head_title": "national_admin.head_title",
+    }
+
+
+class AdminForm(FormBody, kw_only=True):
+    """``POST /national/municipalities/{code}/admins``: the new municipal admin."""
+
+    login: Text = ""
+    display_name: Text = ""
+
+    labels: ClassVar[dict[str, str]] = {
+        "login": "accounts.login",
+        "display_name": "accounts.display_name",
+    }
+
+
 class SuspensionForm(FormBody, kw_only=True):
     """``POST /national/suspensions``: suspend (with a notice) or lift a function."""
 

@@ -19,13 +19,11 @@ area is read there. They are audited in that area and rate limited per account
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, MediaType, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
@@ -54,31 +52,14 @@ from db.tenancy.queries import (
     municipality,
 )
 from web.auth import requires
-from web.bodies import Text
 from web.errors import NotFound
+from web.forms import AdminForm, Form, MunicipalityForm
 from web.i18n import language_of, translate
 from web.rate_limit import rate_limited
 
 #: The national admin manages these accounts of a municipality, no others.
 MANAGED = frozenset({Role.MUNICIPAL_ADMIN})
 ACTIONS = ("disable", "enable", "unlock", "reset")
-
-
-class MunicipalityForm(msgspec.Struct, kw_only=True):
-    """``POST /national/municipalities``: the new municipality."""
-
-    code: Text = ""
-    prefecture: Text = ""
-    name: Text = ""
-    name_en: Text = ""
-    head_title: Text = ""
-
-
-class AdminForm(msgspec.Struct, kw_only=True):
-    """``POST /national/municipalities/{code}/admins``: the new municipal admin."""
-
-    login: Text = ""
-    display_name: Text = ""
 
 
 def _code(value: str) -> str:
@@ -145,7 +126,7 @@ class MunicipalitiesController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        data: Annotated[MunicipalityForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Form[MunicipalityForm],
     ) -> Any:
         """Register a municipality with the default terms, in its own new area (audited)."""
         language = language_of(request)
@@ -237,7 +218,7 @@ class MunicipalitiesController(Controller):
         self,
         request: Request[Any, Any, Any],
         code: FromPath[str],
-        data: Annotated[AdminForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Form[AdminForm],
     ) -> Any:
         """A new admin of the municipality, with a one-time password shown this once."""
         code = await self._existing(code)
