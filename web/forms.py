@@ -408,12 +408,17 @@ class EnrolForm(FormBody, kw_only=True):
 
 
 class DoseFileForm(FormBody, kw_only=True):
-    """``POST /venue/upload``: a CSV of doses (at most 50 MB, spooled to disk by Litestar)."""
+    """``POST /venue/upload``: a CSV of doses (at most 50 MB, spooled to disk by Litestar).
+
+    ``venue_id``: the clinic or workplace venue a clerk uploads the file for (a
+    venue account uploads for its own venue and has no choice).
+    """
 
     file: UploadFile | None = None
+    venue_id: Text = ""
 
     problems: ClassVar[dict[str, str]] = FILE_PROBLEMS
-    labels: ClassVar[dict[str, str]] = {"file": "venue.upload_file"}
+    labels: ClassVar[dict[str, str]] = {"file": "venue.upload_file", "venue_id": "bulk.venue"}
 
 
 # --- national admin ------------------------------------------------------------------------

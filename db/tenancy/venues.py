@@ -136,3 +136,18 @@ async def venue_by_code(municipality_code: str, code: str) -> dict[str, Any] | N
         code,
     )
     return None if row is None else dict(row)
+
+
+#: Venues whose records a clerk may upload as CSV, another area's residents included (F3, F8).
+UPLOADING_KINDS = ("clinic", "workplace")
+
+
+async def upload_venues(municipality_code: str) -> list[dict[str, Any]]:
+    """The open clinics and workplace venues a clerk uploads records for, by name."""
+    rows = await current_connection().fetch(
+        "SELECT id, code, name, kind FROM venue WHERE municipality_code = $1 AND active"
+        " AND kind = ANY($2::text[]) ORDER BY name, code",
+        municipality_code,
+        list(UPLOADING_KINDS),
+    )
+    return [dict(row) for row in rows]

@@ -9,6 +9,13 @@ idempotency key is derived from what it records (ticket, dose, date), so
 uploading the same file again duplicates nothing, and a row for a stored
 (ticket, dose, date) with another lot, volume, product or doctor is an error
 showing both values.
+
+A venue account uploads as its venue. A clerk may name one of the
+municipality's open clinics or workplace venues the file comes from: the
+rows are then that venue's records, and a row for another municipality's
+resident goes through the same crossing as a tablet's save (the birth date
+compared there, the record kept in the resident's area). Without a venue, a
+clerk's rows for other areas' residents are refused with what to choose.
 """
 
 from __future__ import annotations
@@ -165,7 +172,12 @@ async def _save_row(
             line, "ticket", "bulk.conflict", {"differences": _differences(dose, conflict.stored)}
         )
     except CrossingRefused:
-        return RowProblem(line, "ticket", "identity.elsewhere_venue_only")
+        key = (
+            "bulk.elsewhere_needs_venue"
+            if venue.venue_id is None
+            else "identity.elsewhere_venue_only"
+        )
+        return RowProblem(line, "ticket", key)
     except TicketUnknown:
         key = "venue.ticket_unknown" if dose.ticket.municipality_code == venue.municipality_code \
             else "identity.unconfirmed_elsewhere"  # fmt: skip
