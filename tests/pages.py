@@ -7,14 +7,20 @@ an id repeats, a form field has no label, a message key or an unfilled
 ``{placeholder}`` is shown instead of its message, template syntax leaked, or
 a form lacks an action (and, when it posts, a CSRF token), or a form posts a
 field its route's form Struct (``web/forms.py``) does not declare: msgspec
-ignores undeclared fields, so the handler would never see what was typed.
+ignores undeclared fields, so the handler would never see what was typed; or a
+Japanese page shows a known code where a name belongs (a product code from the
+master data, a record source, a state, a certificate kind or channel, the age
+band ``unknown``, a prefecture code): see :func:`shown_codes`.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache, partial
+from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
@@ -40,6 +46,84 @@ _READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "value")
 FormFields = Callable[[str], frozenset[str]]
 #: What Litestar's CSRF middleware reads, never a handler.
 _CSRF_FIELD = "_csrf_token"
+
+
+#: The vaccine master data file the installation is seeded from (its product codes).
+_MASTER_FILE = Path(__file__).resolve().parents[1] / "db" / "vaccines" / "data" / "vaccines.json"
+#: Codes a Japanese page must name instead: record sources, record/ticket/resident/job
+#: states, certificate kinds and channels, and the unknown age band.
+_PLAIN_CODES = frozenset(
+    {
+        # where a record came from
+        "tablet", "api", "csv", "import", "edit", "erase",
+        # record, ticket, resident, certificate and job states
+        "active", "deleted", "erased", "must_fix", "valid", "void", "reissued",
+        "moved_out", "deceased", "queued", "running", "done", "failed", "interrupted",
+        # certificate kinds and channels
+        "domestic", "overseas", "counter", "app", "kiosk",
+        # the age band of a resident without a birth date
+        "unknown",
+    }
+)  # fmt: skip
+#: A prefecture shown by its code rather than its name (a municipality code may be the
+#: subject itself: "市区町村コード 134016 の検査数字が合いません").
+_AREA_CODE = re.compile(r"都道府県コード\s*[:：]?\s*\d{2,6}")
+#: A ``vrs`` command line quoted in a message (``vrs app-client --kind kiosk``): codes on purpose.
+_COMMAND = re.compile(r"\bvrs(?: +-{0,2}[\w=./:-]+)+")
+#: Elements whose text is a code on purpose (a CSV column example, a CLI command).
+_CODE_ELEMENTS = ("code", "kbd", "samp", "pre")
+
+
+@cache
+def product_codes() -> frozenset[str]:
+    """The product codes of the master data (``pfizer-comirnaty``...)."""
+    data = json.loads(_MASTER_FILE.read_text(encoding="utf-8"))
+    return frozenset(product["code"] for product in data["products"])
+
+
+@cache
+def _code_pattern() -> re.Pattern[str]:
+    codes = sorted(product_codes() | _PLAIN_CODES, key=len, reverse=True)
+    return re.compile(
+        r"(?<![A-Za-z0-9_./:@-])(" + "|".join(map(re.escape, codes)) + r")(?![A-Za-z0-9_/@-])"
+    )
+
+
+def _visible_texts(document: Element) -> Iterator[str]:
+    """:func:`_texts`, less the text of elements that show a code on purpose (``<code>``)."""
+    skipped: set[int] = set()
+    for element in document.iter():
+        if element.tag in _CODE_ELEMENTS:
+            skipped.update(id(inner) for inner in element.iter())
+    for element in document.iter():
+        if id(element) in skipped:
+            if element.tail and element.tag in _CODE_ELEMENTS:
+                yield element.tail
+            continue
+        yield from _texts_of(element)
+
+
+def shown_codes(texts: Iterable[str]) -> list[str]:
+    """Known codes in visible text, each with the text around it.
+
+    ``pfizer-comirnaty``, ``must_fix``, ``都道府県コード 13``: each found as
+    ``'code' in '…text…'``, so a failure says where.
+    """
+    found = set()
+    for text in texts:
+        text = _COMMAND.sub("vrs …", text)
+        for pattern in (_code_pattern(), _AREA_CODE):
+            for match in pattern.finditer(text):
+                near = " ".join(text[max(0, match.start() - 30) : match.end() + 30].split())
+                found.add(f"{match.group(0)!r} in {near!r}")
+    return sorted(found)
+
+
+def _is_japanese(document: Element, whole: bool, language: str) -> bool:
+    if whole:
+        html = document if document.tag == "html" else document.find(".//html")
+        return html is not None and (html.get("lang") or "").lower().startswith("ja")
+    return language == "ja"
 
 
 @cache
@@ -70,28 +154,26 @@ def _parse(markup: str) -> Element:
 def _texts(document: Element) -> Iterator[str]:
     """The text people see: text nodes outside script/style, and readable attributes."""
     for element in document.iter():
-        if element.tag in ("script", "style"):
-            if element.tail:
-                yield element.tail
-            continue
-        if element.text:
-            yield element.text
+        yield from _texts_of(element)
+
+
+def _texts_of(element: Element) -> Iterator[str]:
+    if element.tag in ("script", "style"):
         if element.tail:
             yield element.tail
-        for name in _READ_ATTRIBUTES:
-            if (
-                name == "value"
-                and element.tag != "button"
-                and element.get("type")
-                not in (
-                    "submit",
-                    "button",
-                )
-            ):
-                continue
-            value = element.get(name)
-            if value:
-                yield value
+        return
+    if element.text:
+        yield element.text
+    if element.tail:
+        yield element.tail
+    for name in _READ_ATTRIBUTES:
+        if name == "value" and not (
+            element.tag == "input" and element.get("type") in ("submit", "button", "reset")
+        ):
+            continue  # a <button>'s value is sent, not shown; an input's is what was typed
+        value = element.get(name)
+        if value:
+            yield value
 
 
 def _labelled(field: Element, labels_for: set[str], inside_label: set[int]) -> bool:
@@ -145,11 +227,18 @@ def form_fields_of(app: Any) -> FormFields:
     return fields
 
 
-def check_html(markup: str, where: str = "", form_fields: FormFields | None = None) -> None:
+def check_html(
+    markup: str,
+    where: str = "",
+    form_fields: FormFields | None = None,
+    language: str = "ja",
+) -> None:
     """Fail, saying what and where, on a page or partial that is not right.
 
     With ``form_fields`` (the app's POST routes, :func:`form_fields_of`), every POST form
-    must send only fields its route's form Struct declares."""
+    must send only fields its route's form Struct declares. ``language`` is the language
+    a fragment was asked for (a whole page says it in ``<html lang>``); Japanese pages
+    must show names, not codes."""
     prefix = f"{where}: " if where else ""
     leaked = _TEMPLATE.search(markup)
     assert not leaked, (
@@ -195,6 +284,11 @@ def check_html(markup: str, where: str = "", form_fields: FormFields | None = No
     placeholders = sorted({p for text in _texts(document) for p in _PLACEHOLDER.findall(text)})
     assert not placeholders, f"{prefix}message parameters left unfilled: {placeholders}"
 
+    whole = markup.lstrip()[:15].lower().startswith("<!doctype")
+    if _is_japanese(document, whole, language):
+        codes = shown_codes(_visible_texts(document))
+        assert not codes, f"{prefix}codes shown where a name belongs on a Japanese page: {codes}"
+
     for form in document.iter("form"):
         assert form.get("action"), f"{prefix}a form without an action"
         if (form.get("method") or "get").lower() == "post":
@@ -219,7 +313,17 @@ async def check_response(response: httpx.Response, form_fields: FormFields | Non
         return
     await response.aread()
     where = f"{response.request.method} {response.request.url.path}"
-    check_html(response.text, where, form_fields)
+    check_html(response.text, where, form_fields, _requested_language(response.request))
+
+
+def _requested_language(request: httpx.Request) -> str:
+    """The language a request asked for, as the server picks it (``?lang=``, cookie, ja)."""
+    from web.i18n import LANGUAGE_COOKIE, pick_language
+
+    cookies: SimpleCookie = SimpleCookie()
+    cookies.load(request.headers.get("cookie", ""))
+    cookie = cookies[LANGUAGE_COOKIE].value if LANGUAGE_COOKIE in cookies else None
+    return pick_language(cookie, request.url.params.get("lang"))
 
 
 def response_checker(app: Any) -> Callable[[httpx.Response], Any]:

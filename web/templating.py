@@ -13,6 +13,7 @@ from litestar.template.config import TemplateConfig
 from db.accounts.roles import Role
 from web.clock import JAPAN
 from web.i18n import LANGUAGES, language_of, translate
+from web.labels import code_name, product_codes_and_names, product_name
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -46,6 +47,23 @@ def _back_here(context: Any) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+@pass_context
+def _product(context: Any, code: Any, day: dt.date | None = None) -> str:
+    """``{{ dose.product | product }}``: the product's name in the page's language."""
+    return product_name(code, _language(context), day)
+
+
+@pass_context
+def _named(context: Any, code: Any, kind: str) -> str:
+    """``{{ dose.source | named("source") }}``: a code's name in the page's language."""
+    return code_name(kind, code, _language(context))
+
+
+@pass_context
+def _product_codes(context: Any) -> list[tuple[str, str]]:
+    return product_codes_and_names(_language(context))
+
+
 def japan_time(moment: dt.datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
     """A timestamp as people in Japan read it (JST), whatever the server's zone."""
     return moment.astimezone(JAPAN).strftime(pattern)
@@ -61,11 +79,14 @@ def _printable(value: Any) -> Any:
 def _configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.finalize = _printable
     engine.engine.filters["jst"] = japan_time
+    engine.engine.filters["product"] = _product
+    engine.engine.filters["named"] = _named
     engine.engine.globals.update(
         t=_t,
         language=_language,
         current_user=_current_user,
         back_here=_back_here,
+        product_codes=_product_codes,
         LANGUAGES=LANGUAGES,
         Role=Role,
     )

@@ -59,6 +59,22 @@ async def product_labels(day: dt.date) -> list[ProductLabel]:
     return sorted(labels, key=lambda label: label.code)
 
 
+def cached_label(code: str, day: dt.date | None = None) -> ProductLabel | None:
+    """A product's label from what this process last read (None before the first read).
+
+    For templates, which cannot wait for the database: the name in force on ``day``
+    (the latest name without one), or None for a code the cache does not know.
+    """
+    periods = (_cache.labels or {}).get(code)
+    if not periods:
+        return None
+    if day is not None:
+        for period, label in periods:
+            if period.covers(day):
+                return label
+    return periods[-1][1]
+
+
 def forget() -> None:
     """Drop the cache (after master data edits in this process, and in tests)."""
     _cache.version = -1

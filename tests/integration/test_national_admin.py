@@ -73,7 +73,8 @@ async def test_a_municipality_is_registered_only_with_a_real_code_in_its_prefect
         browser, "/national/municipalities", {**CHIYODA, "prefecture": "01"}
     )
     assert (
-        wrong_prefecture.status_code == 422 and "都道府県コード 13 の団体" in wrong_prefecture.text
+        wrong_prefecture.status_code == 422
+        and "上2桁が 13 の都道府県の団体" in wrong_prefecture.text
     )
     no_name = await post(browser, "/national/municipalities", {**CHIYODA, "name": " "})
     assert no_name.status_code == 422 and "名称（日本語）を入力" in no_name.text

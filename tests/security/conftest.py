@@ -87,7 +87,7 @@ async def area_a(default_terms: bool = False) -> AreaA:
         )  # fmt: skip
         await connection.execute(
             "INSERT INTO import_rejection (id, municipality_code, job, line_number, column_name,"
-            " reason, params) VALUES ($1, $2, $3, 3, 'my_number', 'id.my_number_check', $4)",
+            " reason, params) VALUES ($1, $2, $3, 3, 'my_number', 'id.my_number_check_digit', $4)",
             uuid.uuid4(), A, job_id, json.dumps({"value": resident["my_number"]}),
         )  # fmt: skip
         await connection.execute(

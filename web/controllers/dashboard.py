@@ -19,6 +19,7 @@ from db.accounts.roles import Role
 from db.engine import replica_transaction
 from db.statistics.open_data import FILES, open_data, render
 from db.statistics.queries import municipality_figures, viewer_figures
+from db.tenancy.queries import PREFECTURES
 from web.auth import requires
 from web.errors import NotFound
 from web.htmx import page_or_partial, partial
@@ -66,7 +67,9 @@ class StatisticsController(Controller):
             figures = await viewer_figures(prefecture)
         language = language_of(request)
         scope = (
-            translate("stats.scope_prefecture", language, code=prefecture)
+            translate(
+                "stats.scope_prefecture", language, name=_prefecture_name(prefecture, language)
+            )
             if prefecture
             else translate("stats.scope_national", language)
         )
@@ -120,3 +123,11 @@ class StatisticsApiController(Controller):
 
 
 ROUTES = [DashboardController, StatisticsController, StatisticsApiController]
+
+
+def _prefecture_name(code: str, language: str) -> str:
+    """東京都 for ``13`` (the code itself only for a code no prefecture has)."""
+    names = PREFECTURES.get(code)
+    if names is None:
+        return code
+    return names[0] if language == "ja" else names[1]
