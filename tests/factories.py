@@ -171,7 +171,7 @@ async def sign_in(client: Any, login: str, password: str = PASSWORD) -> Any:
     )
 
 
-async def enrol_device(login: str, client: Any = None, label: str = "tablet") -> str:
+async def enrol_device(login: str, client: Any = None, label: str = "受付タブレット") -> str:
     """Register and enrol a venue device for a venue account's venue; returns its credential.
 
     With ``client`` (an httpx client) the device cookie is set on it, as the
