@@ -39,7 +39,7 @@ Progress = Callable[[str, int, int, int], Awaitable[None]]
 async def area_tables(connection: Any = None) -> list[str]:
     """The allow-listed tables this database has, in insert order."""
     rows = await (connection or current_connection()).fetch(
-        "SELECT relname FROM pg_class WHERE relkind = 'r'"
+        "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND NOT relispartition"
         " AND relnamespace = 'public'::regnamespace AND relname = ANY($1::text[])",
         list(RESTORED),
     )

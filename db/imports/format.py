@@ -341,3 +341,144 @@ def first_undecodable_line(path: Path, encoding: str) -> int:
             except UnicodeDecodeError:
                 return number
     return max(1, number)  # a character cut short at the very end
+
+
+_ASCII_DIGITS = frozenset("0123456789")
+_MY_NUMBER_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)  # digits 1–11, left to right
+_PLAIN_SEXES = {"1": "1", "2": "2", "9": "9"}
+_PLAIN_FLAGS = {"": False, "0": False, "1": True}
+_PLAIN_PRIORITIES = {"": "", "0": "", "1": "medical_worker", "2": "care_facility_worker"}
+_PLAIN_DOSES = {str(n): n for n in range(1, 10)}
+#: Distinct dates and kana names remembered per file (birth dates repeat a lot).
+_CACHE_LIMIT = 200_000
+
+
+class RowChecker:
+    """:func:`check_row` for one header, with a quick path for the plain rows most files hold.
+
+    A row whose every cell is in its plainest form (ASCII digits, ISO dates, no flag
+    set, no full-width characters to fold) is checked here in a few steps; any other
+    row, and every row with a problem, goes to :func:`check_row`, so the problems and
+    the values are always :func:`check_row`'s (``tests/fuzz/test_csv_rows.py`` compares
+    both on generated rows).
+    """
+
+    def __init__(self, positions: dict[str, int], today: dt.date) -> None:
+        self.positions = positions
+        self.today = today
+        self._at = tuple(positions.get(key, -1) for key in COLUMN_KEYS)
+        self._dates: dict[str, dt.date] = {}
+        self._kana: dict[str, str] = {}
+
+    def check(self, cells: list[str]) -> tuple[CheckedRow | None, list[RowProblem]]:
+        """What :func:`check_row` says of ``cells``."""
+        quick = self._quick(cells)
+        if quick is not None:
+            return CheckedRow(*quick), []
+        return check_row(cells, self.positions, self.today)
+
+    def values(self, cells: list[str]) -> tuple[tuple[Any, ...] | None, list[RowProblem]]:
+        """:meth:`check` as a tuple of :class:`CheckedRow`'s fields, in their order."""
+        quick = self._quick(cells)
+        if quick is not None:
+            return quick, []
+        row, problems = check_row(cells, self.positions, self.today)
+        if row is None:
+            return None, problems
+        return (
+            row.resident_number, row.my_number, row.name, row.name_kana, row.former_name,
+            row.birth_date, row.sex, row.ticket_number, row.ticket_type, row.ticket_dose_number,
+            row.ticket_issued_on, row.moved_out_on, row.deceased_on, row.priority_group,
+            row.needs_care,
+        ), []  # fmt: skip
+
+    def _date(self, text: str) -> dt.date | None:
+        """A plain date that :func:`check_row` accepts (not in the future), else None."""
+        known = self._dates.get(text)
+        if known is not None or not text.isascii():
+            return known
+        try:
+            value = parse_date(text)
+        except ValueError:
+            return None
+        if value > self.today:
+            return None
+        if len(self._dates) < _CACHE_LIMIT:
+            self._dates[text] = value
+        return value
+
+    def _quick(self, cells: list[str]) -> tuple[Any, ...] | None:  # noqa: C901, PLR0911, PLR0912
+        (at_resident, at_my_number, at_name, at_kana, at_former, at_birth, at_sex, at_ticket,
+         at_type, at_dose, at_issued, at_moved, at_moved_on, at_deceased, at_deceased_on,
+         at_priority, at_care) = self._at  # fmt: skip
+        cs = [*cells, ""]  # an absent column (-1) reads as empty
+        resident = cs[at_resident].strip()
+        if not (0 < len(resident) <= 15 and resident.isascii() and resident.isdigit()):
+            return None
+        my_number: str | None = cs[at_my_number].strip()
+        if my_number:
+            if not (len(my_number) == 12 and my_number.isascii() and my_number.isdigit()):
+                return None
+            total = sum(int(d) * w for d, w in zip(my_number, _MY_NUMBER_WEIGHTS))  # noqa: B905
+            remainder = total % 11
+            if my_number[11] != ("0" if remainder <= 1 else str(11 - remainder)):
+                return None
+        else:
+            my_number = None
+        name = cs[at_name].strip()
+        if not name or len(name) > MAX_NAME:
+            return None
+        raw_kana = cs[at_kana].strip()
+        kana = self._kana.get(raw_kana)
+        if kana is None:
+            folded = nfkc(raw_kana)
+            if not folded or not _KANA.fullmatch(folded) or len(folded) > MAX_NAME:
+                return None
+            kana = folded.replace("\u3000", " ")
+            if len(self._kana) < _CACHE_LIMIT:
+                self._kana[raw_kana] = kana
+        former = cs[at_former].strip()
+        if len(former) > MAX_NAME:
+            return None
+        birth = self._date(cs[at_birth].strip())
+        if birth is None or birth < EARLIEST_BIRTH:
+            return None
+        sex = _PLAIN_SEXES.get(cs[at_sex].strip())
+        if sex is None:
+            return None
+        ticket: str | None = cs[at_ticket].strip()
+        if ticket:
+            if not (len(ticket) == 10 and ticket.isascii() and ticket.isdigit()):
+                return None
+        else:
+            ticket = None
+        ticket_type = cs[at_type].strip() or "1"
+        if ticket_type not in TICKET_TYPES or not ticket_type.isascii():
+            return None
+        dose_text = cs[at_dose].strip()
+        dose = None
+        if dose_text:
+            dose = _PLAIN_DOSES.get(dose_text)
+            if dose is None:
+                return None
+        issued_text = cs[at_issued].strip()
+        issued = None
+        if issued_text:
+            issued = self._date(issued_text)
+            if issued is None:
+                return None
+        if (
+            cs[at_moved].strip() not in ("", "0")
+            or cs[at_moved_on].strip()
+            or cs[at_deceased].strip() not in ("", "0")
+            or cs[at_deceased_on].strip()
+        ):
+            return None
+        priority = _PLAIN_PRIORITIES.get(cs[at_priority].strip())
+        care = _PLAIN_FLAGS.get(cs[at_care].strip())
+        if priority is None or care is None:
+            return None
+        return (
+            resident, my_number, name, kana, former, birth, sex, ticket, ticket_type, dose,
+            issued, None, None, priority, care,
+        )  # fmt: skip

@@ -30,15 +30,19 @@ import datetime as dt
 import io
 import json
 import logging
+import multiprocessing
+import os
 import time
+from collections import deque
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from db.engine import SERVING_ROLE, get_engine
-from db.imports.format import COLUMNS, check_row, first_undecodable_line, map_header
+from db.imports.format import COLUMNS, RowChecker, first_undecodable_line, map_header
 from db.residents.my_number import MyNumberVault
 
 log = logging.getLogger("vrs.imports")
@@ -112,8 +116,19 @@ async def update_job(municipality_code: str, job_id: UUID, **values: Any) -> Non
         )
 
 
+#: One row read from the file: its physical line and its cells.
+Cells = tuple[int, list[str]]
+#: Why a line is refused: (line, column, message key, JSON parameters).
+Rejection = tuple[int, str, str, str]
+
+
 class _RowReader:
-    """Reads and checks the file in batches (runs in a worker thread)."""
+    """Reads the file in batches of cells (:meth:`cells`); :meth:`batch` also checks them.
+
+    The CSV parsing stays in one place (a thread of the importing process) so that
+    line numbers and malformed-file errors are those of one ``csv.reader``; the checks
+    and the sealing (:func:`check_cells`) may run in other processes.
+    """
 
     def __init__(self, path: Path, encoding: str, vault: MyNumberVault, code: str) -> None:
         self.raw = path.open("rb")
@@ -124,7 +139,7 @@ class _RowReader:
         self.today = dt.date.today()
         self.positions: dict[str, int] = {}
         self.rows_read = 0
-        self.rejections: list[tuple[int, str, str, str]] = []
+        self.rejections: list[Rejection] = []
         self.rejected_lines = 0
 
     def header(self) -> list[str]:
@@ -140,88 +155,180 @@ class _RowReader:
         if repeated:
             raise ImportFailed("import.repeated_columns", columns="、".join(repeated))
         self.positions = positions
+        self.checker = RowChecker(positions, self.today)
         return ignored
 
-    def batch(self) -> list[tuple[Any, ...]]:
-        """The next checked rows (at most :data:`BATCH_ROWS`), My Numbers sealed; [] at the end."""
-        records: list[list[Any]] = []
-        width = max(self.positions.values()) + 1
+    def cells(self, rows: int = BATCH_ROWS) -> list[Cells]:
+        """The next non-blank rows (at most ``rows``), unchecked; [] at the end."""
+        batch: list[Cells] = []
         try:
             for cells in self.reader:
-                line = self.reader.line_num
                 if not cells or all(not c.strip() for c in cells):
                     continue
                 self.rows_read += 1
-                if len(cells) < width:
-                    self._reject(line, "", "import.too_few_fields", {"expected": width})
-                    continue
-                row, problems = check_row(cells, self.positions, self.today)
-                if row is None:
-                    self.rejected_lines += 1
-                    for p in problems:
-                        self.rejections.append(
-                            (line, p.column, p.reason, json.dumps(p.params, ensure_ascii=False))
-                        )
-                    continue
-                records.append(
-                    [
-                        line, row.resident_number, row.my_number, None, row.name, row.name_kana,
-                        row.former_name, row.birth_date, row.sex, row.ticket_number,
-                        row.ticket_type, row.ticket_dose_number, row.ticket_issued_on,
-                        row.moved_out_on, row.deceased_on, row.priority_group, row.needs_care,
-                    ]
-                )  # fmt: skip
-                if len(records) >= BATCH_ROWS:
+                batch.append((self.reader.line_num, cells))
+                if len(batch) >= rows:
                     break
         except UnicodeDecodeError:
             line = first_undecodable_line(Path(self.raw.name), self.text.encoding)
             raise ImportFailed("import.encoding_unreadable", line=line) from None
         except csv.Error:
             raise ImportFailed("import.csv_malformed", line=self.reader.line_num) from None
-        self._seal(records)
-        return [tuple(r) for r in records]
+        return batch
 
-    def _seal(self, records: list[list[Any]]) -> None:
-        """Replace each My Number (position 2) by its sealed form and fill its hash (3)."""
-        numbered = [r for r in records if r[2]]
-        numbers = [r[2] for r in numbered]
-        sealed = self.vault.seal_many(numbers, self.code)
-        hashes = self.vault.lookup_hashes(numbers)
-        for record, ciphertext, digest in zip(numbered, sealed, hashes, strict=True):
-            record[2] = ciphertext
-            record[3] = digest
-        for record in records:
-            if not record[2]:
-                record[2] = None
+    def batch(self) -> list[tuple[Any, ...]]:
+        """The next checked rows (at most :data:`BATCH_ROWS`), My Numbers sealed; [] at the end."""
+        while cells := self.cells():
+            records, rejections, rejected = check_cells(cells, self.checker, self.vault, self.code)
+            self.take(rejections, rejected)
+            if records:
+                return [tuple(r) for r in records]
+        return []
 
-    def _reject(self, line: int, column: str, reason: str, params: dict[str, Any]) -> None:
-        self.rejected_lines += 1
-        self.rejections.append((line, column, reason, json.dumps(params)))
+    def take(self, rejections: list[Rejection], rejected_lines: int) -> None:
+        """Count the rejections of a checked batch."""
+        self.rejections.extend(rejections)
+        self.rejected_lines += rejected_lines
 
     def close(self) -> None:
         self.text.close()
 
 
-_CROSS_CHECKS = [
-    # Duplicates within the file: every occurrence after the first.
-    """INSERT INTO import_rejects SELECT line, 'resident_number', 'import.duplicate_in_file',
+def check_cells(
+    batch: list[Cells], checker: RowChecker, vault: MyNumberVault, code: str
+) -> tuple[list[list[Any]], list[Rejection], int]:
+    """Check rows one by one and seal their My Numbers: (records, rejections, rejected lines).
+
+    A record has the staging table's columns (:data:`_STAGING_COLUMNS`).
+    """
+    records: list[list[Any]] = []
+    rejections: list[Rejection] = []
+    rejected = 0
+    width = max(checker.positions.values()) + 1
+    values = checker.values
+    for line, cells in batch:
+        if len(cells) < width:
+            rejected += 1
+            rejections.append((line, "", "import.too_few_fields", json.dumps({"expected": width})))
+            continue
+        row, problems = values(cells)
+        if row is None:
+            rejected += 1
+            for p in problems:
+                rejections.append(
+                    (line, p.column, p.reason, json.dumps(p.params, ensure_ascii=False))
+                )
+            continue
+        # CheckedRow's fields in order, with the line first and the hash after the My Number.
+        records.append([line, row[0], row[1], None, *row[2:]])
+    _seal(records, vault, code)
+    return records, rejections, rejected
+
+
+def _seal(records: list[list[Any]], vault: MyNumberVault, code: str) -> None:
+    """Replace each My Number (position 2) by its sealed form and fill its hash (3)."""
+    numbered = [r for r in records if r[2]]
+    numbers = [r[2] for r in numbered]
+    sealed = vault.seal_many(numbers, code)
+    hashes = vault.lookup_hashes(numbers)
+    for record, ciphertext, digest in zip(numbered, sealed, hashes, strict=True):
+        record[2] = ciphertext
+        record[3] = digest
+    for record in records:
+        if not record[2]:
+            record[2] = None
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: str) -> str:
+    """Free text in COPY's text format."""
+    return value.translate(_COPY_ESCAPES)
+
+
+_NULL = "\\N"
+_BYTEA = "\\\\x"
+
+
+def _optional(value: Any) -> str:
+    """A value that may be NULL (digits, a number or a date) in COPY's text format."""
+    return _NULL if value is None else str(value)
+
+
+def copy_text(records: list[list[Any]]) -> bytes:
+    """Records (:data:`_STAGING_COLUMNS`) as COPY's text format, for the staging COPY.
+
+    Identifiers, hashes, dates and codes are digits, hex or ASCII words by the time a row
+    is a record; only the names are free text.
+    """
+    lines = []
+    for (line, resident, sealed, digest, name, kana, former, birth, sex, ticket, ticket_type,
+         dose, issued, moved, deceased, priority, care) in records:  # fmt: skip
+        sealed_text = _BYTEA + sealed.hex() if sealed else _NULL
+        lines.append(
+            f"{line}\t{resident}\t{sealed_text}\t{digest or _NULL}\t{_text(name)}\t{_text(kana)}\t"
+            f"{_text(former)}\t{birth}\t{sex}\t{ticket or _NULL}\t{ticket_type}\t"
+            f"{_optional(dose)}\t{_optional(issued)}\t{_optional(moved)}\t"
+            f"{_optional(deceased)}\t{priority}\t{'t' if care else 'f'}\n"
+        )
+    return "".join(lines).encode()
+
+
+# --- checking in worker processes --------------------------------------------------------
+# A large file is checked and sealed by one process per core (the GIL would keep threads on
+# one core): each gets its batch of cells and gives back COPY text and the rejections.
+
+#: Files from this size on are checked in worker processes; smaller ones in a thread.
+PARALLEL_FROM_BYTES = 4 << 20
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(
+    positions: dict[str, int], today: dt.date, vault: MyNumberVault, code: str
+) -> None:
+    _worker.update(checker=RowChecker(positions, today), vault=vault, code=code)
+
+
+def _check_in_worker(batch: list[Cells]) -> tuple[bytes, list[Rejection], int]:
+    w = _worker
+    records, rejections, rejected = check_cells(batch, w["checker"], w["vault"], w["code"])
+    return copy_text(records), rejections, rejected
+
+
+def _check_here(reader: _RowReader, batch: list[Cells]) -> tuple[bytes, list[Rejection], int]:
+    records, rejections, rejected = check_cells(batch, reader.checker, reader.vault, reader.code)
+    return copy_text(records), rejections, rejected
+
+
+def _duplicates(column: str, key: str) -> str:
+    """Rows whose ``key`` an earlier row of the file has: every occurrence after the first.
+
+    Only keys seen more than once are sorted (a hashed count finds them), so a file with
+    no duplicate costs two scans and no sort.
+    """
+    return f"""INSERT INTO import_rejects SELECT line, '{column}', 'import.duplicate_in_file',
            json_build_object('first_line', first)::text
-       FROM (SELECT line, min(line) OVER (PARTITION BY resident_number) AS first
-             FROM import_staging) x WHERE line <> first""",
-    """INSERT INTO import_rejects SELECT line, 'ticket_number', 'import.duplicate_in_file',
-           json_build_object('first_line', first)::text
-       FROM (SELECT line, min(line) OVER (PARTITION BY ticket_number) AS first
-             FROM import_staging WHERE ticket_number IS NOT NULL) x WHERE line <> first""",
-    """INSERT INTO import_rejects SELECT line, 'my_number', 'import.duplicate_in_file',
-           json_build_object('first_line', first)::text
-       FROM (SELECT line, min(line) OVER (PARTITION BY my_number_hmac) AS first
-             FROM import_staging WHERE my_number_hmac IS NOT NULL) x WHERE line <> first""",
+       FROM (SELECT line, min(line) OVER (PARTITION BY {key}) AS first
+             FROM import_staging
+             WHERE {key} IN (SELECT {key} FROM import_staging WHERE {key} IS NOT NULL
+                             GROUP BY {key} HAVING count(*) > 1)) x
+       WHERE line <> first"""
+
+
+#: Duplicates within the file.
+_IN_FILE_CHECKS = [
+    _duplicates("resident_number", "resident_number"),
+    _duplicates("ticket_number", "ticket_number"),
+    _duplicates("my_number", "my_number_hmac"),
+]
+_RECORDED_CHECKS = [
     # Conflicts with what is recorded.
     """INSERT INTO import_rejects SELECT s.line, 'ticket_number', 'import.ticket_taken',
            json_build_object('resident_number', r.resident_number)::text
        FROM import_staging s
        JOIN ticket t ON t.municipality_code = $1 AND t.ticket_number = s.ticket_number
-       JOIN resident r ON r.id = t.resident
+       JOIN resident r ON r.id = t.resident AND r.municipality_code = $1
        WHERE r.resident_number <> s.resident_number""",
     """INSERT INTO import_rejects SELECT s.line, 'my_number', 'import.my_number_taken',
            json_build_object('resident_number', r.resident_number)::text
@@ -262,7 +369,9 @@ WITH up AS (
           (excluded.name, excluded.name_kana, excluded.former_name, excluded.birth_date,
            excluded.sex, excluded.moved_out_on, excluded.deceased_on, excluded.priority_group,
            excluded.needs_care, false)
-    RETURNING r.id, (xmax = 0) AS inserted
+    -- A new resident is at version 1; an updated one at 2 or more. (``xmax = 0`` would say
+    -- which rows are new, but a partitioned table's RETURNING has no system columns.)
+    RETURNING r.id, (r.version = 1) AS inserted
 ), kept AS (
     -- The values before this import of each changed resident, in the resident's history:
     -- every part of one statement sees the table as it was, so ``old`` is the row before.
@@ -275,7 +384,7 @@ WITH up AS (
                'needs_care', old.needs_care, 'birth_date', old.birth_date, 'sex', old.sex,
                'status', old.status, 'has_my_number', old.my_number_hmac IS NOT NULL),
            'import', $4::text::uuid, $2, 'CSV取込'
-    FROM up JOIN resident old ON old.id = up.id
+    FROM up JOIN resident old ON old.id = up.id AND old.municipality_code = $1
     WHERE NOT up.inserted
 ), audited AS (
     INSERT INTO audit_event (municipality_code, occurred_at, actor, actor_role, action,
@@ -305,9 +414,10 @@ WITH tk AS (
       AND (t.ticket_type, t.dose_number, t.issued_on, t.status) IS DISTINCT FROM
           (excluded.ticket_type, excluded.dose_number,
            coalesce(excluded.issued_on, t.issued_on), 'valid')
-    RETURNING (xmax = 0) AS inserted
+    RETURNING t.ticket_number
 )
-SELECT count(*) FILTER (WHERE inserted) FROM tk
+SELECT count(*) FROM tk JOIN import_staging s ON s.ticket_number = tk.ticket_number
+WHERE NOT s.rejected AND NOT s.ticket_existed
 """
 
 #: Staged rows of known residents carry their id; new ones keep the id drawn at COPY.
@@ -315,6 +425,32 @@ _KNOWN_RESIDENTS = """
 UPDATE import_staging s SET resident_id = r.id, existed = true
 FROM resident r
 WHERE r.municipality_code = $1 AND r.resident_number = s.resident_number
+"""
+
+#: Staged tickets already recorded (to count the new ones).
+_KNOWN_TICKETS = """
+UPDATE import_staging s SET ticket_existed = true
+FROM ticket t
+WHERE t.municipality_code = $1 AND t.ticket_number = s.ticket_number
+"""
+
+#: A first import into an area with no rows: the good rows go straight into the area's own
+#: new tables (no index yet; see ``vrs_import_open_fresh_area``), which are then indexed and
+#: attached as the area's partitions. ``{code}`` is a checked six-digit area code.
+_FRESH_RESIDENTS = """
+INSERT INTO "resident_{code}" (id, municipality_code, resident_number, my_number_ciphertext,
+    my_number_hmac, name, name_kana, former_name, birth_date, sex, moved_out_on, deceased_on,
+    priority_group, needs_care)
+SELECT resident_id, $1, resident_number, my_number_ciphertext, my_number_hmac, name, name_kana,
+    former_name, birth_date, sex, moved_out_on, deceased_on, priority_group, needs_care
+FROM import_staging WHERE NOT rejected
+"""
+
+_FRESH_TICKETS = """
+INSERT INTO "ticket_{code}" (municipality_code, ticket_number, resident, ticket_type,
+    dose_number, issued_on)
+SELECT $1, ticket_number, resident_id, ticket_type, ticket_dose_number, ticket_issued_on
+FROM import_staging WHERE NOT rejected AND ticket_number IS NOT NULL
 """
 
 _REISSUE = """
@@ -395,25 +531,62 @@ class _Timings:
         return ", ".join(f"{step} {seconds:.2f} s" for step, seconds in self.steps)
 
 
-async def _staged_batches(
-    reader: _RowReader, code: str, job_id: UUID
-) -> AsyncIterator[tuple[Any, ...]]:
-    """Every checked row, the next batch read in a thread while COPY sends this one."""
-    pending = asyncio.ensure_future(asyncio.to_thread(reader.batch))
+def _worker_pool(reader: _RowReader, size: int) -> ProcessPoolExecutor | None:
+    """Worker processes for a file of ``size`` bytes (None: check in a thread of this one)."""
+    workers = os.cpu_count() or 1
+    if size < PARALLEL_FROM_BYTES or workers < 2:
+        return None
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),  # never fork a running server
+        initializer=_start_worker,
+        initargs=(reader.positions, reader.today, reader.vault, reader.code),
+    )
+
+
+async def _staged_copy(
+    reader: _RowReader, code: str, job_id: UUID, pool: ProcessPoolExecutor | None
+) -> AsyncIterator[bytes]:
+    """The checked rows as COPY text, in file order, batch by batch.
+
+    A thread reads the cells; the checks and sealing run in ``pool`` (or in threads),
+    a few batches ahead of the one COPY is sending.
+    """
+    loop = asyncio.get_running_loop()
+    ahead = 2 * (os.cpu_count() or 1) if pool else 2
+    pending: deque[asyncio.Future[tuple[bytes, list[Rejection], int]]] = deque()
+    reading = True
+    reported = time.monotonic()
     try:
-        while batch := await pending:
-            pending = asyncio.ensure_future(asyncio.to_thread(reader.batch))
-            for record in batch:
-                yield record
-            await update_job(
-                code, job_id, processed_bytes=reader.raw.tell(),
-                rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
-            )  # fmt: skip
+        while True:
+            while reading and len(pending) < ahead:
+                cells = await asyncio.to_thread(reader.cells)
+                if not cells:
+                    reading = False
+                elif pool is not None:
+                    pending.append(loop.run_in_executor(pool, _check_in_worker, cells))
+                else:
+                    pending.append(
+                        asyncio.ensure_future(asyncio.to_thread(_check_here, reader, cells))
+                    )
+            if not pending:
+                return
+            payload, rejections, rejected = await pending.popleft()
+            reader.take(rejections, rejected)
+            if payload:
+                yield payload
+            if time.monotonic() - reported >= 0.5 or not pending:
+                reported = time.monotonic()
+                await update_job(
+                    code, job_id, processed_bytes=reader.raw.tell(),
+                    rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
+                )  # fmt: skip
     finally:
-        if not pending.done():
-            pending.cancel()
+        for future in pending:
+            future.cancel()
+        for future in pending:
             with contextlib.suppress(BaseException):
-                await pending
+                await future
 
 
 async def _load(
@@ -436,6 +609,8 @@ async def _load(
         await connection.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended('vrs-import-area:' || $1, 0))", code
         )
+        # An area with no rows yet is loaded into tables of its own (issue 16).
+        fresh = bool(await connection.fetchval("SELECT vrs_import_open_fresh_area($1)", code))
         encoding = await asyncio.to_thread(detect_encoding, path)
         reader = _RowReader(path, encoding, vault, code)
         try:
@@ -450,18 +625,25 @@ async def _load(
                     deceased_on date, priority_group text, needs_care boolean,
                     rejected boolean NOT NULL DEFAULT false,
                     resident_id uuid NOT NULL DEFAULT gen_random_uuid(),
-                    existed boolean NOT NULL DEFAULT false
+                    existed boolean NOT NULL DEFAULT false,
+                    ticket_existed boolean NOT NULL DEFAULT false
                 ) ON COMMIT DROP;
                 CREATE TEMP TABLE import_rejects (
                     line integer, column_name text, reason text, params text
                 ) ON COMMIT DROP"""
             )
             timings.mark("open")
-            await connection.copy_records_to_table(
-                "import_staging",
-                records=_staged_batches(reader, code, job_id),
-                columns=_STAGING_COLUMNS,
-            )
+            pool = await asyncio.to_thread(_worker_pool, reader, path.stat().st_size)
+            try:
+                await connection.copy_to_table(
+                    "import_staging",
+                    source=_staged_copy(reader, code, job_id, pool),
+                    columns=_STAGING_COLUMNS,
+                    format="text",
+                )
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
             if reader.rejections:
                 await connection.copy_records_to_table("import_rejects", records=reader.rejections)
             timings.mark("read, check and stage")
@@ -472,11 +654,13 @@ async def _load(
             rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
         )  # fmt: skip
         await connection.execute("ANALYZE import_staging")
-        await connection.execute(
-            "CREATE INDEX ON import_staging (resident_number);"
-            "CREATE INDEX ON import_staging (ticket_number)"
-        )
-        for check in _CROSS_CHECKS:
+        if not fresh:
+            await connection.execute(
+                "CREATE INDEX ON import_staging (resident_number);"
+                "CREATE INDEX ON import_staging (ticket_number)"
+            )
+        # In an area with no rows (checked under the area's lock) nothing recorded can conflict.
+        for check in _IN_FILE_CHECKS if fresh else _IN_FILE_CHECKS + _RECORDED_CHECKS:
             arguments = (code,) if "$1" in check else ()
             await connection.execute(check, *arguments)
         await connection.execute(
@@ -484,16 +668,32 @@ async def _load(
             " WHERE s.line IN (SELECT line FROM import_rejects)"
         )
         timings.mark("cross-row checks")
-        await connection.execute(_KNOWN_RESIDENTS, code)
-        # Before the new tickets exist: a resident's other valid tickets become reissued.
-        reissued = int((await connection.execute(_REISSUE, code)).split()[-1])
-        timings.mark("reissue")
-        residents = await connection.fetchrow(
-            _UPSERT_RESIDENTS, code, actor_id, actor_role, str(job_id)
-        )
-        timings.mark("residents")
-        tickets_inserted = await connection.fetchval(_UPSERT_TICKETS, code)
-        timings.mark("tickets")
+        if fresh:
+            assert code.isdigit() and len(code) == 6  # vrs_import_open_fresh_area checked it
+            inserted = int(
+                (await connection.execute(_FRESH_RESIDENTS.format(code=code), code)).split()[-1]
+            )
+            residents = {"inserted": inserted, "updated": 0}
+            timings.mark("residents")
+            tickets_inserted = int(
+                (await connection.execute(_FRESH_TICKETS.format(code=code), code)).split()[-1]
+            )
+            reissued = 0
+            timings.mark("tickets")
+            await connection.execute("SELECT vrs_import_attach_fresh_area($1)", code)
+            timings.mark("indexes and attach")
+        else:
+            await connection.execute(_KNOWN_RESIDENTS, code)
+            await connection.execute(_KNOWN_TICKETS, code)
+            # Before the new tickets exist: a resident's other valid tickets become reissued.
+            reissued = int((await connection.execute(_REISSUE, code)).split()[-1])
+            timings.mark("reissue")
+            residents = await connection.fetchrow(
+                _UPSERT_RESIDENTS, code, actor_id, actor_role, str(job_id)
+            )
+            timings.mark("residents")
+            tickets_inserted = await connection.fetchval(_UPSERT_TICKETS, code)
+            timings.mark("tickets")
         await connection.execute(
             "INSERT INTO import_rejection (municipality_code, job, line_number, column_name,"
             " reason, params) SELECT $1, $2, line, column_name, reason, params::jsonb"

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,8 +29,19 @@ class MyNumberVault:
     """Seals, opens and hashes My Numbers with keys derived from one master key."""
 
     def __init__(self, master_key: bytes) -> None:
-        self._aead = AESGCM(_derive(master_key, b"vrs my number encryption v1"))
-        self._mac_key = _derive(master_key, b"vrs my number lookup v1")
+        self._keys(
+            _derive(master_key, b"vrs my number encryption v1"),
+            _derive(master_key, b"vrs my number lookup v1"),
+        )
+
+    def _keys(self, sealing: bytes, lookup: bytes) -> None:
+        self._sealing_key = sealing
+        self._aead = AESGCM(sealing)
+        self._mac_key = lookup
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes, bytes]]:
+        """Picklable for the import's worker processes (the derived keys, not the master key)."""
+        return _vault_with_keys, (self._sealing_key, self._mac_key)
 
     def seal(self, my_number: str, municipality_code: str) -> bytes:
         """Encrypt a (validated) My Number for one municipality's area."""
@@ -60,3 +72,9 @@ class MyNumberVault:
     def lookup_hash(self, my_number: str) -> str:
         """Keyed hash for exact look-up across municipalities (F7, certificates)."""
         return hmac.new(self._mac_key, my_number.encode(), hashlib.sha256).hexdigest()
+
+
+def _vault_with_keys(sealing: bytes, lookup: bytes) -> MyNumberVault:
+    vault = MyNumberVault.__new__(MyNumberVault)
+    vault._keys(sealing, lookup)
+    return vault

@@ -7,12 +7,17 @@ from db.engine import current_connection, owner_transaction
 
 
 async def tenant_tables() -> set[str]:
-    """Tables with a ``municipality_code`` column under row-level security."""
+    """Tables with a ``municipality_code`` column under row-level security.
+
+    A partitioned table counts once (its partitions, e.g. ``resident_141003``, are
+    backed up through it).
+    """
     async with owner_transaction():
         rows = await current_connection().fetch(
             "SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
             " AND a.attname = 'municipality_code' AND NOT a.attisdropped"
-            " WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace"
+            " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            " AND c.relnamespace = 'public'::regnamespace"
             " AND c.relrowsecurity"
         )
     return {r["relname"] for r in rows}
