@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from db.imports.format import COLUMNS as RESIDENT_COLUMNS
-from db.imports.format import check_row, map_header
+from db.imports.format import RowChecker, check_row, map_header
 from db.imports.loader import ImportFailed, _RowReader, detect_encoding
 from db.residents.my_number import MyNumberVault
 from db.vaccinations.bulk import COLUMNS as UPLOAD_COLUMNS
@@ -150,3 +150,86 @@ def test_a_valid_resident_row_is_accepted_in_either_encoding(
     rows_read, records, rejections = read_all(content)
     assert (rows_read, len(records), rejections) == (1, 1, [])
     assert records[0][4] == name
+
+
+# The quick path of RowChecker must say exactly what check_row says, row by row.
+PLAIN_OR_NOT = {
+    "resident_number": st.sampled_from(
+        ["1", "100000000001", "１２", " 7 ", "", "1234567890123456", "x1"]
+    ),
+    "my_number": st.sampled_from(
+        [
+            "",
+            "123456789018",
+            "123456789010",
+            "1234-5678-9018",
+            "１２３４５６７８９０１８",
+            "12345678901",
+            "abc",
+        ]
+    ),
+    "name": st.one_of(st.sampled_from(["山田 太郎", "", " ① ", "Ａ" * 129]), cell),
+    "name_kana": st.one_of(
+        st.sampled_from(["ヤマダ タロウ", "ﾔﾏﾀﾞ", "ヤマダ\u3000タロウ", "やまだ", "", "ア" * 129]),
+        cell,
+    ),
+    "former_name": st.sampled_from(["", "佐藤", "x" * 129]),
+    "birth_date": st.sampled_from(
+        [
+            "1960-04-01",
+            "1960/04/01",
+            "19600401",
+            "２０００-０１-０１",
+            "1889-12-31",
+            "2099-01-01",
+            "1960-02-30",
+            "",
+            "x",
+        ]
+    ),
+    "sex": st.sampled_from(["1", "2", "9", "男", "女", "3", "", "１"]),
+    "ticket_number": st.sampled_from(
+        ["", "0000000001", "１２３４５６７８９０", "123", "abcdefghij"]
+    ),
+    "ticket_type": st.sampled_from(["", "1", "2", "3", "4", "１"]),
+    "ticket_dose_number": st.sampled_from(["", "1", "9", "0", "10", "01", "３", "x"]),
+    "ticket_issued_on": st.sampled_from(["", "2021-04-01", "2099-01-01", "2021/4/1", "bad"]),
+    "moved_out": st.sampled_from(["", "0", "1", "2", "１"]),
+    "moved_out_on": st.sampled_from(["", "2022-01-01", "1900-01-01"]),
+    "deceased": st.sampled_from(["", "0", "1"]),
+    "deceased_on": st.sampled_from(["", "2023-01-01"]),
+    "priority_group": st.sampled_from(["", "0", "1", "2", "医療従事者", "3", "１"]),
+    "needs_care": st.sampled_from(["", "0", "1", "2", "１"]),
+}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries(PLAIN_OR_NOT), st.permutations(list(range(len(RESIDENT_COLUMNS)))),
+       st.integers(0, 3))  # fmt: skip
+def test_the_quick_row_check_says_what_check_row_says(
+    values: dict[str, str], order: list[int], absent: int
+) -> None:
+    columns = [RESIDENT_COLUMNS[i] for i in order]
+    # Some optional columns may be missing from the header altogether.
+    columns = [c for c in columns if c.required or c.key not in list(PLAIN_OR_NOT)[-absent:]]
+    positions, missing, _, _ = map_header([c.header for c in columns])
+    assert missing == []
+    cells = [values[c.key] for c in columns]
+    today = dt.date(2026, 12, 1)
+    checker = RowChecker(positions, today)
+    for _ in range(2):  # the second time from the checker's caches
+        assert checker.check(cells) == check_row(cells, positions, today)
+
+
+def test_a_plain_row_takes_the_quick_path() -> None:
+    positions, _, _, _ = map_header(HEADERS)
+    values = {"resident_number": "100000000001", "my_number": "123456789018", "name": "山田 太郎",
+              "name_kana": "ヤマダ\u3000タロウ", "birth_date": "1960-04-01", "sex": "2",
+              "ticket_number": "0000000001", "ticket_dose_number": "3", "needs_care": "1",
+              "priority_group": "1"}  # fmt: skip
+    cells = [values.get(c.key, "") for c in RESIDENT_COLUMNS]
+    checker = RowChecker(positions, dt.date(2026, 12, 1))
+    assert checker._quick(cells) is not None  # noqa: SLF001 - the path this test is about
+    checked, problems = checker.check(cells)
+    assert (checked, problems) == check_row(cells, positions, dt.date(2026, 12, 1))
+    assert checked is not None and checked.name_kana == "ヤマダ タロウ" and checked.needs_care

@@ -1,0 +1,321 @@
+"""Residents and tickets partitioned by area (issue 16): a first import loads fresh tables.
+
+The first import into an area with no rows fills tables of its own, builds their
+indexes and attaches them as the area's partitions; later imports update through
+the parents. Either way the area's rows stay under forced row-level security,
+the references stay foreign keys, and the population count is right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from common.identifiers import municipality_check_digit
+from db.engine import SERVING_ROLE, current_connection, owner_transaction, tenant_transaction
+from tests.factories import create_municipality
+from tests.fixtures import database_url, recreate_database, server_url
+from tests.integration.test_imports import HEADER, row
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def area(five: str) -> str:
+    """A valid municipality code (check digit included)."""
+    return five + municipality_check_digit(five)
+
+
+async def fresh_area(five: str) -> str:
+    """A municipality whose area has no partitions yet (left by an earlier test)."""
+    code = area(five)
+    await create_municipality(code)
+    async with owner_transaction():
+        await current_connection().execute(
+            f'DROP TABLE IF EXISTS "ticket_{code}", "resident_{code}"'
+        )
+    return code
+
+
+async def run(tmp_path: Path, code: str, lines: list[str]) -> dict:
+    from cli.commands.workspace import import_file
+
+    source = tmp_path / f"residents-{code}.csv"
+    source.write_bytes(("\n".join([HEADER, *lines]) + "\n").encode())
+    return await import_file(source, code)
+
+
+async def partitions_of(code: str) -> dict[str, set[str]]:
+    async with owner_transaction():
+        c = current_connection()
+        return {
+            table: {
+                r["part"]
+                for r in await c.fetch(
+                    f"SELECT DISTINCT tableoid::regclass::text AS part FROM {table}"
+                    " WHERE municipality_code = $1",
+                    code,
+                )
+            }
+            for table in ("resident", "ticket")
+        }
+
+
+async def test_a_first_import_loads_the_area_into_partitions_of_its_own(app, tmp_path) -> None:
+    code = await fresh_area("01100")
+    lines = [row(1), row(2), row(3), row(4, resident_number="1001"), row(5, sex="x")]
+    outcome = await run(tmp_path, code, lines)
+    assert outcome["residents_inserted"] == 3 and outcome["tickets_inserted"] == 3
+    assert outcome["rows_rejected"] == 2  # the repeated resident number, the bad sex
+    assert await partitions_of(code) == {
+        "resident": {f"resident_{code}"},
+        "ticket": {f"ticket_{code}"},
+    }
+    async with owner_transaction():
+        c = current_connection()
+        for table in (f"resident_{code}", f"ticket_{code}"):
+            protected = await c.fetchrow(
+                "SELECT relrowsecurity, relforcerowsecurity, relispartition,"
+                " EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = c.oid) AS policy"
+                " FROM pg_class c WHERE oid = $1::regclass",
+                table,
+            )
+            assert tuple(protected) == (True, True, True, True), table
+            for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+                assert not await c.fetchval(
+                    "SELECT has_table_privilege($1, $2, $3)", SERVING_ROLE, table, privilege
+                )
+        indexes = await c.fetchval(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%gin_trgm_ops%'",
+            f"resident_{code}",
+        )
+        assert indexes == 2  # the search indexes, built after the rows went in
+        assert (
+            await c.fetchval(
+                "SELECT residents FROM population_count WHERE municipality_code = $1", code
+            )
+            == 3
+        )
+        # The tickets' references are the parent's foreign key.
+        assert (
+            await c.fetchval(
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f'"
+                " AND conparentid <> 0",
+                f"ticket_{code}",
+            )
+            == 1
+        )
+    async with tenant_transaction("131016"):
+        assert (
+            await current_connection().fetchval(
+                "SELECT count(*) FROM resident WHERE municipality_code = $1", code
+            )
+            == 0
+        )
+    async with tenant_transaction(code):
+        c = current_connection()
+        found = await c.fetch(
+            "SELECT r.name FROM ticket t JOIN resident r ON r.id = t.resident"
+            " WHERE t.municipality_code = $1 AND t.ticket_number = $2",
+            code,
+            "9000000002",
+        )
+        assert [r["name"] for r in found] == ["山田 太郎2"]
+        # A ticket cannot point at a resident that is not there.
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            async with c.transaction():
+                await c.execute(
+                    "INSERT INTO ticket (municipality_code, ticket_number, resident)"
+                    " VALUES ($1, '9999999999', gen_random_uuid())",
+                    code,
+                )
+
+    # The next import of the area updates it through the parents and keeps the history.
+    again = await run(tmp_path, code, [row(1), row(2, name="山田 次郎"), row(3)])
+    assert (again["residents_updated"], again["residents_unchanged"]) == (1, 2)
+    async with tenant_transaction(code):
+        kept = await current_connection().fetch(
+            "SELECT v.snapshot->>'name' AS name FROM resident_version v"
+            " JOIN resident r ON r.id = v.resident WHERE r.resident_number = '1002'"
+        )
+    assert [k["name"] for k in kept] == ["山田 太郎2"]
+
+
+async def test_an_area_with_rows_is_updated_through_the_parents(app, tmp_path) -> None:
+    code = await fresh_area("01202")
+    async with owner_transaction():
+        await current_connection().execute(
+            "INSERT INTO resident (municipality_code, resident_number, name, name_kana,"
+            " birth_date, sex) VALUES ($1, '1001', '手入力 花子', 'テニュウリョク ハナコ',"
+            " '1980-01-01', '2')",
+            code,
+        )
+    outcome = await run(tmp_path, code, [row(1), row(2)])
+    assert (outcome["residents_inserted"], outcome["residents_updated"]) == (1, 1)
+    # Rows of an area with no partition of its own are in the default partitions.
+    assert await partitions_of(code) == {"resident": {"resident_other"}, "ticket": {"ticket_other"}}
+
+
+async def test_the_fresh_area_functions_work_only_inside_their_area(app) -> None:
+    code = await fresh_area("01203")
+    for function in ("vrs_import_open_fresh_area", "vrs_import_attach_fresh_area"):
+        async with tenant_transaction("131016"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await current_connection().fetchval(f"SELECT {function}($1)", code)
+
+
+async def test_checks_in_worker_processes_give_what_checks_in_a_thread_give(
+    app, tmp_path, monkeypatch
+) -> None:
+    from db.imports import loader
+
+    lines = [row(n) for n in range(1, 40)] + [
+        row(40, sex="x"),
+        row(41, resident_number="1001"),
+        row(42, my_number="123"),
+        row(43, name="改行\tと\\記号"),
+    ]
+    keys = ("status", "rows_read", "rows_rejected", "residents_inserted", "tickets_inserted")
+
+    async def outcome(five: str) -> tuple:
+        code = await fresh_area(five)
+        job = await run(tmp_path, code, lines)
+        async with tenant_transaction(code):
+            rejected = await current_connection().fetch(
+                "SELECT line_number, column_name, reason, params::text FROM import_rejection"
+                " WHERE job = $1 ORDER BY 1, 2",
+                job["id"],
+            )
+        return code, [job[k] for k in keys], [tuple(r) for r in rejected]
+
+    _, here, here_rejected = await outcome("01204")
+    monkeypatch.setattr(loader, "PARALLEL_FROM_BYTES", 0)
+    parallel_code, there, there_rejected = await outcome("01205")
+    assert (here, here_rejected) == (there, there_rejected)
+    assert there == ["done", 43, 3, 40, 40]
+    assert [r[:3] for r in there_rejected] == [
+        (41, "sex", "import.sex_invalid"),
+        (42, "resident_number", "import.duplicate_in_file"),
+        (43, "my_number", "id.wrong_length"),
+    ]
+    async with tenant_transaction(parallel_code):
+        name = await current_connection().fetchval(
+            "SELECT name FROM resident WHERE resident_number = '1043'"
+        )
+    assert name == "改行\tと\\記号"
+
+
+MIGRATION = "2026-12-06T09:30:00:000000"
+_STEPS = r"""
+import asyncio, json, sys
+import asyncpg
+from piccolo.apps.migrations.commands.backwards import run_backwards
+from db.migrate import migrate
+
+async def main(url, step):
+    if step == "up":
+        await migrate()
+        return
+    result = await run_backwards("security", migration_id=sys.argv[3], auto_agree=True)
+    assert result.success, result.message
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def _migrate(url: str, step: str) -> None:
+    subprocess.run(
+        [sys.executable, "-c", _STEPS, url, step, MIGRATION],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+async def test_the_partitioning_migration_moves_existing_rows_and_goes_back(database) -> None:
+    """On a database with rows: down to the unpartitioned tables, rows added, up again."""
+    server = server_url()
+    name = f"vrs_test_partitions_{os.getpid()}"
+    url = await recreate_database(server, name)
+    try:
+        await asyncio.to_thread(_migrate, url, "up")
+        await asyncio.to_thread(_migrate, url, "down")
+        c = await asyncpg.connect(url)
+        try:
+            assert (
+                await c.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'resident'")
+                == "r"
+            )
+            await c.execute(
+                "INSERT INTO resident (id, municipality_code, resident_number, name, name_kana,"
+                " birth_date, sex) SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid,"
+                " CASE WHEN i <= 3 THEN '131016' ELSE '271004' END, i::text, '名前', 'ナマエ',"
+                " '1970-01-01', '1' FROM generate_series(1, 5) i;"
+                "INSERT INTO ticket (municipality_code, ticket_number, resident)"
+                " SELECT municipality_code, lpad(resident_number, 10, '0'), id FROM resident;"
+                "INSERT INTO resident_version (municipality_code, resident, version, snapshot,"
+                " source, reason) SELECT municipality_code, id, 1, '{}', 'edit', 'test'"
+                " FROM resident WHERE resident_number = '1'"
+            )
+            counted = json.loads(
+                await c.fetchval(
+                    "SELECT json_object_agg(municipality_code, residents) FROM population_count"
+                )  # fmt: skip
+            )
+            assert counted == {"131016": 3, "271004": 2}  # the statistics triggers were there
+        finally:
+            await c.close()
+        await asyncio.to_thread(_migrate, url, "up")
+        c = await asyncpg.connect(url)
+        try:
+            assert (
+                await c.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'resident'")
+                == "p"
+            )
+            parts = await c.fetch(
+                "SELECT tableoid::regclass::text AS part, count(*) FROM resident GROUP BY 1 ORDER BY 1"
+            )
+            assert [(p["part"], p["count"]) for p in parts] == [
+                ("resident_131016", 3),
+                ("resident_271004", 2),
+            ]
+            tickets = await c.fetch(
+                "SELECT tableoid::regclass::text AS part, count(*) FROM ticket GROUP BY 1 ORDER BY 1"
+            )
+            assert [(t["part"], t["count"]) for t in tickets] == [
+                ("ticket_131016", 3),
+                ("ticket_271004", 2),
+            ]
+            assert await c.fetchval("SELECT count(*) FROM resident_version") == 1
+            # The population triggers are on the new parent: a new resident is counted.
+            await c.execute(
+                "INSERT INTO resident (municipality_code, resident_number, name, name_kana,"
+                " birth_date, sex) VALUES ('131016', '9', '名前', 'ナマエ', '1970-01-01', '1')"
+            )
+            assert (
+                await c.fetchval(
+                    "SELECT residents FROM population_count WHERE municipality_code = '131016'"
+                )
+                == 4
+            )
+            with pytest.raises(asyncpg.ForeignKeyViolationError):
+                await c.execute(
+                    "INSERT INTO ticket (municipality_code, ticket_number, resident)"
+                    " SELECT '271004', '5555555555', id FROM resident WHERE resident_number = '1'"
+                )
+        finally:
+            await c.close()
+    finally:
+        admin = await asyncpg.connect(database_url(server, "postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
