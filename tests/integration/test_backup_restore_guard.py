@@ -328,7 +328,8 @@ async def test_rows_of_another_municipality_are_refused(attacker, settings, tmp_
         attacker, archive, "backup.row_other_municipality",
         table="resident", row=2, column="municipality_code",
     )  # fmt: skip
-    # A ticket of this area pointing at another area's resident (a foreign key ignores RLS).
+    # A ticket of this area pointing at another area's resident: since the references are
+    # composite (resident, municipality_code), the foreign key itself refuses it (issue 16).
     async with owner_transaction():
         theirs = await current_connection().fetchval(
             "SELECT id::text FROM resident WHERE municipality_code = $1", OTHER
@@ -339,8 +340,8 @@ async def test_rows_of_another_municipality_are_refused(attacker, settings, tmp_
               "updated_at": "2026-01-01T00:00:00+00:00"}  # fmt: skip
     archive = build(tmp_path / "t.zip", {"ticket": [ticket]}, key=settings.backup_key)
     text = await refused(
-        attacker, archive, "backup.row_reference",
-        table="ticket", column="resident", id=ticket["id"],
+        attacker, archive, "backup.rows_refused",
+        table="ticket", first=1, last=1, constraint="ticket_resident_fkey",
     )  # fmt: skip
     assert "本物" not in text
 
