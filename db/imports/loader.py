@@ -405,7 +405,13 @@ WITH tk AS (
     SELECT $1, s.ticket_number, s.resident_id, s.ticket_type, s.ticket_dose_number,
            s.ticket_issued_on
     FROM import_staging s
+    -- A ticket recorded as it is in the file is left alone (not even locked).
+    LEFT JOIN ticket o ON o.municipality_code = $1 AND o.ticket_number = s.ticket_number
     WHERE NOT s.rejected AND s.ticket_number IS NOT NULL
+      AND (o.id IS NULL
+           OR (o.resident, o.ticket_type, o.dose_number, o.issued_on, o.status) IS DISTINCT FROM
+              (s.resident_id, s.ticket_type, s.ticket_dose_number,
+               coalesce(s.ticket_issued_on, o.issued_on), 'valid'))
     ON CONFLICT (municipality_code, ticket_number) DO UPDATE SET
         ticket_type = excluded.ticket_type, dose_number = excluded.dose_number,
         issued_on = coalesce(excluded.issued_on, t.issued_on), status = 'valid',

@@ -311,6 +311,21 @@ async def test_the_partitioning_migration_moves_existing_rows_and_goes_back(data
                     "INSERT INTO ticket (municipality_code, ticket_number, resident)"
                     " SELECT '271004', '5555555555', id FROM resident WHERE resident_number = '1'"
                 )
+            # The history refers to a resident of its own area, that stays.
+            with pytest.raises(asyncpg.ForeignKeyViolationError):
+                await c.execute(
+                    "INSERT INTO resident_version (municipality_code, resident, version, snapshot,"
+                    " source, reason) SELECT '271004', id, 2, '{}', 'edit', 'test'"
+                    " FROM resident WHERE resident_number = '1'"
+                )
+            with pytest.raises(asyncpg.ForeignKeyViolationError):
+                await c.execute("DELETE FROM resident WHERE resident_number = '1'")
+            with pytest.raises(asyncpg.ForeignKeyViolationError):
+                await c.execute(
+                    "UPDATE resident SET id = gen_random_uuid() WHERE resident_number = '1'"
+                )
+            await c.execute("DELETE FROM ticket WHERE municipality_code = '271004'")
+            await c.execute("DELETE FROM resident WHERE municipality_code = '271004'")  # no history
         finally:
             await c.close()
     finally:
