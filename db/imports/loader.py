@@ -659,6 +659,8 @@ async def _load(
             code, job_id, phase="apply", processed_bytes=path.stat().st_size,
             rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
         )  # fmt: skip
+        # The checks hash a million keys at a time: in memory, not in batches on disk.
+        await connection.execute("SET LOCAL work_mem = '256MB'")
         await connection.execute("ANALYZE import_staging")
         if not fresh:
             await connection.execute(
