@@ -3,8 +3,9 @@
 The file is stored on disk first (the upload is streamed there), then:
 
 1. its encoding is detected (UTF-8 with or without BOM, else CP932/Shift_JIS);
-2. rows are read and checked one by one (:mod:`db.imports.format`), My
-   Numbers sealed and hashed, in a worker thread, batch by batch;
+2. rows are read (a thread of this process) and checked one by one
+   (:mod:`db.imports.format`), My Numbers sealed and hashed, batch by batch, in
+   one worker process per core for a large file (:data:`PARALLEL_FROM_BYTES`);
 3. good rows are COPY'd into a TEMP staging table (COPY into tables under RLS
    is refused; the staging table is the session's own);
 4. cross-row checks run as set-based SQL: duplicates within the file, and
@@ -13,7 +14,10 @@ The file is stored on disk first (the upload is streamed there), then:
 5. good rows are upserted (INSERT … SELECT … ON CONFLICT), changing only what
    changed, and the previous values of each changed resident go to its history
    (``resident_version``, in the same statement); tickets replaced by a new
-   number become ``reissued``.
+   number become ``reissued``. In an area with no rows yet (its first import),
+   the good rows go instead into new tables of the area's own, which are then
+   indexed and attached as the area's partitions of ``resident`` and ``ticket``
+   (``vrs_import_open_fresh_area`` / ``vrs_import_attach_fresh_area``, issue 16).
 
 Everything from step 3 runs in one transaction as ``vrs_app`` in the
 municipality's area, so a failure changes nothing. Progress is written to the
