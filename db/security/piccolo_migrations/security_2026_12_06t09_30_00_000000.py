@@ -34,6 +34,10 @@ The shape:
 - Triggers on the two tables (the statistics app's population counts) are
   defined again on the new parents, as they were.
 
+The migration is the security app's (like 2026-12-06T07:31 for the residents' history):
+it protects every new table with ``vrs_protect_tenant_table`` and grants to ``vrs_app``,
+which this app creates after the residents app on a new database.
+
 Existing rows are copied into their partitions. The backward step puts back
 the unpartitioned tables, their keys, indexes, references, protection and
 triggers, with the rows.
