@@ -158,6 +158,8 @@ CREATE TRIGGER resident_key_fixed BEFORE UPDATE OF id, municipality_code ON resi
     EXECUTE FUNCTION vrs_resident_key_fixed();
 REVOKE ALL ON FUNCTION vrs_resident_version_refers() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vrs_resident_keeps_its_history() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vrs_resident_version_refers() TO vrs_app;
+GRANT EXECUTE ON FUNCTION vrs_resident_keeps_its_history() TO vrs_app;
 
 SELECT vrs_protect_tenant_table(t::regclass)
 FROM unnest(ARRAY['resident', 'ticket', 'resident_other', 'ticket_other']) AS t;
