@@ -243,7 +243,7 @@ async def dashboard_check(url: str, real_url: str, token: str, ticket: str) -> d
     try:
         before = await shown()
         body = {"ticket": ticket, "dose_number": "1", "vaccinated_on": "2022-11-01",
-                "product": "pfizer-comirnaty", "lot_number": "EY0779", "volume_ml": "0.3",
+                "product": "pfizer-comirnaty", "lot_number": "GE0123", "volume_ml": "0.3",
                 "doctor_name": "医師", "birth_date": "19600101"}  # fmt: skip
         response = httpx.post(f"{real_url}{SAVE_PATH}", json=body, timeout=10, headers={
             "Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
