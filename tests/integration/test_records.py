@@ -203,6 +203,11 @@ async def test_an_admin_erases_personal_content_and_the_fact_stays_audited(
         f"/records/{first}/erase", data={"_csrf_token": csrf, "reason": "法令"}
     )
     assert refused.status_code == 403
+    # ... whatever the body: the role is checked before the form is read.
+    malformed = await office.post(
+        f"/records/{first}/erase", data={"_csrf_token": csrf, "reason": "\x00"}
+    )
+    assert malformed.status_code == 403
     boss = await make_client()
     await sign_in(boss, admin)
     csrf = await csrf_token(boss, f"/records/{first}")

@@ -242,6 +242,11 @@ async def test_an_admin_erases_a_resident_keeping_anonymous_dose_facts(make_clie
         f"/residents/{person['id']}/erase", data={"reason": "消去請求", "_csrf_token": token}
     )
     assert refused.status_code == 403  # a clerk may not erase
+    # ... whatever the body: the role is checked before the form is read.
+    malformed = await office.post(
+        f"/residents/{person['id']}/erase", data={"_csrf_token": token, "reason": "\x00"}
+    )
+    assert malformed.status_code == 403
     boss = await make_client()
     await sign_in(boss, await create_account("re-admin", Role.MUNICIPAL_ADMIN))
     token = await csrf_token(boss, f"/residents/{person['id']}")
