@@ -92,7 +92,16 @@ async def test_a_row_for_another_areas_resident_lands_there_through_the_workplac
             "SELECT count(*) FROM venue_log WHERE municipality_code = '131016' AND venue_id = $1",
             workplace["venues"]["workplace"],
         )
+        # The resident's area audits the crossing with who called, as what: a clerk here.
+        audited = await current_connection().fetch(
+            "SELECT a.login, e.actor_role FROM audit_event e JOIN account a ON a.id = e.actor"
+            " WHERE e.municipality_code = '011002'"
+            " AND e.action IN ('ticket.identify_from_elsewhere', 'vaccination.create')"
+        )
     assert logged == 1
+    assert audited and {(a["login"], a["actor_role"]) for a in audited} == {
+        ("chiyoda-upload-clerk", "clerk")
+    }, audited
 
 
 async def test_a_wrong_birth_date_is_kept_unmatched_in_the_residents_area(
