@@ -36,6 +36,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from db.vaccines.rule_shapes import PARAM_FIELDS
 from web.bodies import Text
 
 T = TypeVar("T")
@@ -425,28 +426,44 @@ class DoseFileForm(FormBody, kw_only=True):
 
 
 class MasterDataForm(FormBody, kw_only=True):
-    """``POST /national/vaccines/{lots,rules,names}``: the three forms of the vaccine master."""
+    """``POST /national/vaccines/{lots,rules,names}``: the forms of the vaccine master.
+
+    A rule's numbers are the fields of ``db.vaccines.rule_shapes.PARAM_FIELDS`` (each kind's
+    form posts its own; ``tests/unit/test_rule_shapes.py`` checks this Struct declares them).
+    """
 
     product: Text = ""
     lot_number: Text = ""
     expires_on: Text = ""
     kind: Text = ""
-    params: Text = ""
     valid_from: Text = ""
     note: Text = ""
     name: Text = ""
     name_en: Text = ""
+    # the numbers of a rule, by kind: age, volume, interval, doses, dose_start
+    min_months: Text = ""
+    max_months: Text = ""
+    ml: Text = ""
+    dose_from: Text = ""
+    dose_to: Text = ""
+    min_age_months: Text = ""
+    max_age_months: Text = ""
+    after_dose: Text = ""
+    min_days: Text = ""
+    max_days: Text = ""
+    min_dose: Text = ""
+    dose: Text = ""
 
     labels: ClassVar[dict[str, str]] = {
         "product": "venue.product",
         "lot_number": "venue.lot",
         "expires_on": "master.expires_on",
         "kind": "master.kind",
-        "params": "master.params",
         "valid_from": "master.valid_from",
         "note": "master.note",
         "name": "master.name",
         "name_en": "master.name_en",
+        **{field: f"master.param.{field}" for field in PARAM_FIELDS},
     }
 
 

@@ -15,17 +15,9 @@ from uuid import UUID
 
 from db.engine import current_connection
 from db.vaccines.master import forget
+from db.vaccines.rule_shapes import RULE_KINDS, MasterDataError, described
 
-RULE_KINDS = ("age", "volume", "interval", "doses", "dose_start")
-
-
-class MasterDataError(ValueError):
-    """An edit that cannot be made; ``key`` names the message."""
-
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
+__all__ = ["RULE_KINDS", "MasterDataError", "add_lot", "add_rule", "overview", "rename"]
 
 
 async def _changed(actor: UUID | None, summary: str, details: dict[str, Any]) -> None:
@@ -39,11 +31,19 @@ async def _changed(actor: UUID | None, summary: str, details: dict[str, Any]) ->
     forget()
 
 
-async def _require_product(code: str) -> None:
-    if not await current_connection().fetchval(
-        "SELECT count(*) FROM vaccine_product WHERE code = $1", code
-    ):
-        raise MasterDataError("master.product_unknown", product=code)
+async def _require_product(code: str, *, starting: dt.date | None = None) -> None:
+    """The product exists; a period ``starting`` on a date does not begin before its first name."""
+    first = await current_connection().fetchrow(
+        "SELECT p.code, min(n.valid_from) AS since FROM vaccine_product p"
+        " LEFT JOIN product_name n ON n.product = p.code WHERE p.code = $1 GROUP BY p.code",
+        code,
+    )
+    if first is None:
+        raise MasterDataError("master.product_unknown", "product", product=code)
+    if starting is not None and first["since"] is not None and starting < first["since"]:
+        raise MasterDataError(
+            "master.before_product", "valid_from", date=first["since"].isoformat()
+        )
 
 
 async def add_lot(product: str, lot_number: str, expires_on: dt.date, actor: UUID | None) -> None:
@@ -51,7 +51,7 @@ async def add_lot(product: str, lot_number: str, expires_on: dt.date, actor: UUI
     await _require_product(product)
     lot = lot_number.strip().upper()
     if not lot or len(lot) > 32 or not lot.replace("-", "").isalnum():
-        raise MasterDataError("dose.lot_invalid")
+        raise MasterDataError("dose.lot_invalid", "lot_number")
     await current_connection().execute(
         "INSERT INTO vaccine_lot (id, product, lot_number, expires_on, updated_at)"
         " VALUES (gen_random_uuid(), $1, $2, $3, now())"
@@ -74,9 +74,9 @@ async def add_rule(
     actor: UUID | None,
 ) -> None:
     """Start a rule on ``valid_from``; an open rule of the same kind and key ends the day before."""
-    await _require_product(product)
     if kind not in RULE_KINDS:
-        raise MasterDataError("master.rule_kind", kinds=", ".join(RULE_KINDS))
+        raise MasterDataError("master.rule_kind", "kind")
+    await _require_product(product, starting=valid_from)
     connection = current_connection()
     same_key = {"interval": "after_dose", "dose_start": "dose"}.get(kind)
     open_rules = await connection.fetch(
@@ -91,7 +91,9 @@ async def add_rule(
         if same_key and existing.get(same_key) != params.get(same_key):
             continue
         if rule["valid_from"] >= valid_from:
-            raise MasterDataError("master.rule_overlap", since=rule["valid_from"].isoformat())
+            raise MasterDataError(
+                "master.rule_overlap", "valid_from", since=rule["valid_from"].isoformat()
+            )
         await connection.execute(
             "UPDATE vaccine_rule SET valid_to = $2 WHERE id = $1",
             rule["id"],
@@ -117,9 +119,9 @@ async def rename(
     product: str, name: str, name_en: str, valid_from: dt.date, actor: UUID | None
 ) -> None:
     """A product's new name from a date (e.g. スパイクバックス from 2022-01-21)."""
-    await _require_product(product)
+    await _require_product(product, starting=valid_from)
     if not name.strip() or not name_en.strip():
-        raise MasterDataError("master.name_required")
+        raise MasterDataError("master.name_required", "name" if not name.strip() else "name_en")
     connection = current_connection()
     await connection.execute(
         "UPDATE product_name SET valid_to = $2 WHERE product = $1 AND valid_to IS NULL AND valid_from < $3",
@@ -140,6 +142,12 @@ async def rename(
     )
 
 
+def _rule(row: Any) -> dict[str, Any]:
+    """A rule row with its params decoded and shown as labelled values (``shown``)."""
+    params = row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
+    return {**dict(row), "params": params, "shown": described(row["kind"], params)}
+
+
 async def overview() -> list[dict[str, Any]]:
     """Every product with its names, rules and lots, for the admin page."""
     connection = current_connection()
@@ -156,8 +164,7 @@ async def overview() -> list[dict[str, Any]]:
         result.append({
             **dict(product),
             "names": [dict(n) for n in names if n["product"] == code],
-            "rules": [{**dict(r), "params": r["params"] if isinstance(r["params"], dict) else json.loads(r["params"])}
-                      for r in rules if r["product"] == code],
+            "rules": [_rule(r) for r in rules if r["product"] == code],
             "lots": [dict(lot) for lot in lots if lot["product"] == code],
         })  # fmt: skip
     return result

@@ -28,6 +28,7 @@ import pytest
 from db.accounts.roles import Role
 from db.tenancy.settings import parse_settings
 from db.vaccinations.dose_input import parse_birth_field, parse_dose
+from db.vaccines.rule_shapes import read_params
 from tests.factories import create_account, create_municipality, csrf_token, sign_in
 from tests.pages import check_html, form_fields_of
 from web import forms
@@ -143,6 +144,7 @@ PARSERS: list[tuple[Any, str, type[FormBody]]] = [
     (records.QualityController.correct_record, "typed", forms.CorrectionForm),
     (certificates.CounterCertificatesController._read_form, "values", forms.CertificateForm),
     (accounts.AccountsController.create, "typed", forms.AccountForm),
+    (read_params, "values", forms.MasterDataForm),
 ]
 
 

@@ -1,10 +1,16 @@
-"""The national admin's vaccine master data page (ワクチンマスタ): lots, rules, names."""
+"""The national admin's vaccine master data page (ワクチンマスタ): lots, rules, names.
+
+Each rule kind has its own form, drawn from the one definition of the kinds and their
+numbers (``db.vaccines.rule_shapes``). A refused edit draws the page again with what was
+typed kept and the message inside the form that was posted, on the field at fault.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, MediaType, Request, get, post
 from litestar.params import FromPath, FromQuery
@@ -14,43 +20,59 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from db.accounts.roles import Role
 from db.audit.queries import record as audit
 from db.engine import tenant_transaction
-from db.vaccines.editing import RULE_KINDS, MasterDataError, add_lot, add_rule, overview, rename
+from db.vaccines.editing import MasterDataError, add_lot, add_rule, overview, rename
+from db.vaccines.rule_shapes import RULE_KINDS, SHAPES, read_params
 from web.auth import requires
 from web.forms import Form, MasterDataForm
 from web.i18n import language_of, translate
 
-#: The keys each kind of rule takes, and their types (see db.vaccines.tables.VaccineRule).
-RULE_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "age": {"min_months": (int, type(None)), "max_months": (int, type(None))},
-    "volume": {
-        "ml": list,
-        "doses": list,
-        "min_age_months": (int, type(None)),
-        "max_age_months": (int, type(None)),
-    },
-    "interval": {"after_dose": int, "min_days": int},
-    "doses": {"min_dose": int},
+#: Parameters of a refusal that name a message (a field's label), translated for the page.
+_LABELS = ("label", "other")
+
+
+def _date(value: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise MasterDataError("master.date_invalid", field, label=f"master.{field}") from None
+
+
+async def _add_lot(data: MasterDataForm, actor: UUID | None) -> None:
+    await add_lot(
+        data.product.strip(), data.lot_number, _date(data.expires_on, "expires_on"), actor
+    )
+
+
+async def _add_rule(data: MasterDataForm, actor: UUID | None) -> None:
+    params = read_params(data.kind, data.values())
+    await add_rule(data.product.strip(), data.kind, params, _date(data.valid_from, "valid_from"),
+                   data.note[:256], actor)  # fmt: skip
+
+
+async def _rename(data: MasterDataForm, actor: UUID | None) -> None:
+    await rename(data.product.strip(), data.name, data.name_en,
+                 _date(data.valid_from, "valid_from"), actor)  # fmt: skip
+
+
+#: The forms of the page by the action they post to.
+EDITS: dict[str, Callable[[MasterDataForm, UUID | None], Awaitable[None]]] = {
+    "lots": _add_lot,
+    "rules": _add_rule,
+    "names": _rename,
 }
 
 
-def _date(value: Any) -> dt.date:
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise MasterDataError("dose.date_invalid") from None
-
-
-def _params(kind: str, raw: str) -> dict[str, Any]:
-    try:
-        params = json.loads(raw)
-    except json.JSONDecodeError:
-        raise MasterDataError("master.params_json") from None
-    allowed = RULE_PARAMS.get(kind, {})
-    if not isinstance(params, dict) or any(
-        k not in allowed or not isinstance(v, allowed[k]) for k, v in params.items()
-    ):
-        raise MasterDataError("master.params_shape", keys=", ".join(allowed))
-    return params
+def _failure(
+    action: str, data: MasterDataForm, error: MasterDataError, language: str
+) -> dict[str, str]:
+    """Which form failed (a rule's form is its kind's), the field at fault and the message."""
+    params = {k: translate(v, language) if k in _LABELS else v for k, v in error.params.items()}
+    if error.key == "master.rule_kind":
+        params["kinds"] = ("、" if language == "ja" else ", ").join(
+            translate(f"master.kind.{k}", language) for k in RULE_KINDS
+        )
+    form = f"rule-{data.kind}" if action == "rules" and data.kind in SHAPES else action
+    return {"form": form, "field": error.field, "message": translate(error.key, language, **params)}
 
 
 class MasterDataController(Controller):
@@ -65,20 +87,20 @@ class MasterDataController(Controller):
         self, request: Request[Any, Any, Any], done: FromQuery[str | None] = None
     ) -> Template:
         """Every product with its names, rules (with their periods) and lots."""
-        return await self._page(request, done=done)
+        return await self._page(done=done)
 
-    async def _page(self, request: Request[Any, Any, Any], *, done: str | None = None, error: str | None = None,
-                    status_code: int = 200) -> Template:  # fmt: skip
+    async def _page(self, *, done: str | None = None, failed: dict[str, str] | None = None,
+                    kept: MasterDataForm | None = None, status_code: int = 200) -> Template:  # fmt: skip
         async with tenant_transaction(None):
             products = await overview()
         return Template(
             "national/vaccines.html",
             context={
                 "products": products,
-                "kinds": RULE_KINDS,
+                "shapes": SHAPES,
                 "done": done,
-                "error": error,
-                "shapes": RULE_PARAMS,
+                "failed": failed or {},
+                "kept": kept or MasterDataForm(),
             },
             status_code=status_code,
         )
@@ -88,26 +110,16 @@ class MasterDataController(Controller):
         self, request: Request[Any, Any, Any], action: FromPath[str], data: Form[MasterDataForm]
     ) -> Any:
         """Add a lot, start a rule, or rename a product from a date."""
-        product = data.product.strip()
         try:
+            if action not in EDITS:
+                raise MasterDataError("master.action_unknown")
             async with tenant_transaction(None):
-                if action == "lots":
-                    await add_lot(
-                        product, data.lot_number, _date(data.expires_on), request.user.account_id
-                    )
-                elif action == "rules":
-                    await add_rule(product, data.kind, _params(data.kind, data.params), _date(data.valid_from),
-                                   data.note[:256], request.user.account_id)  # fmt: skip
-                elif action == "names":
-                    await rename(product, data.name, data.name_en, _date(data.valid_from),
-                                 request.user.account_id)  # fmt: skip
-                else:
-                    raise MasterDataError("master.action_unknown")
+                await EDITS[action](data, request.user.account_id)
                 await audit(f"master.{action}", actor=request.user, municipality_code=None,
-                            object_type="vaccine_product", object_id=product)  # fmt: skip
+                            object_type="vaccine_product", object_id=data.product.strip())  # fmt: skip
         except MasterDataError as exc:
-            message = translate(exc.key, language_of(request), **exc.params)
-            return await self._page(request, error=message, status_code=422)
+            failed = _failure(action, data, exc, language_of(request))
+            return await self._page(failed=failed, kept=data, status_code=422)
         return Redirect(f"/national/vaccines?done={action}", status_code=HTTP_303_SEE_OTHER)
 
 
