@@ -259,6 +259,18 @@ class ResidentEditForm(FormBody, kw_only=True):
     }
 
 
+class TicketReissueForm(FormBody, kw_only=True):
+    """``POST /residents/{id}/reissue``: which valid ticket to replace, and why."""
+
+    ticket_number: Text = ""
+    reason: Text = ""
+
+    labels: ClassVar[dict[str, str]] = {
+        "ticket_number": "residents.reissue_ticket",
+        "reason": "residents.reissue_reason",
+    }
+
+
 class ReasonForm(FormBody, kw_only=True):
     """A reason alone: delete or erase a record, erase a resident."""
 

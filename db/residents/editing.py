@@ -176,5 +176,8 @@ def changes_between(history: list[dict[str, Any]], current: Any) -> list[dict[st
                 not before.get("has_my_number") and after.get("has_my_number")
             ):
                 changes.append(("my_number", before.get("my_number", ""), "****"))
+            if "ticket_reissued" in before:  # a reissue at the counter (db.residents.reissue)
+                reissued = before["ticket_reissued"]
+                changes.append(("ticket_number", reissued["old"], reissued["new"]))
         shown.append({**entry, "changes": changes})
     return list(reversed(shown))

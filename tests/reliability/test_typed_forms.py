@@ -268,6 +268,7 @@ ROUTES: dict[Role | None, list[tuple[str, type[FormBody], str, bool]]] = {
     Role.CLERK: [
         ("/residents/search", forms.MyNumberSearchForm, "my_number", False),
         (f"/residents/{ANY_ID}/edit", forms.ResidentEditForm, "name_kana", False),
+        (f"/residents/{ANY_ID}/reissue", forms.TicketReissueForm, "reason", False),
         (f"/records/{ANY_ID}/correct", forms.CorrectionForm, "lot_number", False),
         (f"/records/{ANY_ID}/delete", forms.ReasonForm, "reason", False),
         ("/quality/resolve", forms.ResolveForm, "reason", False),

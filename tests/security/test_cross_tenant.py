@@ -150,6 +150,7 @@ PROBES: dict[str, Probe | Exempt] = {
     "POST /residents/{resident_id:uuid}/reveal": Probe(),
     "POST /residents/{resident_id:uuid}/edit": Probe(form={"name": "改ざん", "name_kana": "カイザン", "former_name": "", "moved_out_on": "", "deceased_on": "", "priority_group": "", "my_number": "", "reason": "b edits a"}),
     "POST /residents/{resident_id:uuid}/erase": Probe(form={"reason": "b erases a"}),
+    "POST /residents/{resident_id:uuid}/reissue": Probe(form={"ticket_number": "{ticket}", "reason": "b reissues a's ticket"}),
     "GET /sign-in": Exempt("the sign-in form: no data"),
     "POST /sign-in": Exempt("anyone may try a login (A's lockout counter moving is the lockout working, tested in test_sessions)"),
     "POST /sign-out": Probe(last=True),

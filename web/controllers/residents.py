@@ -42,9 +42,10 @@ from db.residents.queries import (
     resident_birth_date,
     search,
 )
+from db.residents.reissue import ReissueRefused, reissue_ticket
 from web.auth import requires
 from web.errors import BadInput, NotFound
-from web.forms import Form, MyNumberSearchForm, ReasonForm, ResidentEditForm
+from web.forms import Form, MyNumberSearchForm, ReasonForm, ResidentEditForm, TicketReissueForm
 from web.i18n import language_of, translate
 
 #: Who may see a My Number in clear, on an explicit, audited request.
@@ -245,6 +246,7 @@ class ResidentsController(Controller):
         self, request: Request[Any, Any, Any], resident_id: UUID, revealed: str | None = None,
         edit: dict[str, str] | None = None, errors: dict[str, str] | None = None,
         erase_error: str = "", erase_reason: str = "",
+        reissue: TicketReissueForm | None = None, reissue_error: ReissueRefused | None = None,
     ) -> Template:  # fmt: skip
         principal = request.user
         async with tenant_transaction(principal.tenant):
@@ -282,8 +284,16 @@ class ResidentsController(Controller):
                 "may_erase": principal.role is Role.MUNICIPAL_ADMIN,
                 "erase_error": translate(erase_error, language) if erase_error else "",
                 "erase_reason": erase_reason,
+                "reissue": reissue or TicketReissueForm(),
+                "reissue_error": {
+                    "field": reissue_error.field or "form",
+                    "message": translate(reissue_error.key, language),
+                }
+                if reissue_error
+                else {},
+                "reissued": request.query_params.get("reissued", ""),
             },
-            status_code=422 if errors or erase_error else 200,
+            status_code=422 if errors or erase_error or reissue_error else 200,
         )
 
     @post("/{resident_id:uuid}/edit", name="resident_edit")
@@ -342,6 +352,36 @@ class ResidentsController(Controller):
         if done is None:
             raise NotFound("error.not_found")
         return Redirect(f"/residents/{resident_id}?erased=1", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/{resident_id:uuid}/reissue", name="resident_ticket_reissue")
+    async def reissue(
+        self,
+        request: Request[Any, Any, Any],
+        resident_id: FromPath[UUID],
+        today: NamedDependency[dt.date],
+        data: Form[TicketReissueForm],
+    ) -> Any:
+        """Replace a lost ticket by a new number (reason required); the old one stops working."""
+        principal = request.user
+        reason = data.reason.strip()
+        try:
+            if not reason or len(reason) > MAX_REASON:
+                key = (
+                    "residents.reissue_reason_required"
+                    if not reason
+                    else "residents.reason_too_long"
+                )
+                raise ReissueRefused(key, "reason")
+            async with tenant_transaction(principal.tenant):
+                done = await reissue_ticket(resident_id, data.ticket_number.strip(), reason=reason,
+                                            today=today, actor=principal)  # fmt: skip
+        except ReissueRefused as refused:
+            return await self._person(request, resident_id, reissue=data, reissue_error=refused)
+        if done is None:
+            raise NotFound("error.not_found")
+        return Redirect(
+            f"/residents/{resident_id}?reissued={done.new}", status_code=HTTP_303_SEE_OTHER
+        )
 
     @post("/{resident_id:uuid}/reveal", name="resident_reveal")
     async def reveal(

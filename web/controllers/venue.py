@@ -35,6 +35,7 @@ from common.identifiers import IdentifierError, parse_ticket_code
 from db.accounts.principal import Principal
 from db.accounts.roles import Role
 from db.engine import tenant_transaction
+from db.residents.reissue import ticket_state
 from db.tenancy.queries import list_municipalities
 from db.tenancy.venues import venue_is_open
 from db.vaccinations import recording
@@ -70,6 +71,8 @@ from web.rate_limit import rate_limited
 
 RECORDING_ROLES = (Role.VENUE_OPERATOR, Role.CLERK)
 
+#: What a venue is told of its own area's ticket that opens nobody, by the ticket's state.
+_UNKNOWN_TICKET = {"reissued": "venue.ticket_reissued", "void": "venue.ticket_void"}
 #: The form fields a refused save shows again as they were typed.
 _FORM_FIELDS = ("vaccinated_on", "dose_number", "product", "lot_number", "volume_ml",
                 "doctor_name", "override_reason")  # fmt: skip
@@ -150,7 +153,8 @@ class VenueController(Controller):
                                                 identity_reason=form.get("identity_reason", ""))  # fmt: skip
             except TicketUnknown:
                 key = "identity.unconfirmed_elsewhere" if ticket.municipality_code != venue.municipality_code \
-                    else "venue.ticket_unknown"  # fmt: skip
+                    else _UNKNOWN_TICKET.get(await ticket_state(ticket.municipality_code, ticket.ticket_number) or "",
+                                             "venue.ticket_unknown")  # fmt: skip
                 name = await _municipality_name(ticket.municipality_code)
                 return _panel_error(translate(key, language, municipality=name,
                                               ticket=ticket.ticket_number), focus="ticket")  # fmt: skip
