@@ -21,7 +21,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from common.settings import Settings
 from db.accounts.principal import Principal
-from db.accounts.queries import principal_for_session, principal_for_token
+from db.accounts.queries import principal_for_bearer, principal_for_session
 from db.accounts.roles import Role
 from db.engine import tenantless_statement
 from web.errors import NotAllowed, SignInRequired
@@ -70,21 +70,18 @@ class RequestContextMiddleware(ASGIMiddleware):
         principal: Principal | None = None
         bearer = _bearer(scope)
         session = cookies.get(SESSION_COOKIE)
-        if bearer or session:
+        if bearer:
+            principal = await principal_for_bearer(bearer, max_days=self.settings.api_token_days)
+            scope["state"]["auth_kind"] = "bearer"
+        elif session:
             async with tenantless_statement() as connection:
-                if bearer:
-                    principal = await principal_for_token(
-                        bearer, connection, max_days=self.settings.api_token_days
-                    )
-                    scope["state"]["auth_kind"] = "bearer"
-                elif session:
-                    principal = await principal_for_session(
-                        session,
-                        self.settings.session_hours,
-                        connection,
-                        max_hours=self.settings.session_max_hours,
-                    )
-                    scope["state"]["auth_kind"] = "session"
+                principal = await principal_for_session(
+                    session,
+                    self.settings.session_hours,
+                    connection,
+                    max_hours=self.settings.session_max_hours,
+                )
+            scope["state"]["auth_kind"] = "session"
         scope["user"] = principal
         scope["auth"] = scope["state"].get("auth_kind")
         await next_app(scope, receive, send)

@@ -21,6 +21,7 @@ from db.accounts.passwords import MIN_PASSWORD_LENGTH, password_problem
 from db.accounts.principal import Principal
 from db.accounts.roles import Role
 from db.accounts.tables import Account
+from db.batches import SharedStatement, SharedStatementRefused
 from db.engine import current_connection, tenantless_statement
 from db.security.rate_limits import forget, hit
 
@@ -207,6 +208,20 @@ async def principal_for_token(
     row = await (connection or current_connection()).fetchrow(
         "SELECT * FROM vrs_principal_for_token($1, $2)", token_hash(token), max_days
     )
+    return _principal(row) if row else None
+
+
+#: The bearer look-ups of requests arriving together, in one statement (db.batches).
+_principals_for_tokens = SharedStatement("vrs_principals_for_tokens")
+
+
+async def principal_for_bearer(token: str, max_days: int = 90) -> Principal | None:
+    """:func:`principal_for_token` for a request: shared with the requests arriving with it."""
+    try:
+        row = await _principals_for_tokens({"hash": token_hash(token), "max_days": max_days})
+    except SharedStatementRefused:  # a malformed item of another request: look up alone
+        async with tenantless_statement() as connection:
+            return await principal_for_token(token, connection, max_days=max_days)
     return _principal(row) if row else None
 
 

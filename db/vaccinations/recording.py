@@ -20,7 +20,8 @@ key — takes two statements and no lock held across round trips
 (:func:`save_in_two_statements`): one reads the venue, the person, their
 doses and the key; Python judges; one writes the record, its audit event
 and the venue-log line and commits, provided the person's doses are still
-the ones judged. Everything else (another area, a mismatch, an unknown
+the ones judged. Saves in flight at the same moment share those statements
+(:mod:`db.batches`). Everything else (another area, a mismatch, an unknown
 ticket, a replay, a race lost to another tablet) goes through
 :func:`record_dose`, which runs inside the caller's
 :func:`db.engine.tenant_transaction` with the person locked.
@@ -39,6 +40,7 @@ import asyncpg
 from common.identifiers import TicketCode
 from db.accounts.principal import Principal
 from db.audit.queries import record as audit
+from db.batches import SharedStatement, SharedStatementRefused
 from db.engine import current_connection, tenantless_statement
 from db.vaccinations.dose_input import DoseRequest
 from db.vaccinations.rules import (
@@ -54,7 +56,7 @@ from db.vaccinations.rules import (
     known_product,
     lot_valid,
 )
-from db.vaccines.master import master_data
+from db.vaccines.master import master_data, recent_master_data
 
 
 @dataclass(frozen=True)
@@ -377,35 +379,59 @@ async def save_in_two_statements(
     municipality = actor.municipality_code
     if municipality is None or request.ticket.municipality_code != municipality:
         return None
-    async with tenantless_statement() as connection:
-        row = await connection.fetchrow(
-            "SELECT * FROM vrs_save_context($1, $2, $3, $4)",
-            municipality, actor.venue_id, request.ticket.ticket_number, request.idempotency_key,
-        )  # fmt: skip
-        if not row["venue_open"]:
-            raise VenueClosed(actor.venue_id)
-        if row["resident_id"] is None or row["key_used"] or row["birth_date"] != request.birth_date:
-            return None
-        identity = _own_identity(row, row["resident_id"], municipality, row["doses"])
-        venue = Venue(municipality, actor.venue_id, row["venue_name"] or venue_name)
-        _, quality, reasons = _judged(request, identity, await master_data(connection), today)
-        try:
-            written = await connection.fetchrow(
-                "SELECT * FROM vrs_save_dose($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11,"
-                " $12, $13, $14, $15::jsonb, $16, $17, $18, $19, $20)",
-                municipality, identity.resident_id, row["doses"], request.ticket.ticket_number,
-                request.ticket.ticket_type or "1", request.dose_number, request.vaccinated_on,
-                venue.name, venue.venue_id, request.doctor_name, request.product,
-                request.lot_number, request.volume_ml, quality,
-                json.dumps(reasons, ensure_ascii=False), request.source,
-                request.idempotency_key, actor.account_id, str(actor.role), request.fingerprint,
-            )  # fmt: skip
-        except asyncpg.UniqueViolationError:
-            return None  # another tablet's dose of the same number or day: the locked path says
-        if written["outcome"] != "created":
-            return None
+    try:
+        row = await _read_context({
+            "municipality": municipality, "venue": _text(actor.venue_id),
+            "ticket": request.ticket.ticket_number, "key": request.idempotency_key,
+        })  # fmt: skip
+    except SharedStatementRefused:
+        return None  # the locked path reads again
+    if not row["venue_open"]:
+        raise VenueClosed(actor.venue_id)
+    if row["resident_id"] is None or row["key_used"] or row["birth_date"] != request.birth_date:
+        return None
+    identity = _own_identity(row, row["resident_id"], municipality, row["doses"])
+    venue = Venue(municipality, actor.venue_id, row["venue_name"] or venue_name)
+    _, quality, reasons = _judged(request, identity, await _master_data(), today)
+    dose = {
+        "municipality": municipality, "resident": str(identity.resident_id),
+        "judged": json.loads(row["doses"]), "ticket": request.ticket.ticket_number,
+        "ticket_type": request.ticket.ticket_type or "1", "dose_number": request.dose_number,
+        "vaccinated_on": _text(request.vaccinated_on), "venue_name": venue.name,
+        "venue": _text(venue.venue_id), "doctor": request.doctor_name, "product": request.product,
+        "lot": request.lot_number, "volume": _text(request.volume_ml), "quality": quality,
+        "reasons": reasons, "source": request.source, "key": request.idempotency_key,
+        "actor": _text(actor.account_id), "actor_role": str(actor.role),
+        "fingerprint": request.fingerprint,
+    }  # fmt: skip
+    try:
+        written = await _write_dose(dose)
+    except SharedStatementRefused:
+        return None  # e.g. a unique index: another tablet's dose of the same number or day
+    # stale or replayed: nothing of this save was written, the locked path decides.
+    if written["outcome"] != "created":
+        return None
     return Recorded(written["vaccination_id"], True, quality, _shown(reasons, identity),
                     request.dose_number, request.vaccinated_on), identity  # fmt: skip
+
+
+#: The save's read and write, shared by the saves in flight at the same moment.
+_read_context = SharedStatement("vrs_save_contexts")
+_write_dose = SharedStatement("vrs_save_doses")
+
+
+def _text(value: Any) -> str | None:
+    """A UUID, date or decimal as JSON text (None stays null)."""
+    return None if value is None else str(value)
+
+
+async def _master_data() -> Any:
+    """The master data, on a connection of its own only when the cache must be checked."""
+    recent = recent_master_data()
+    if recent is not None:
+        return recent
+    async with tenantless_statement() as connection:
+        return await master_data(connection)
 
 
 async def record_dose(

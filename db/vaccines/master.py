@@ -48,6 +48,17 @@ async def master_data(connection: Any = None) -> MasterData:
     return _cache.master
 
 
+def recent_master_data() -> MasterData | None:
+    """The cached master data if it was checked within the last few seconds, else None.
+
+    For a caller without a connection at hand: only when this is None does it
+    need one, to call :func:`master_data`.
+    """
+    if _cache.master is not None and time.monotonic() - _cache.checked_at < _RECHECK_SECONDS:
+        return _cache.master
+    return None
+
+
 async def product_labels(day: dt.date) -> list[ProductLabel]:
     """Every product with the name it had on ``day`` (e.g. スパイクバックス from 2022-01-21)."""
     await _refresh()
