@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +40,21 @@ from web.templating import template_config
 STATIC = Path(__file__).parent / "static"
 
 
+_frozen = False
+
+
+def _freeze_what_was_loaded() -> None:
+    """Keep what start-up loaded (modules, templates, keys) out of the collector's passes.
+
+    It lives as long as the process, yet every full collection walked it again: a seventh
+    of a busy worker's time (docs/performance.md). Once per process (tests start many apps).
+    """
+    global _frozen
+    if not _frozen:
+        gc.freeze()
+        _frozen = True
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -71,6 +87,7 @@ def create_app(
                 replica_url=settings.database_replica_url,
             )
             signing.load()  # once at start-up; certificate pages say so if keys are missing
+            _freeze_what_was_loaded()
         # Background work of a real server process: the dose counters folded in, and the
         # system's CRLs renewed before they expire.
         tasks = [asyncio.create_task(keep_folding())] if manage_pool else []
