@@ -402,6 +402,40 @@ async def tenantless_statement() -> AsyncIterator[Any]:
         await _give_back(pool, connection, broken=broken)
 
 
+@asynccontextmanager
+async def job_transaction(municipality_code: str, **options: Any) -> AsyncIterator[Any]:
+    """A transaction of one area, as ``vrs_app``, on a connection of the job's own.
+
+    For the long background jobs of a server process (an import, a backup's
+    export): not taken from the serving pool, which it would hold for minutes,
+    and not bound by the pool's per-statement limit
+    (:attr:`DatabaseLimits.statement_timeout`), which is there so that a request
+    answers 503 rather than hang, while a million-row COPY or index build
+    legitimately takes longer. ``options`` go to the transaction (isolation,
+    read-only). The connection is closed at the end.
+    """
+    engine = get_engine()
+    settings = {**(engine.config.get("server_settings") or {}), "role": SERVING_ROLE}
+    config = {key: value for key, value in engine.config.items() if key != "server_settings"}
+    try:
+        connection = await asyncpg.connect(
+            **config, server_settings=settings, timeout=_limits.connect_timeout
+        )
+    except _UNAVAILABLE as exc:
+        raise DatabaseUnavailable(f"cannot open a connection for a job: {exc!r}") from exc
+    try:
+        async with connection.transaction(**options):
+            await connection.execute(
+                "SELECT set_config('app.municipality_code', $1, true)", municipality_code
+            )
+            yield connection
+    finally:
+        try:
+            await connection.close(timeout=_limits.close_timeout)
+        except Exception:  # a connection the failure broke, or a server that stopped answering
+            connection.terminate()
+
+
 def current_connection() -> Any:
     """The asyncpg connection of the current transaction, for raw statements.
 

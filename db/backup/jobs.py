@@ -25,7 +25,7 @@ from uuid import UUID
 
 from db.backup.archive import export_area
 from db.backup.errors import BackupError
-from db.engine import SERVING_ROLE, current_connection, get_engine
+from db.engine import SERVING_ROLE, current_connection, get_engine, job_transaction
 
 log = logging.getLogger("vrs.backup")
 
@@ -91,13 +91,12 @@ def _decoded(row: Any) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def _area_connection(municipality_code: str, *, snapshot: bool = False) -> AsyncIterator[Any]:
+async def _area_connection(municipality_code: str) -> AsyncIterator[Any]:
     """A pooled connection of its own in a transaction of one area, as the serving role."""
     pool = get_engine().pool
     if pool is None:
         raise RuntimeError("the serving pool is not open")
-    options = {"isolation": "repeatable_read", "readonly": True} if snapshot else {}
-    async with pool.acquire() as connection, connection.transaction(**options):
+    async with pool.acquire() as connection, connection.transaction():
         await connection.execute(
             "SELECT set_config('role', $1, true), set_config('app.municipality_code', $2, true)",
             SERVING_ROLE,
@@ -133,7 +132,9 @@ async def run_backup(job_id: UUID, municipality_code: str, data_dir: Path, key: 
     code = municipality_code
     partial: Path | None = None
     try:
-        async with _area_connection(code, snapshot=True) as connection:
+        # A connection of its own, without the requests' statement limit (a big area's
+        # export reads for minutes in this one snapshot).
+        async with job_transaction(code, isolation="repeatable_read", readonly=True) as connection:
             await connection.execute("SELECT pg_advisory_xact_lock(vrs_job_lock_key($1))", job_id)
             await update_backup_job(
                 code, job_id, status="running", error_key="", error_params={}, finished_at=None

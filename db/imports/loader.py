@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from db.engine import SERVING_ROLE, get_engine
+from db.engine import SERVING_ROLE, get_engine, job_transaction
 from db.imports.format import COLUMNS, RowChecker, first_undecodable_line, map_header
 from db.residents.my_number import MyNumberVault
 
@@ -608,7 +608,9 @@ async def _load(
     actor_role: str,
 ) -> dict[str, Any]:
     timings = _Timings()
-    async with tenant_connection(code) as connection:
+    # A connection of its own, without the requests' statement limit: staging a million
+    # rows is one COPY, building their indexes one statement, each longer than a request.
+    async with job_transaction(code) as connection:
         # Held until this transaction ends, released by PostgreSQL if the process dies.
         await connection.execute("SELECT pg_advisory_xact_lock(vrs_job_lock_key($1))", job_id)
         await update_job(
