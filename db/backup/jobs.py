@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from db.backup.archive import export_area
 from db.backup.errors import BackupError
 from db.engine import SERVING_ROLE, current_connection, get_engine, job_transaction
@@ -155,6 +157,8 @@ async def run_backup(job_id: UUID, municipality_code: str, data_dir: Path, key: 
                 manifest = await export_area(code, partial, connection, progress, key=key)
             except BackupError as exc:
                 raise _Failed(exc.key, **exc.params) from None
+            except (ConnectionError, TimeoutError, asyncpg.InterfaceError):  # OSErrors, not disk
+                raise _Failed("backup.database_unavailable") from None
             except OSError as exc:
                 raise _Failed("backup.write_failed", reason=exc.strerror or str(exc)) from None
         final = archive_path(data_dir, job_id)
