@@ -31,6 +31,9 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 __all__ = ["MIN_PASSWORD_LENGTH"]
 
+#: ``account.display_name`` holds this many characters.
+DISPLAY_NAME_MAX = 128
+
 
 def hash_password(password: str) -> str:
     """An argon2id hash of a password."""
@@ -296,6 +299,8 @@ async def create_account(
     login = login.strip()
     if not login or len(login) > 64 or not login.isascii() or " " in login:
         raise AccountError("account.login_invalid")
+    if len(display_name.strip()) > DISPLAY_NAME_MAX:
+        raise AccountError("account.display_name_too_long", length=DISPLAY_NAME_MAX)
     problem = password_problem(password, login, display_name)
     if problem is not None:
         raise AccountError(problem, length=MIN_PASSWORD_LENGTH)

@@ -19,7 +19,17 @@ from uuid import UUID
 from db.accounts.principal import Principal
 from db.audit.queries import record as audit
 from db.engine import current_connection
-from db.vaccinations.rules import DoseInput, Finding, Person, PreviousDose, judge
+from db.vaccinations.rules import (
+    DoseInput,
+    Finding,
+    Person,
+    PreviousDose,
+    Verdict,
+    date_in_range,
+    judge,
+    known_product,
+    lot_valid,
+)
 from db.vaccines.master import master_data
 
 #: Fields a clerk may correct, with their types.
@@ -116,6 +126,17 @@ async def correct(
             raise CorrectionRefused(blocking)
         quality = verdict.quality(override_reason)
         reasons = json.dumps(verdict.stored_reasons(override_reason), ensure_ascii=False)
+    else:
+        # An unmatched record (no person yet): what can be judged without one still holds,
+        # as when it was kept (the date, a product and lot of the master data).
+        given = DoseInput(new["dose_number"], new["vaccinated_on"], new["product"],
+                          new["lot_number"], new["volume_ml"])  # fmt: skip
+        master = await master_data()
+        stops = [finding for check in (date_in_range, known_product, lot_valid)
+                 for finding in check(given, Person(dt.date(1900, 1, 1)), master, today)]  # fmt: skip
+        blocking = Verdict(tuple(stops)).blocking(override_reason)
+        if blocking:
+            raise CorrectionRefused(blocking)
     await _keep_version(row, actor, reason)
     await current_connection().execute(
         "UPDATE vaccination SET dose_number = $2, vaccinated_on = $3, product = $4, lot_number = $5,"

@@ -28,6 +28,7 @@ from db.vaccinations.corrections import (
     record_with_history,
     resolve,
 )
+from db.vaccinations.dose_input import MAX_DOSE_NUMBER
 from db.vaccines.master import product_labels
 from web.auth import requires
 from web.errors import BadInput, NotFound
@@ -46,6 +47,15 @@ def _reason(form: ReasonForm | ResolveForm | CorrectionForm) -> str:
     return reason
 
 
+#: What the record's text columns hold, and the message for a longer value (as the venue form's).
+_TEXT_LIMITS = {
+    "lot_number": (32, "dose.lot_invalid"),
+    "doctor_name": (64, "dose.doctor_required"),
+    "venue_name": (128, "records.venue_name_too_long"),
+    "product": (48, "rule.product_unknown"),
+}
+
+
 def _changes(form: CorrectionForm) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     values = form.values()
@@ -55,12 +65,17 @@ def _changes(form: CorrectionForm) -> dict[str, Any]:
             if not raw:
                 continue
             if kind is int:
+                if not raw.isdigit() or not 1 <= int(raw) <= MAX_DOSE_NUMBER:
+                    raise BadInput("dose.dose_number_invalid", field=name, max=MAX_DOSE_NUMBER)
                 changes[name] = int(raw)
             elif kind is dt.date:
                 changes[name] = dt.date.fromisoformat(raw)
             elif kind is Decimal:
                 changes[name] = Decimal(raw).quantize(Decimal("0.01"))
             else:
+                limit, key = _TEXT_LIMITS[name]
+                if len(raw) > limit:
+                    raise BadInput(key, field=name, product=raw[:limit], length=limit)
                 changes[name] = raw.upper() if name == "lot_number" else raw
     except (ValueError, InvalidOperation):
         raise BadInput("records.field_invalid", field=name) from None
@@ -199,7 +214,7 @@ class QualityController(Controller):
                 raise BadInput("dose.override_too_long", field="override_reason")
         except BadInput as bad:
             return await self._page(
-                request, vaccination_id, today, error=translate(bad.key, language),
+                request, vaccination_id, today, error=translate(bad.key, language, **bad.params),
                 status_code=422, submitted=submitted, error_field=bad.field,
             )  # fmt: skip
         try:
