@@ -5,7 +5,8 @@ an account's display name (the municipal admin's and the national admin's forms,
 ``account.display_name`` holds 128), and a record correction's doctor (64), venue (128),
 lot (32) and dose number (a PostgreSQL integer) reached the database and answered 500.
 An unmatched record (no person yet) was corrected with no check at all: a product or lot
-outside the master data was stored. Each refusal changes nothing.
+outside the master data was stored. A kiosk heartbeat's ``pending_notices`` beyond a
+PostgreSQL integer was a 500 too. Each refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -135,3 +136,29 @@ async def test_an_unmatched_record_is_corrected_only_to_a_dose_the_master_data_k
         assert message in refused.text, field
     assert await _unchanged(record)
     assert (await _correct(clerk, record, doctor_name="医師 二郎")).status_code == 303
+
+
+async def test_a_heartbeat_counting_more_notices_than_a_kiosk_holds_is_refused(client) -> None:
+    """``pending_notices`` beyond a PostgreSQL integer was a 500; now a 422 naming the field."""
+    from db.cards.queries import create_app_client
+
+    async with owner_transaction():
+        kiosk = await create_app_client("store-overflow", "kiosk")
+    beat = {"store_id": "0001", "terminal_id": "01", "devices": {"reader": "ok"}}
+    for pending in (2**31, 2**40):
+        refused = await client.post(
+            "/api/v1/kiosk/heartbeat",
+            json={**beat, "pending_notices": pending},
+            headers={"authorization": f"Bearer {kiosk}"},
+        )
+        assert refused.status_code == 422, pending
+        assert refused.json()["field"] == "pending_notices"
+        assert "pending_notices" in refused.json()["detail"]
+    assert await fetchval("SELECT count(*) FROM kiosk_status") == 0
+    counted = await client.post(
+        "/api/v1/kiosk/heartbeat",
+        json={**beat, "pending_notices": 3},
+        headers={"authorization": f"Bearer {kiosk}"},
+    )
+    assert counted.status_code == 200, counted.text
+    assert await fetchval("SELECT pending_notices FROM kiosk_status") == 3

@@ -80,6 +80,10 @@ def certificate_ids(body: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+#: ``kiosk_status.pending_notices`` is a PostgreSQL integer; no kiosk holds more notices.
+_MAX_PENDING_NOTICES = 1_000_000
+
+
 def parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
     """The heartbeat of a kiosk's JSON body; a specific :class:`BadInput` otherwise."""
     interval = body.get("interval_seconds", 60)
@@ -106,7 +110,11 @@ def parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
             )
         )
     pending = body.get("pending_notices", 0)
-    if not isinstance(pending, int) or isinstance(pending, bool) or pending < 0:
+    if (
+        not isinstance(pending, int)
+        or isinstance(pending, bool)
+        or not 0 <= pending <= _MAX_PENDING_NOTICES
+    ):
         raise BadInput(
             "kiosk_report.field_invalid", field="pending_notices", name="pending_notices"
         )
