@@ -18,7 +18,13 @@ import anyio
 
 from db.accounts.passwords import MIN_PASSWORD_LENGTH, password_problem
 from db.accounts.principal import Principal
-from db.accounts.queries import AccountError, create_account, hash_password, verify_password
+from db.accounts.queries import (
+    AccountError,
+    create_account,
+    forget_sign_in_tries,
+    hash_password,
+    verify_password,
+)
 from db.accounts.roles import Role
 from db.audit.queries import record
 from db.engine import current_connection
@@ -108,12 +114,14 @@ async def set_active(
 
 
 async def unlock(account_id: UUID, *, actor: Principal, roles: Roles = None) -> None:
-    """Lift a lockout and clear the failure count."""
+    """Lift a lockout: the account's own lock and failure count, and the login's paused
+    addresses (tries counted per address), so its owner signs in at once."""
     account = await _visible(account_id, roles)
     await current_connection().execute(
         "UPDATE account SET failed_attempts = 0, locked_until = NULL WHERE id = $1", account_id
     )
-    await _audit("account.unlock", actor, account)
+    paused = await forget_sign_in_tries(account["login"])
+    await _audit("account.unlock", actor, account, addresses_unpaused=paused)
 
 
 def temporary_password() -> str:
@@ -139,8 +147,10 @@ async def reset_password(account_id: UUID, *, actor: Principal, roles: Roles = N
         hashed,
     )
     sessions, tokens = await _end_access(account_id)
+    # The temporary password works at once, also where the forgotten one was mistyped.
+    paused = await forget_sign_in_tries(account["login"])
     await _audit("account.reset_password", actor, account, sessions_ended=sessions,
-                 tokens_revoked=tokens)  # fmt: skip
+                 tokens_revoked=tokens, addresses_unpaused=paused)  # fmt: skip
     return password
 
 

@@ -105,7 +105,9 @@ async def authenticate(
     Runs its own short statements: call it outside a transaction.
     """
     login = login.strip()
-    key = "sign-in:" + hashlib.sha256(f"{login.lower()}|{source}".encode()).hexdigest()
+    key = (
+        sign_in_key_prefix(login) + hashlib.sha256(f"{login.lower()}|{source}".encode()).hexdigest()
+    )
     window = policy.lock_minutes * 60
     async with tenantless_statement() as connection:
         tries, _ = await hit(connection, key, window)
@@ -130,6 +132,23 @@ async def authenticate(
         await connection.execute("SELECT vrs_record_sign_in($1, true, 0, 0)", row["id"])
         await forget(connection, key)
     return SignInResult(_principal(row))
+
+
+def sign_in_key_prefix(login: str) -> str:
+    """How the rate-limit keys of one login's sign-in tries begin, whatever the address.
+
+    A key is this prefix and a hash of login and address: no login is stored in clear,
+    and an admin's unlock or reset can lift the login's pauses at every address.
+    """
+    return "sign-in:" + hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32] + ":"
+
+
+async def forget_sign_in_tries(login: str) -> int:
+    """Lift a login's per-address pauses (an admin's unlock or reset); returns how many."""
+    result: str = await current_connection().execute(
+        "DELETE FROM rate_limit_entry WHERE starts_with(key, $1)", sign_in_key_prefix(login)
+    )
+    return int(result.split()[-1])
 
 
 #: argon2 checks at once per process: each takes 64 MiB and its lanes keep the cores busy
