@@ -95,17 +95,28 @@ class SharedRateLimitMiddleware(RateLimitMiddleware):
         self.name = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        settings = settings_of(scope)
-        allowed = int(getattr(settings, self.limit.setting))
-        if allowed > 0:
-            request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope)
-            store = self.config.get_store_from_app(scope["litestar_app"])
-            assert isinstance(store, PostgresStore)
-            key = f"rate:{self.name}:{self.limit.who(request, settings)}"
-            hits, reset = await store.increment(key, DURATION_VALUES[self.limit.unit])
-            if hits > allowed:
-                raise RateLimited(reset)
+        await count_against(scope["litestar_app"].request_class(scope), self.name)
         await self.app(scope, receive, send)
+
+
+async def count_against(request: Request[Any, Any, Any], limit: str) -> None:
+    """Count this request against the named limit; :class:`RateLimited` when over it.
+
+    The middleware counts a whole route; a handler calls this itself to count only
+    some of its requests (the venue save counts those that depend on who a ticket's
+    person is, as the look-up does, and not the usual save).
+    """
+    settings = settings_of(request.scope)
+    named = LIMITS[limit]
+    allowed = int(getattr(settings, named.setting))
+    if allowed <= 0:
+        return
+    store = request.app.stores.get(STORE_NAME)
+    assert isinstance(store, PostgresStore)
+    key = f"rate:{limit}:{named.who(request, settings)}"
+    hits, reset = await store.increment(key, DURATION_VALUES[named.unit])
+    if hits > allowed:
+        raise RateLimited(reset)
 
 
 def rate_limited(limit: str) -> DefineMiddleware:

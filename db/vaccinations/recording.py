@@ -372,9 +372,10 @@ async def save_in_two_statements(
     Everything else returns None without writing: another area's ticket, an
     unknown ticket, a birth date that differs, a key used before, and a race
     lost to another tablet (a dose of the person changed since the read, or
-    the key was used meanwhile). The caller then runs :func:`record_dose` in
-    a tenant transaction, which decides those with the person locked. Raises
-    :class:`VenueClosed` and :class:`DoseRefused` (nothing written).
+    the key was used meanwhile), and a dose the rules refuse (the refusal would
+    tell that the stated birth date matched). The caller then runs
+    :func:`record_dose` in a tenant transaction, which decides those with the
+    person locked. Raises :class:`VenueClosed` (nothing written).
     """
     municipality = actor.municipality_code
     if municipality is None or request.ticket.municipality_code != municipality:
@@ -392,7 +393,10 @@ async def save_in_two_statements(
         return None
     identity = _own_identity(row, row["resident_id"], municipality, row["doses"])
     venue = Venue(municipality, actor.venue_id, row["venue_name"] or venue_name)
-    _, quality, reasons = _judged(request, identity, await _master_data(), today)
+    try:
+        _, quality, reasons = _judged(request, identity, await _master_data(), today)
+    except DoseRefused:
+        return None  # a refusal answers only after the caller counted it (as a look-up)
     dose = {
         "municipality": municipality, "resident": str(identity.resident_id),
         "judged": json.loads(row["doses"]), "ticket": request.ticket.ticket_number,

@@ -67,7 +67,7 @@ from web.errors import BadInput, NotAllowed, NotFound
 from web.forms import Form, LookupForm, VenueDoseForm
 from web.htmx import page_or_partial, partial
 from web.i18n import language_of, translate
-from web.rate_limit import rate_limited
+from web.rate_limit import count_against, rate_limited
 
 RECORDING_ROLES = (Role.VENUE_OPERATOR, Role.CLERK)
 
@@ -213,7 +213,7 @@ class VenueController(Controller):
                 request, form, today, errors={exc.field: translate(exc.key, language, **exc.params)}
             )
         try:
-            recorded, identity = await _record(dose, request.user, today)
+            recorded, identity = await _record(request, dose, today)
         except VenueClosed:
             raise NotAllowed("venue_admin.venue_closed") from None
         except TicketUnknown:
@@ -244,16 +244,22 @@ class VenueController(Controller):
 
 
 async def _record(
-    dose: DoseRequest, principal: Principal, today: dt.date, *, keep_unmatched: bool = False,
-    venue_name: str = "",
+    request: Request[Any, Any, Any], dose: DoseRequest, today: dt.date, *,
+    keep_unmatched: bool = False, venue_name: str = "",
 ) -> tuple[Recorded, Identity | None]:  # fmt: skip
     """Save a dose: in two statements when it is the usual case, else with the person locked.
 
     ``venue_name`` is the place a clerk (no venue account) says the dose was given.
+    Every save the usual case did not store answers according to who the ticket's person
+    is (a birth date that differs, an unknown ticket, another area's person, a refused
+    dose): it counts against the look-ups' limit (``identify``), or the save would be
+    an unlimited way to guess a person's birth date. The usual save is not counted.
     """
+    principal = request.user
     saved = await save_in_two_statements(dose, actor=principal, today=today, venue_name=venue_name)
     if saved is not None:
         return saved
+    await count_against(request, "identify")
     async with tenant_transaction(principal.tenant):
         venue = await venue_of(principal)
         if venue.venue_id is None and venue_name:
@@ -388,7 +394,7 @@ class VaccinationApiController(Controller):
             raise BadInput(exc.key, field=exc.field, **exc.params) from None
         try:
             recorded, identity = await _record(
-                dose, request.user, today, keep_unmatched=queued,
+                request, dose, today, keep_unmatched=queued,
                 venue_name=fields.get("venue_name", "")[:128],
             )  # fmt: skip
         except VenueClosed:
