@@ -51,6 +51,8 @@ from db.residents.my_number import MyNumberVault
 
 log = logging.getLogger("vrs.imports")
 
+#: The longest cell read; a longer one stops the import at its line as malformed CSV.
+FIELD_LIMIT = 16 * 1024 * 1024
 BATCH_ROWS = 5000
 _STAGING_COLUMNS = (
     "line", "resident_number", "my_number_ciphertext", "my_number_hmac", "name", "name_kana",
@@ -137,6 +139,9 @@ class _RowReader:
     def __init__(self, path: Path, encoding: str, vault: MyNumberVault, code: str) -> None:
         self.raw = path.open("rb")
         self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
+        # A cell longer than Python's default limit (128 kB) would fail the whole file as
+        # "not valid CSV"; read it, and let the row's checks refuse it as too long.
+        csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
         self.reader = csv.reader(self.text)
         self.vault = vault
         self.code = code

@@ -235,3 +235,16 @@ async def test_the_shell_command_imports_the_same_file(app, tmp_path: Path) -> N
     outcome = await import_file(source, "131016")
     assert outcome["residents_inserted"] == 1 and outcome["rows_rejected"] == 1
     assert source.exists()  # the user's file is kept
+
+
+async def test_a_field_larger_than_any_column_rejects_its_row_not_the_file(app, tmp_path) -> None:
+    from cli.commands.workspace import import_file
+
+    await create_municipality("131016")
+    source = tmp_path / "residents.csv"
+    huge = "山" * 200_000  # 600 kB in UTF-8: more than Python's csv module reads by default
+    source.write_bytes(("\n".join([HEADER, row(1), row(2, name=huge), row(3)]) + "\n").encode())
+    outcome = await import_file(source, "131016")
+    assert (outcome["status"], outcome["residents_inserted"]) == ("done", 2), outcome
+    [(line, column, _)] = [(r["line_number"], r["column_name"], r) for r in outcome["rejections"]]
+    assert (line, column) == (3, "name")
