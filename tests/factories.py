@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from common.identifiers import my_number_check_digit
 from common.settings import get_settings
+from db.accounts import queries as _account_queries
 from db.accounts.queries import create_account as _create_account
 from db.accounts.roles import Role
 from db.engine import current_connection, owner_transaction
@@ -56,6 +59,40 @@ async def create_venue(
         return await _create_venue(municipality_code, code, name or f"会場{code}")
 
 
+_real_hash_password = _account_queries.hash_password
+#: Each password's argon2id hash, made once per test process by the product's own
+#: ``hash_password`` (same parameters): accounts made here share it.
+_hashes: dict[str, str] = {}
+_hashing_once = 0
+
+
+def _hash_once(password: str) -> str:
+    known = _hashes.get(password)
+    if known is None:
+        known = _hashes[password] = _real_hash_password(password)
+    return known
+
+
+@contextlib.contextmanager
+def _each_password_hashed_once() -> Iterator[None]:
+    """While factories create accounts, a password hashed before is not hashed again.
+
+    Hashing with argon2id's parameters costs 0.3-0.5 s here, and most tests create
+    accounts with :data:`PASSWORD`. The hash is a real one (the product's hasher, its
+    parameters), so signing in still checks it at full cost; only its salt is shared.
+    Counted: overlapping calls (``asyncio.gather``) put the real function back last.
+    """
+    global _hashing_once
+    _hashing_once += 1
+    _account_queries.hash_password = _hash_once
+    try:
+        yield
+    finally:
+        _hashing_once -= 1
+        if _hashing_once == 0:
+            _account_queries.hash_password = _real_hash_password
+
+
 async def create_account(
     login: str | None = None,
     role: Role = Role.CLERK,
@@ -69,15 +106,16 @@ async def create_account(
         overrides["venue_id"] = await create_venue(municipality_code or "131016")
     if role is Role.PREFECTURE_VIEWER:
         overrides.setdefault("prefecture_code", "13")
-    async with owner_transaction():
-        await _create_account(
-            login=login,
-            display_name=overrides.pop("display_name", login),
-            password=password,
-            role=role,
-            municipality_code=municipality_code if role.is_municipal else None,
-            **overrides,
-        )
+    with _each_password_hashed_once():
+        async with owner_transaction():
+            await _create_account(
+                login=login,
+                display_name=overrides.pop("display_name", login),
+                password=password,
+                role=role,
+                municipality_code=municipality_code if role.is_municipal else None,
+                **overrides,
+            )
     return login
 
 

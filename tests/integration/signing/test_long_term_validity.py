@@ -31,6 +31,9 @@ from tests.unit.signing.fixtures import ISSUER_URL, PASSPHRASE
 from .local_tsa import local_tsa
 from .tools import nss_trusting, pdfsig, pyhanko, write_pem
 
+# One worker builds the module's archive (18 s): its tests run together.
+pytestmark = pytest.mark.xdist_group("long_term_validity")
+
 
 class _CrlServer:
     """Serves a key store's published CRLs as the system's ``/pki/`` route does."""
