@@ -331,6 +331,26 @@ async def _existing(request: DoseRequest, caller: str) -> dict[str, Any] | None:
     return {**dict(found), "quality": "ok", "quality_reasons": "[]"}
 
 
+async def _key_taken_in_another_area(request: DoseRequest, caller: str) -> bool:
+    """This caller used the key for a record of another area than the ticket's.
+
+    Such a record was made for another ticket (a ticket belongs to one area), so the
+    key is reused with another body: our own area's records, and the ones this area
+    saved elsewhere (F8, ``vrs_key_used_elsewhere``).
+    """
+    connection = current_connection()
+    municipality = request.ticket.municipality_code
+    key = request.idempotency_key
+    if municipality != caller and await connection.fetchval(
+        "SELECT 1 FROM vaccination WHERE municipality_code = $1 AND idempotency_key = $2",
+        caller, key,
+    ):  # fmt: skip
+        return True
+    return bool(
+        await connection.fetchval("SELECT vrs_key_used_elsewhere($1, $2)", key, municipality)
+    )
+
+
 _COMPARED = ("product", "lot_number", "volume_ml", "doctor_name", "dose_number", "vaccinated_on")
 
 
@@ -478,6 +498,8 @@ async def record_dose(
         if not _same_request(request, existing):
             raise IdempotencyConflict(request.idempotency_key, existing)
         return _recorded_again(existing), identity
+    if await _key_taken_in_another_area(request, caller):
+        raise IdempotencyConflict(request.idempotency_key, {})  # for another ticket's area
     verdict, quality, reasons = _judged(request, identity, await master_data(), today)
     if override_identity:
         quality = "must_fix"
