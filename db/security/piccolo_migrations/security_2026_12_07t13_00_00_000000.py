@@ -33,16 +33,19 @@ CREATE INDEX IF NOT EXISTS vaccination_key_saved_elsewhere
     ON vaccination (vaccinated_by_municipality_code, idempotency_key)
     WHERE vaccinated_by_municipality_code <> municipality_code;
 
+-- PL/pgSQL, not SQL: it runs in every save's read, and PL/pgSQL keeps its plan per session.
 CREATE OR REPLACE FUNCTION vrs_key_used_elsewhere(p_key text, p_except text)
 RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT EXISTS (
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (
         SELECT 1 FROM vaccination v
         WHERE v.vaccinated_by_municipality_code
                   = nullif(current_setting('app.municipality_code', true), '')
           AND v.vaccinated_by_municipality_code <> v.municipality_code
           AND v.idempotency_key = p_key
-          AND v.municipality_code IS DISTINCT FROM p_except)
+          AND v.municipality_code IS DISTINCT FROM p_except);
+END
 $$;
 REVOKE ALL ON FUNCTION vrs_key_used_elsewhere(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vrs_key_used_elsewhere(text, text) TO vrs_app;
