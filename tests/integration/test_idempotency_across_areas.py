@@ -24,7 +24,7 @@ BORN = dt.date(1960, 4, 1)
 
 
 @pytest.fixture
-async def venue(app) -> dict[str, Any]:
+async def key_reusing_venue(app) -> dict[str, Any]:
     """A Chiyoda venue's bearer token; a resident at home and one each in Sapporo and Hakodate."""
     for code in ("131016", "011002", "012025"):
         await create_municipality(code)
@@ -61,14 +61,14 @@ async def _records() -> list[str]:
     ids=["own-then-elsewhere", "elsewhere-then-own", "two-other-areas"],
 )
 async def test_a_key_used_in_one_area_is_refused_for_a_ticket_of_another(
-    client, venue, first: str, second: str
+    client, key_reusing_venue, first: str, second: str
 ) -> None:
     key = uuid.uuid4().hex
-    assert (await _save(client, venue, first, key)).status_code == 201
-    reused = await _save(client, venue, second, key)
+    assert (await _save(client, key_reusing_venue, first, key)).status_code == 201
+    reused = await _save(client, key_reusing_venue, second, key)
     assert reused.status_code == 422, reused.text
     assert reused.json()["code"] == "idempotency_key_reused"
     assert await _records() == [first]
     # The first body again is still a replay of its record, not a new one.
-    again = await _save(client, venue, first, key)
+    again = await _save(client, key_reusing_venue, first, key)
     assert again.status_code == 200 and await _records() == [first]
