@@ -17,8 +17,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -27,7 +25,8 @@ import asyncpg
 
 from db.backup.archive import export_area
 from db.backup.errors import BackupError
-from db.engine import SERVING_ROLE, current_connection, get_engine, job_transaction
+from db.engine import current_connection, job_transaction
+from db.job_rows import update_job_row
 
 log = logging.getLogger("vrs.backup")
 
@@ -92,33 +91,9 @@ def _decoded(row: Any) -> dict[str, Any]:
 # --- running a job ---------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _area_connection(municipality_code: str) -> AsyncIterator[Any]:
-    """A pooled connection of its own in a transaction of one area, as the serving role."""
-    pool = get_engine().pool
-    if pool is None:
-        raise RuntimeError("the serving pool is not open")
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(
-            "SELECT set_config('role', $1, true), set_config('app.municipality_code', $2, true)",
-            SERVING_ROLE,
-            municipality_code,
-        )
-        yield connection
-
-
 async def update_backup_job(municipality_code: str, job_id: UUID, **values: Any) -> None:
     """Write progress or the outcome to the job row (its own short transaction)."""
-    assignments = []
-    arguments: list[Any] = [job_id]
-    for name, value in values.items():
-        arguments.append(json.dumps(value) if name in _JSON_COLUMNS else value)
-        cast = "::jsonb" if name in _JSON_COLUMNS else ""
-        assignments.append(f"{name} = ${len(arguments)}{cast}")
-    async with _area_connection(municipality_code) as connection:
-        await connection.execute(
-            f"UPDATE backup_job SET {', '.join(assignments)} WHERE id = $1", *arguments
-        )
+    await update_job_row("backup_job", municipality_code, job_id, values, _JSON_COLUMNS)
 
 
 def _sha256(path: Path) -> str:

@@ -40,13 +40,13 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from db.engine import SERVING_ROLE, get_engine, job_transaction
+from db.engine import job_transaction
 from db.imports.format import COLUMNS, RowChecker, first_undecodable_line, map_header
+from db.job_rows import update_job_row
 from db.residents.my_number import MyNumberVault
 
 log = logging.getLogger("vrs.imports")
@@ -87,39 +87,13 @@ def detect_encoding(path: Path) -> str:
     return "utf-8"
 
 
-@asynccontextmanager
-async def tenant_connection(municipality_code: str) -> AsyncIterator[Any]:
-    """A pooled connection in a transaction of one area, as the serving role.
-
-    Like :func:`db.engine.tenant_transaction`, but a connection of its own, so a
-    long import and its progress updates do not share one.
-    """
-    pool = get_engine().pool
-    if pool is None:
-        raise RuntimeError("the serving pool is not open")
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(
-            "SELECT set_config('role', $1, true), set_config('app.municipality_code', $2, true)",
-            SERVING_ROLE,
-            municipality_code,
-        )
-        yield connection
+#: The import job's columns stored as jsonb.
+_JSON_COLUMNS = frozenset({"ignored_columns", "error_params"})
 
 
 async def update_job(municipality_code: str, job_id: UUID, **values: Any) -> None:
     """Write progress or the outcome to the job row (its own short transaction)."""
-    assignments = []
-    arguments: list[Any] = [job_id]
-    for name, value in values.items():
-        arguments.append(
-            json.dumps(value) if name in {"ignored_columns", "error_params"} else value
-        )
-        cast = "::jsonb" if name in {"ignored_columns", "error_params"} else ""
-        assignments.append(f"{name} = ${len(arguments)}{cast}")
-    async with tenant_connection(municipality_code) as connection:
-        await connection.execute(
-            f"UPDATE import_job SET {', '.join(assignments)} WHERE id = $1", *arguments
-        )
+    await update_job_row("import_job", municipality_code, job_id, values, _JSON_COLUMNS)
 
 
 #: One row read from the file: its physical line and its cells.
