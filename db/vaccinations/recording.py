@@ -10,7 +10,10 @@ The same path serves the tablet, the JSON API and CSV rows:
    learns nothing of a person whose birth date it did not know;
 2. lock the person (two tablets cannot race) and look for the idempotency
    key: a retried save returns the record it already made, the same key
-   with another body is refused (:class:`IdempotencyConflict`);
+   with another body is refused (:class:`IdempotencyConflict`), in any area.
+   The key itself is held (an advisory lock on the caller's area and the
+   key, taken before anything else) so that two saves with one key for
+   tickets of two areas cannot both find it new;
 3. judge the dose with :mod:`db.vaccinations.rules` against the person's
    doses and the master data of the dose's date;
 4. write the record, its audit event and the venue-log line.
@@ -351,6 +354,20 @@ async def _key_taken_in_another_area(request: DoseRequest, caller: str) -> bool:
     )
 
 
+async def _hold_key(request: DoseRequest, caller: str) -> None:
+    """Hold (caller, key) until commit, before the key is looked at and before any person.
+
+    Two saves with one key for tickets of two areas see each other's records only
+    through the checks below; ``vrs_save_dose`` takes the same lock. A statement of its
+    own: the checks after it read what the save that held the lock committed (READ
+    COMMITTED), so the second save replays or is refused as a retry would be.
+    """
+    await current_connection().execute(
+        "SELECT pg_advisory_xact_lock(vrs_idempotency_lock_key($1, $2))",
+        caller, request.idempotency_key,
+    )  # fmt: skip
+
+
 _COMPARED = ("product", "lot_number", "volume_ml", "doctor_name", "dose_number", "vaccinated_on")
 
 
@@ -383,8 +400,9 @@ async def save_in_two_statements(
     For a ticket of the operator's own area whose holder's birth date is the
     stated one and a new idempotency key: one statement reads the venue, the
     person, their active doses and whether the key was used
-    (``vrs_save_context``); the rules judge here; one statement locks the
-    person for its own short transaction, checks their doses are still the
+    (``vrs_save_context``); the rules judge here; one statement holds the key
+    (as :func:`record_dose` does) and locks the person for its own short
+    transaction, checks the key is still new and their doses are still the
     ones judged, writes the record, its audit event and the venue-log line,
     and commits (``vrs_save_dose``). No BEGIN, ``set_config`` or COMMIT trip:
     each function sets the area for its own implicit transaction.
@@ -474,6 +492,7 @@ async def record_dose(
     caller = venue.municipality_code
     stated = request.birth_date
     assert stated is not None, "parse_dose requires the stated birth date"
+    await _hold_key(request, caller)
     override_identity = False
     try:
         identity = await identify(request.ticket, stated, venue=venue, actor=actor, lock=True)
