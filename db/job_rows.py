@@ -1,4 +1,4 @@
-"""The row of a background job (an import, a backup): progress and outcome.
+"""The row of a background job (an import, a backup, a restore): progress and outcome.
 
 A job works in a long transaction of its own (:func:`db.engine.job_transaction`);
 what it reports goes to its row in short transactions on other, pooled
@@ -37,15 +37,22 @@ async def update_job_row(
     job_id: UUID,
     values: dict[str, Any],
     json_columns: frozenset[str] = frozenset(),
+    connection: Any = None,
 ) -> None:
-    """Set ``values`` on the job's row (``json_columns`` are stored as jsonb)."""
+    """Set ``values`` on the job's row (``json_columns`` are stored as jsonb).
+
+    In a short transaction of its own, or in ``connection``'s (an outcome written with
+    the work it reports, so the two commit together).
+    """
     assignments = []
     arguments: list[Any] = [job_id]
     for name, value in values.items():
         arguments.append(json.dumps(value) if name in json_columns else value)
         cast = "::jsonb" if name in json_columns else ""
         assignments.append(f"{name} = ${len(arguments)}{cast}")
-    async with area_connection(municipality_code) as connection:
-        await connection.execute(
-            f"UPDATE {table} SET {', '.join(assignments)} WHERE id = $1", *arguments
-        )
+    statement = f"UPDATE {table} SET {', '.join(assignments)} WHERE id = $1"
+    if connection is not None:
+        await connection.execute(statement, *arguments)
+        return
+    async with area_connection(municipality_code) as own:
+        await own.execute(statement, *arguments)

@@ -182,12 +182,17 @@ class AdminPages:
         return Path(await download.path()).read_bytes()
 
     async def restore(self, archive: Path) -> str:
-        """バックアップ: restore an archive; the restored notice (tables and rows)."""
+        """バックアップ: restore an archive (a job: its progress polls in place until it ends);
+        the restored notice (tables and rows)."""
         await self.page.goto("/admin/backup")
         await self.page.get_by_test_id("field-archive").set_input_files(str(archive))
         await self.page.get_by_test_id("backup-restore").click()
-        # The restored notice, or the error the page shows instead (the caller's assert names it).
-        shown = self.page.locator("[data-testid=backup-restored], [data-testid=alert-error]")
+        # The restored notice, or the error the page shows instead (the caller's assert names it):
+        # the upload refused at once, or the job's outcome.
+        shown = self.page.locator(
+            "[data-testid=backup-restored], [data-testid=backup-error],"
+            " [data-testid=backup-interrupted], [data-testid=alert-error]"
+        )
         await shown.first.wait_for(timeout=60000)
         return await shown.first.inner_text()
 

@@ -17,14 +17,13 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from db.backup.catalog import EXCLUDED, RESTORED
 from db.backup.errors import BackupError
 from db.backup.reader import MANIFEST_ENTRY, REFERENCE_ENTRY, table_entry
-from db.backup.restore import FORMAT, restore_area
+from db.backup.restore import FORMAT, Progress, restore_area
 from db.backup.seal import SEAL_ENTRY, MissingBackupKey, seal
 from db.engine import current_connection
 
@@ -32,8 +31,6 @@ __all__ = ["BackupError", "EXCLUDED", "area_tables", "export_area", "restore_are
 
 #: Rows fetched and written per step (the writing, with compression, runs in a thread).
 CHUNK_ROWS = 2000
-#: Told (table, tables done, tables in all, rows written) after every chunk.
-Progress = Callable[[str, int, int, int], Awaitable[None]]
 
 
 async def area_tables(connection: Any = None) -> list[str]:

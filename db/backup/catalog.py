@@ -41,7 +41,7 @@ EXCLUDED: dict[str, str] = {
     "dose_rollup": "derived from dose_count by its triggers",
     "dose_change": "derived: the dose triggers append the restored doses' changes again",
     "population_count": "derived: the resident triggers count the restored residents again",
-    "backup_job": "describes this installation's archive files, which are not in the archive",
+    "backup_job": "describes this installation's archive files and restores, not the area's data",
 }
 
 #: Columns that refer to a row of another restored table (of the same archive).

@@ -5,10 +5,11 @@ limits (:mod:`db.backup.reader`); its manifest's seal must be this server's
 (:mod:`db.backup.seal`: refused unsigned, altered or another server's) and
 name this municipality; it may list only the tables of the allow-list
 (:mod:`db.backup.catalog`); every table file must match the manifest's
-SHA-256 and row count. Then each table is loaded in insert order, every row
-checked like input (:mod:`db.backup.rows`), in the caller's one tenant
-transaction as the serving role, so row-level security applies and any
-refusal leaves nothing behind. References between restored rows must stay
+SHA-256 and row count. Then, under a lock of the area (one restore at a time),
+each table is loaded in insert order, every row checked like input
+(:mod:`db.backup.rows`), in one transaction of the area as the serving role
+(the caller's, or a restore job's: :mod:`db.backup.jobs`), so row-level
+security applies and any refusal leaves nothing behind. References between restored rows must stay
 inside the area. The derived counts are rebuilt by triggers as the rows go
 in: each restored dose appends its change to ``dose_change`` (counted on the
 pages at once, folded into ``dose_count`` and ``dose_rollup`` by the server
@@ -24,7 +25,8 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ from db.backup.seal import SEAL_ENTRY, seal_holds
 from db.engine import current_connection
 
 FORMAT = "vrs-area-backup-2"
+#: Told (table, tables done, tables in all, rows written or restored so far) as a backup's
+#: export or a restore goes.
+Progress = Callable[[str, int, int, int], Awaitable[None]]
 #: Rows (and bytes) sent to PostgreSQL per statement.
 BATCH_ROWS = 1000
 BATCH_BYTES = 16 << 20
@@ -56,34 +61,66 @@ _CONTINUED = {"municipality_setting": "revision"}
 
 
 async def restore_area(
-    municipality_code: str, archive_path: Path, key: bytes, limits: Limits | None = None
+    municipality_code: str,
+    archive_path: Path,
+    key: bytes,
+    limits: Limits | None = None,
+    *,
+    connection: Any = None,
+    progress: Progress | None = None,
 ) -> dict[str, int]:
-    """Restore an archive into the current, empty area; rows restored per table."""
+    """Restore an archive into the current, empty area; rows restored per table.
+
+    ``connection``: the area's transaction to restore in (default: the caller's tenant
+    transaction; a restore job's has no statement limit). ``progress`` is told after
+    every batch of rows.
+    """
     if not key:
         raise BackupError("backup.key_missing")
     archive = await asyncio.to_thread(Archive, archive_path, limits or Limits())
     try:
         manifest = await asyncio.to_thread(_verified_manifest, archive, key, municipality_code)
         await asyncio.to_thread(_verify_tables, archive, manifest)
-        connection = current_connection()
-        if not await connection.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM municipality WHERE code = $1)", municipality_code
-        ):
-            raise BackupError("backup.no_municipality", code=municipality_code)
-        for table in _MUST_BE_EMPTY:
-            if await connection.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
-                raise BackupError("backup.area_not_empty")
+        connection = connection or current_connection()
+        # One restore at a time per area (web jobs and `vrs restore` alike): a second one
+        # waits here, then finds the area no longer empty.
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('vrs-restore-area:' || $1, 0))",
+            municipality_code,
+        )
+        await check_restore_target(municipality_code, connection)
         archived_at = manifest["archived_at"]
+        tables = [t for t in RESTORED if t in manifest["tables"]]
         restored: dict[str, int] = {}
-        for table in RESTORED:
-            if table in manifest["tables"]:
-                restored[table] = await _load(
-                    connection, archive, table, municipality_code, archived_at
-                )
+        for done, table in enumerate(tables):
+            told = partial(_told, progress, table, done, len(tables), sum(restored.values()))
+            restored[table] = await _load(
+                connection, archive, table, municipality_code, archived_at, told
+            )
+            await _told(progress, table, done + 1, len(tables), 0, sum(restored.values()))
         await _check_references(connection, set(restored))
         return restored
     finally:
         archive.close()
+
+
+async def _told(
+    progress: Progress | None, table: str, done: int, total: int, before: int, rows: int
+) -> None:
+    if progress:
+        await progress(table, done, total, before + rows)
+
+
+async def check_restore_target(municipality_code: str, connection: Any = None) -> None:
+    """Refuse (:class:`BackupError`) an area a restore may not go into: none, or not empty."""
+    connection = connection or current_connection()
+    if not await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM municipality WHERE code = $1)", municipality_code
+    ):
+        raise BackupError("backup.no_municipality", code=municipality_code)
+    for table in _MUST_BE_EMPTY:
+        if await connection.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
+            raise BackupError("backup.area_not_empty")
 
 
 def _verified_manifest(archive: Archive, key: bytes, municipality_code: str) -> dict[str, Any]:
@@ -151,9 +188,14 @@ def _batches(lines: Iterator[bytes]) -> Iterator[list[tuple[int, bytes]]]:
 
 
 async def _load(
-    connection: Any, archive: Archive, table: str, area: str, archived_at: dt.datetime
+    connection: Any,
+    archive: Archive,
+    table: str,
+    area: str,
+    archived_at: dt.datetime,
+    batch_done: Callable[[int], Awaitable[None]],
 ) -> int:
-    """Check and insert one table's rows; how many."""
+    """Check and insert one table's rows, telling ``batch_done`` the rows so far; how many."""
     columns = await columns_of(connection, table)
     offset = 0
     if table in _CONTINUED:
@@ -181,6 +223,7 @@ async def _load(
             elif set(names) != keys:
                 raise BackupError("backup.row_columns", table=table, row=batch[0][0])
             total += await _insert(connection, table, names, batch, offset)
+            await batch_done(total)
     finally:
         # Never leave a thread reading the archive once this returns (it is closed next).
         await asyncio.gather(upcoming, return_exceptions=True)

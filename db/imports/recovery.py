@@ -46,7 +46,7 @@ async def mark_interrupted_imports(queued_grace: dt.timedelta = QUEUED_GRACE) ->
 
 
 async def mark_interrupted_backups(queued_grace: dt.timedelta = QUEUED_GRACE) -> int:
-    """Mark backup jobs no live process works on; how many were marked."""
+    """Mark backup and restore jobs (``backup_job``) no live process works on; how many."""
     async with tenantless_statement() as connection:
         return int(
             await connection.fetchval("SELECT vrs_mark_interrupted_backups($1)", queued_grace)
@@ -54,7 +54,7 @@ async def mark_interrupted_backups(queued_grace: dt.timedelta = QUEUED_GRACE) ->
 
 
 async def recover_interrupted_jobs() -> None:
-    """At start-up: mark the workspace's jobs (imports, backups) a stopped process left.
+    """At start-up: mark the workspace's jobs (imports, backups, restores) a stopped process left.
 
     Logged, never fatal: a server that cannot mark them still serves.
     """
@@ -93,7 +93,8 @@ async def expire_import_uploads(
             )  # fmt: skip
             path.unlink(missing_ok=True)
         deleted += 1
-    # A restore's upload a killed server left behind (a finished restore deletes its own).
+    # A restore's upload a killed server left behind (a restore job deletes its own when it
+    # ends; a restore job a stopped server left is only marked interrupted at start-up).
     directory = data_dir / "imports"
     if directory.is_dir():
         for leftover in directory.glob("restore-*.zip"):

@@ -109,11 +109,17 @@ async def kill_while_running(database: str, source: Path) -> UUID:
             process.kill()
             process.wait()
     job_id = running[0]["id"]
-    for _ in range(3000):  # PostgreSQL ends the killed client's transaction, and its lock
+    await lock_released(database, job_id)
+    return job_id
+
+
+async def lock_released(database: str, job_id: UUID) -> None:
+    """Until PostgreSQL has ended a killed client's transaction, and with it the job's lock."""
+    for _ in range(3000):
         if await lock_is_free(database, job_id):
-            return job_id
+            return
         await asyncio.sleep(0.02)
-    raise AssertionError("the killed import's lock was never released")
+    raise AssertionError(f"the killed job's lock was never released: {job_id}")
 
 
 async def test_a_killed_import_is_marked_at_startup_and_resumed_without_duplicates(

@@ -61,3 +61,36 @@ async def test_an_import_and_a_backup_longer_than_a_request_may_take_complete(
     with pytest.raises(DatabaseUnavailable):
         async with tenantless_statement() as connection:
             await connection.execute("SELECT pg_sleep(0.5)")
+
+
+async def test_a_restore_longer_than_a_request_may_take_completes_as_a_job(
+    limited_pool, database, settings, tmp_path: Path
+) -> None:
+    from db.backup.jobs import backup_job, queue_restore, run_restore
+    from db.backup.restore import restore_area
+    from db.engine import current_connection, job_transaction, owner_transaction
+    from tests.integration.test_restore_jobs import area_archive, slow_resident_inserts
+
+    archive = await area_archive(database, tmp_path / "area.zip", settings.backup_key)
+    upload = tmp_path / "upload.zip"
+    upload.write_bytes(archive.read_bytes())
+    # The job's connection has no statement limit, on either side.
+    async with job_transaction("131016") as connection:
+        assert await connection.fetchval("SHOW statement_timeout") == "0"
+
+    async with slow_resident_inserts(database, 0.3):  # each insert of residents: > 0.1 s
+        # In a request's transaction the restore hits the limit (and leaves nothing) ...
+        with pytest.raises(DatabaseUnavailable):
+            async with tenant_transaction("131016"):
+                await restore_area("131016", archive, settings.backup_key)
+        # ... as a job it completes.
+        async with tenant_transaction("131016"):
+            job_id = await queue_restore("131016", None)
+        await run_restore(job_id, "131016", upload, settings.backup_key, None)
+    async with tenant_transaction("131016"):
+        job = await backup_job(job_id)
+    assert job is not None and job["status"] == "done", job
+    assert job["manifest"]["resident"] == 2
+    async with owner_transaction():
+        assert await current_connection().fetchval("SELECT count(*) FROM resident") == 2
+    assert not upload.exists()

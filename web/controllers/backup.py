@@ -2,15 +2,19 @@
 
 A backup is a job (like an import): asking for one queues it and answers
 with its page, which polls the job row until the archive is ready to
-download; every backup stays listed with who asked, when and how it ended.
-Restore of an uploaded archive into an empty area runs in the request, in
-one transaction; it accepts only archives this server sealed for this
-municipality (:mod:`db.backup.restore`).
+download. A restore is a job too: the uploaded archive is stored, a restore
+job is queued (one at a time, into an empty area only) and run in the
+background, all or nothing; it accepts only archives this server sealed for
+this municipality (:mod:`db.backup.restore`), and its page shows the rows
+restored or why nothing was. Every backup and restore stays listed with who
+asked, when and how it ended.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,6 +26,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar_htmx import HTMXRequest
 
 from common.settings import Settings
+from db.accounts.principal import Principal
 from db.accounts.roles import Role
 from db.audit.queries import record
 from db.backup.errors import BackupError
@@ -29,28 +34,43 @@ from db.backup.jobs import (
     archive_path,
     backup_job,
     create_backup_job,
+    queue_restore,
     recent_backup_jobs,
     run_backup,
+    run_restore,
 )
-from db.backup.restore import restore_area
 from db.engine import tenant_transaction
 from web.auth import requires
 from web.controllers.imports import IMPORT_MAX_BYTES, _stream_upload, upload_directory
 from web.errors import BadInput, NotFound
 from web.forms import StreamedUpload
-from web.htmx import page_or_partial, partial
+from web.htmx import page_or_partial, partial, wants_partial
 
 _RUNNING: set[asyncio.Task[Any]] = set()
 
 
-def start_backup(job_id: UUID, municipality_code: str, settings: Settings) -> asyncio.Task[Any]:
-    """Run the backup as a task of this process, kept referenced until it ends."""
-    task = asyncio.create_task(
-        run_backup(job_id, municipality_code, settings.data_dir, settings.backup_key)
-    )
+def _in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[Any]:
+    """Run a job as a task of this process, kept referenced until it ends."""
+    task = asyncio.create_task(work)
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
     return task
+
+
+def start_backup(job_id: UUID, municipality_code: str, settings: Settings) -> asyncio.Task[Any]:
+    """Run the backup in the background."""
+    return _in_background(
+        run_backup(job_id, municipality_code, settings.data_dir, settings.backup_key)
+    )
+
+
+def start_restore(
+    job_id: UUID, municipality_code: str, upload: Path, actor: Principal, settings: Settings
+) -> asyncio.Task[Any]:
+    """Run the restore of ``upload`` into the area in the background (audited as ``actor``)."""
+    return _in_background(
+        run_restore(job_id, municipality_code, upload, settings.backup_key, actor)
+    )
 
 
 class BackupController(Controller):
@@ -62,10 +82,10 @@ class BackupController(Controller):
 
     @get("/", name="admin_backup")
     async def index(self, request: Request[Any, Any, Any]) -> Template:
-        """What a backup holds, the two forms, and the backups made so far."""
+        """What a backup holds, the two forms, and the backups and restores so far."""
         async with tenant_transaction(request.user.tenant):
             jobs = await recent_backup_jobs()
-        return Template("backup/index.html", context={"restored": None, "jobs": jobs})
+        return Template("backup/index.html", context={"jobs": jobs})
 
     @post("/export", name="admin_backup_export")
     async def export(
@@ -86,7 +106,7 @@ class BackupController(Controller):
 
     @get("/jobs/{job_id:uuid}", name="admin_backup_job", opt=partial("backup/_job.html"))
     async def show(self, request: HTMXRequest, job_id: FromPath[UUID]) -> Template:
-        """A backup's progress (the partial, for htmx polling) or its page."""
+        """A backup's or restore's progress (the partial, for htmx polling) or its page."""
         async with tenant_transaction(request.user.tenant):
             current = await backup_job(job_id)
         if current is None:
@@ -104,7 +124,7 @@ class BackupController(Controller):
         principal = request.user
         async with tenant_transaction(principal.tenant):
             current = await backup_job(job_id)
-            if current is None:
+            if current is None or current["kind"] != "backup":
                 raise NotFound("error.not_found")
             if current["status"] == "expired":
                 raise NotFound("backup.expired")
@@ -128,26 +148,28 @@ class BackupController(Controller):
           opt={"form": StreamedUpload})  # fmt: skip
     async def restore(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
-    ) -> Template:
-        """Restore an uploaded archive into this (empty) area, all or nothing."""
+    ) -> Any:
+        """Store an uploaded archive, queue its restore into this (empty) area, answer with
+        the job's progress (the partial for htmx, else its page)."""
         principal = request.user
         if not settings.backup_key:
             raise BadInput("backup.key_missing")
-        path = upload_directory(settings) / f"restore-{uuid4()}.zip"
-        await _stream_upload(request, path)
+        upload = upload_directory(settings) / f"restore-{uuid4()}.zip"
+        await _stream_upload(request, upload)
         try:
             async with tenant_transaction(principal.tenant):
-                restored = await restore_area(principal.tenant, path, settings.backup_key)
-                await record(
-                    "backup.restore", actor=principal, municipality_code=principal.tenant,
-                    object_type="municipality", object_id=principal.tenant, details=restored,
-                )  # fmt: skip
-                jobs = await recent_backup_jobs()
+                job_id = await queue_restore(principal.tenant, principal.account_id)
+                current = await backup_job(job_id)
         except BackupError as exc:
+            upload.unlink(missing_ok=True)
             raise BadInput(exc.key, **exc.params) from None
-        finally:
-            path.unlink(missing_ok=True)
-        return Template("backup/index.html", context={"restored": restored, "jobs": jobs})
+        except BaseException:
+            upload.unlink(missing_ok=True)
+            raise
+        start_restore(job_id, principal.tenant, upload, principal, settings)
+        if wants_partial(request):
+            return Template("backup/_job.html", context={"job": current})
+        return Redirect(f"/admin/backup/jobs/{job_id}", status_code=HTTP_303_SEE_OTHER)
 
 
 ROUTES = [BackupController]
