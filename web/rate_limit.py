@@ -34,7 +34,7 @@ from litestar.middleware.rate_limit import (
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from common.settings import Settings
-from db.security.rate_limits import PostgresStore
+from db.security.rate_limits import Budget, BudgetSpent, PostgresStore
 from web.errors import AppError
 from web.network import NetworkPolicy
 
@@ -106,17 +106,30 @@ async def count_against(request: Request[Any, Any, Any], limit: str) -> None:
     some of its requests (the venue save counts those that depend on who a ticket's
     person is, as the look-up does, and not the usual save).
     """
+    budget = budget_of(request, limit)
+    if budget is None:
+        return
+    try:
+        await budget.spend()
+    except BudgetSpent as spent:
+        raise RateLimited(spent.retry_after) from None
+
+
+def budget_of(request: Request[Any, Any, Any], limit: str) -> Budget | None:
+    """The named limit's counter for this request's account or address (None: no limit set).
+
+    The same key and store :func:`count_against` counts in, for work that spends it
+    unit by unit (the CSV upload's rows that match no ticket holder spend ``identify``).
+    """
     settings = settings_of(request.scope)
     named = LIMITS[limit]
     allowed = int(getattr(settings, named.setting))
     if allowed <= 0:
-        return
+        return None
     store = request.app.stores.get(STORE_NAME)
     assert isinstance(store, PostgresStore)
     key = f"rate:{limit}:{named.who(request, settings)}"
-    hits, reset = await store.increment(key, DURATION_VALUES[named.unit])
-    if hits > allowed:
-        raise RateLimited(reset)
+    return Budget(store, key, allowed, DURATION_VALUES[named.unit])
 
 
 def rate_limited(limit: str) -> DefineMiddleware:

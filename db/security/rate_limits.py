@@ -6,6 +6,10 @@ one atomic upsert that starts a fixed window or adds to it. Every process
 counts in the same row, so ``--workers 2`` does not double a limit, and two
 parallel requests never both read "under the limit". The table is unlogged:
 counters are disposable. Expired rows are swept now and then by the writers.
+
+:class:`Budget` is one limit's counter spent unit by unit inside the caller's
+own transactions, for work that learns only part-way whether a unit counts
+(a CSV upload's row counts when it matched no ticket holder).
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.stores.base import Store
 
-from db.engine import tenantless_statement
+from db.engine import current_connection, tenantless_statement
 
 #: One sweep of expired rows per this many writes (per process).
 SWEEP_EVERY = 500
@@ -77,11 +82,19 @@ class PostgresStore(Store):
                 "DELETE FROM rate_limit_entry WHERE expires_at < now() - interval '1 minute'"
             )
 
-    async def increment(self, key: str, window_seconds: int, amount: int = 1) -> tuple[int, int]:
-        """Atomically count ``amount`` in ``key``'s window: (hits, seconds to reset)."""
-        async with self._connection() as connection:
-            result = await hit(connection, self._key(key), window_seconds, amount)
-            await self._maybe_sweep(connection)
+    async def increment(
+        self, key: str, window_seconds: int, amount: int = 1, *, connection: Any = None
+    ) -> tuple[int, int]:
+        """Atomically count ``amount`` in ``key``'s window: (hits, seconds to reset).
+
+        ``connection``: count in the caller's transaction instead (the count then
+        commits or rolls back with it, and the counter's row stays locked until then).
+        """
+        if connection is not None:
+            return await hit(connection, self._key(key), window_seconds, amount)
+        async with self._connection() as own:
+            result = await hit(own, self._key(key), window_seconds, amount)
+            await self._maybe_sweep(own)
         return result
 
     async def set(
@@ -152,4 +165,47 @@ class PostgresStore(Store):
         return int(seconds) if seconds is not None else None
 
 
-__all__ = ["PostgresStore", "forget", "hit"]
+class BudgetSpent(Exception):
+    """Nothing is left of a :class:`Budget`; ``retry_after`` seconds until its window resets."""
+
+    def __init__(self, allowed: int, retry_after: int) -> None:
+        super().__init__(f"{allowed} per window spent; {retry_after} s to reset")
+        self.allowed = allowed
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One rate limit's counter (the same key the limiter counts), spent unit by unit.
+
+    For work that learns only part-way whether a unit counts. In the unit's own
+    transaction, :meth:`check` first (it holds the counter's row until commit, so
+    nobody else spends in between), then :meth:`spend` once the unit turned out
+    to count: the count commits with the unit, or neither does. A unit that
+    failed (its transaction rolled back) spends outside any transaction.
+    """
+
+    store: PostgresStore
+    key: str
+    allowed: int
+    window_seconds: int
+
+    async def check(self) -> None:
+        """In a transaction: :class:`BudgetSpent` when nothing is left, else hold the counter."""
+        hits, reset = await self.store.increment(
+            self.key, self.window_seconds, 0, connection=current_connection()
+        )
+        if hits >= self.allowed:
+            raise BudgetSpent(self.allowed, reset)
+
+    async def spend(self, *, in_transaction: bool = False) -> None:
+        """Count one unit; :class:`BudgetSpent` when that goes over (undo it by rolling back)."""
+        connection = current_connection() if in_transaction else None
+        hits, reset = await self.store.increment(
+            self.key, self.window_seconds, connection=connection
+        )
+        if hits > self.allowed:
+            raise BudgetSpent(self.allowed, reset)
+
+
+__all__ = ["Budget", "BudgetSpent", "PostgresStore", "forget", "hit"]

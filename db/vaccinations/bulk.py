@@ -16,6 +16,14 @@ rows are then that venue's records, and a row for another municipality's
 resident goes through the same crossing as a tablet's save (the birth date
 compared there, the record kept in the resident's area). Without a venue, a
 clerk's rows for other areas' residents are refused with what to choose.
+
+Rows that match no ticket holder (a birth date that differs, a ticket nobody
+holds, a dose kept unmatched) spend the uploading account's look-up budget
+(``VRS_RATE_IDENTIFY_PER_HOUR``, shared with the tablet's look-ups and the API's
+saves): the report says which rows matched, so without it a file could guess a
+holder's birth date row by row. Matching rows never spend it. Once it is spent,
+the rest of the file is refused unread (nothing stored, matching rows too: their
+answer would tell the birth date as well), and the refusal is audited.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from typing import Any
 
 from db.accounts.principal import Principal
 from db.engine import tenant_transaction
+from db.security.rate_limits import Budget, BudgetSpent
 from db.vaccinations.dose_input import DoseRequest, FieldError, parse_dose
 from db.vaccinations.recording import (
     CrossingRefused,
@@ -38,6 +47,7 @@ from db.vaccinations.recording import (
     IdempotencyConflict,
     TicketUnknown,
     Venue,
+    identify_limit_reached,
     record_dose,
 )
 
@@ -54,6 +64,9 @@ REQUIRED = (
     "doctor_name",
 )
 MAX_ROWS = 200_000
+#: Columns a file may carry that an upload never reads: the tablet's override of a birth
+#: date that differs (a row that does not match is kept unmatched, never put on the holder).
+IGNORED = ("identity_reason",)
 
 
 class UnreadableFile(ValueError):
@@ -86,6 +99,8 @@ class UploadReport:
     problems: list[RowProblem] = field(default_factory=list)
     notices: list[RowProblem] = field(default_factory=list)
     """Rows saved, but not as sent: kept unmatched because the birth date did not match."""
+    over_limit: int = 0
+    """Rows refused unread: the account's look-up budget was spent."""
 
 
 def decode(content: bytes) -> str:
@@ -137,34 +152,70 @@ def row_key(venue: Venue, values: dict[str, str]) -> str:
     return "csv-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-async def upload(content: bytes, *, venue: Venue, actor: Principal, today: dt.date) -> UploadReport:
-    """Validate and save every row, each in its own transaction, and report."""
+async def upload(
+    content: bytes, *, venue: Venue, actor: Principal, today: dt.date,
+    budget: Budget | None = None,
+) -> UploadReport:  # fmt: skip
+    """Validate and save every row, each in its own transaction, and report.
+
+    ``budget``: the account's look-up budget (None: no limit), spent by each row
+    that matches no ticket holder; once spent, the remaining rows are refused.
+    """
     report = UploadReport()
     parsed = list(rows(content))  # a file that is not readable CSV to the end saves nothing
+    spent: BudgetSpent | None = None
+    first_refused: DoseRequest | None = None
+    first_line = 0
     for line, values in parsed:
         report.total += 1
+        problem: RowProblem | None = None
+        for column in IGNORED:
+            values.pop(column, None)
         try:
             dose = parse_dose(values, default_municipality=venue.municipality_code,
                               idempotency_key=row_key(venue, values), source="csv")  # fmt: skip
         except FieldError as exc:
             report.problems.append(RowProblem(line, exc.field, exc.key, exc.params))
             continue
-        problem = await _save_row(dose, venue, actor, today, line, report)
+        if spent is None:
+            try:
+                problem = await _save_row(dose, venue, actor, today, line, report, budget)
+            except BudgetSpent as exc:
+                spent, first_refused, first_line = exc, dose, line
+        if spent is not None:
+            report.over_limit += 1
+            problem = RowProblem(line, "ticket", "bulk.identify_limit", {
+                "limit": spent.allowed, "minutes": -(-spent.retry_after // 60)})  # fmt: skip
         if problem:
             report.problems.append(problem)
+    if spent is not None and first_refused is not None:
+        async with tenant_transaction(actor.tenant):
+            await identify_limit_reached(
+                actor, channel="csv", venue_id=venue.venue_id, first_line=first_line,
+                rows_refused=report.over_limit, limit=spent.allowed,
+                ticket_municipality=first_refused.ticket.municipality_code,
+                ticket=first_refused.ticket.ticket_number,
+            )  # fmt: skip
     return report
 
 
 async def _save_row(
     dose: DoseRequest, venue: Venue, actor: Principal, today: dt.date, line: int,
-    report: UploadReport,
+    report: UploadReport, budget: Budget | None = None,
 ) -> RowProblem | None:  # fmt: skip
+    """Save one row; :class:`BudgetSpent` (nothing stored) when the budget allows no more."""
     try:
         async with tenant_transaction(actor.tenant):
+            if budget is not None:
+                await budget.check()  # holds the account's counter until this row commits
             recorded, _ = await record_dose(
                 dose, venue=venue, actor=actor, today=today, keep_unmatched=True
             )
+            if budget is not None and recorded.unmatched:
+                await budget.spend(in_transaction=True)  # over: the row rolls back with it
     except DoseRefused as refused:
+        if budget is not None and refused.identity is None:  # refused as no holder's dose
+            await budget.spend()
         first = refused.findings[0]
         return RowProblem(line, first.rule, first.key, first.params)
     except IdempotencyConflict as conflict:
@@ -179,6 +230,8 @@ async def _save_row(
         )
         return RowProblem(line, "ticket", key)
     except TicketUnknown:
+        if budget is not None:
+            await budget.spend()
         key = "venue.ticket_unknown" if dose.ticket.municipality_code == venue.municipality_code \
             else "identity.unconfirmed_elsewhere"  # fmt: skip
         return RowProblem(line, "ticket", key, {"municipality": dose.ticket.municipality_code,

@@ -289,6 +289,20 @@ async def _count_mismatch(ticket: TicketCode, venue: Venue, actor: Principal) ->
                 details={"venue_id": venue.venue_id, "ticket_municipality": ticket.municipality_code})  # fmt: skip
 
 
+async def identify_limit_reached(
+    actor: Principal, *, channel: str, venue_id: Any, **details: Any
+) -> None:
+    """Audit a save or upload refused because the account's look-up budget is spent.
+
+    ``VRS_RATE_IDENTIFY_PER_HOUR`` counts what could tell a ticket holder's birth date
+    (look-ups, saves that are not the usual one, CSV rows that match no holder); the
+    refusal is logged in the venue's area, like a mismatch.
+    """
+    await audit("venue.identify_limit", actor=actor, municipality_code=actor.municipality_code,
+                object_type="account", object_id=str(actor.account_id),
+                details={"channel": channel, "venue_id": venue_id, **details})  # fmt: skip
+
+
 async def mismatches_today(venue: Venue, today: dt.date) -> int:
     """How many stated birth dates did not match at this venue today (the venue's log)."""
     count = await current_connection().fetchval(

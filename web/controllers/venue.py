@@ -52,6 +52,7 @@ from db.vaccinations.recording import (
     VenueClosed,
     confirm_ticket,
     default_dose_number,
+    identify_limit_reached,
     mismatches_today,
     record_dose,
     resident_doses,
@@ -67,7 +68,7 @@ from web.errors import BadInput, NotAllowed, NotFound
 from web.forms import Form, LookupForm, VenueDoseForm
 from web.htmx import page_or_partial, partial
 from web.i18n import language_of, translate
-from web.rate_limit import count_against, rate_limited
+from web.rate_limit import RateLimited, count_against, rate_limited
 
 RECORDING_ROLES = (Role.VENUE_OPERATOR, Role.CLERK)
 
@@ -254,12 +255,22 @@ async def _record(
     is (a birth date that differs, an unknown ticket, another area's person, a refused
     dose): it counts against the look-ups' limit (``identify``), or the save would be
     an unlimited way to guess a person's birth date. The usual save is not counted.
+    A save refused by that limit is audited (``venue.identify_limit``), as the CSV
+    upload's refusal is.
     """
     principal = request.user
     saved = await save_in_two_statements(dose, actor=principal, today=today, venue_name=venue_name)
     if saved is not None:
         return saved
-    await count_against(request, "identify")
+    try:
+        await count_against(request, "identify")
+    except RateLimited:
+        async with tenant_transaction(principal.tenant):
+            await identify_limit_reached(principal, channel=dose.source,
+                                         venue_id=principal.venue_id,
+                                         ticket_municipality=dose.ticket.municipality_code,
+                                         ticket=dose.ticket.ticket_number)  # fmt: skip
+        raise
     async with tenant_transaction(principal.tenant):
         venue = await venue_of(principal)
         if venue.venue_id is None and venue_name:

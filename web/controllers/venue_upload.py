@@ -19,6 +19,7 @@ from web.auth import requires
 from web.controllers.venue import RECORDING_ROLES, venue_of
 from web.forms import DoseFileForm, MultipartForm
 from web.i18n import language_of, translate
+from web.rate_limit import budget_of
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -49,7 +50,12 @@ class VenueUploadController(Controller):
         today: NamedDependency[dt.date],
         data: MultipartForm[DoseFileForm],
     ) -> Template:
-        """Validate and save every row; list every rejected row with its reason."""
+        """Validate and save every row; list every rejected row with its reason.
+
+        Rows that match no ticket holder spend the account's look-up budget
+        (``identify``, as the tablet's look-ups and the API's saves do): once it is
+        spent, the rest of the file is refused unread (:mod:`db.vaccinations.bulk`).
+        """
         language = language_of(request)
         if data.file is None:
             return self._error(
@@ -65,7 +71,8 @@ class VenueUploadController(Controller):
                 return self._error(translate("bulk.venue_not_for_upload", language), choices)
             venue = Venue(venue.municipality_code, chosen["id"], chosen["name"])
         try:
-            report = await upload(content, venue=venue, actor=request.user, today=today)
+            report = await upload(content, venue=venue, actor=request.user, today=today,
+                                  budget=budget_of(request, "identify"))  # fmt: skip
         except UnreadableFile as exc:
             return self._error(translate(exc.key, language, **exc.params), choices)
         problems, notices = (
