@@ -130,7 +130,7 @@ async def prepare(url: str, residents: int, environment: dict[str, str]) -> str:
     await connection.close()
     subprocess.run(
         [*run, "create-user", "--login", "bench-op", "--role", "venue_operator", "--municipality", "131016",
-         "--venue", "V001", "--generate-password"], env=environment, check=True, capture_output=True, cwd=ROOT,
+         "--venue", "V001", "--machine"], env=environment, check=True, capture_output=True, cwd=ROOT,
     )  # fmt: skip
     token = subprocess.run(
         [*run, "create-token", "--login", "bench-op"],

@@ -169,15 +169,23 @@ def cmd_create_municipality(args: argparse.Namespace) -> None:
 
 
 def cmd_create_user(args: argparse.Namespace) -> None:
-    """Create an account; prints a generated password unless one is given."""
+    """Create an account; a generated password is a temporary one, changed at the first sign-in."""
+    # --generate-password (or no password and no terminal to ask on) prints a one-time
+    # password, as an admin's reset does: the account reaches only its password page until
+    # its owner sets one. --machine: an account for bearer tokens only (vrs create-token),
+    # with a random password nobody is shown, so nobody signs in with it.
     ensure_database(settings_or_exit())
     password = os.environ.get(args.password_env) if args.password_env else None
     generated = False
-    if not password:
+    if args.machine:
+        password = secrets.token_urlsafe(32)  # never shown: the account signs in with no password
+    elif not password:
         if sys.stdin.isatty() and not args.generate_password:
             password = getpass.getpass("password (12+ characters): ")
         else:
-            password, generated = secrets.token_urlsafe(12), True
+            from db.accounts.management import temporary_password
+
+            password, generated = temporary_password(), True
 
     async def work() -> None:
         from db.accounts.queries import create_account
@@ -205,6 +213,7 @@ def cmd_create_user(args: argparse.Namespace) -> None:
                 municipality_code=args.municipality,
                 prefecture_code=args.prefecture,
                 venue_id=venue_id,
+                must_change_password=generated,
             )
 
     from db.accounts.queries import AccountError
@@ -218,6 +227,11 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     print(f"vrs: account {args.login} created")
     if generated:
         print(f"vrs: password {password}")
+        print("vrs: a temporary password, shown once: it must be changed at the first sign-in")
+    elif args.machine:
+        print(
+            f"vrs: an account for tokens only (no password): vrs create-token --login {args.login}"
+        )
 
 
 def cmd_create_token(args: argparse.Namespace) -> None:
@@ -234,7 +248,15 @@ def cmd_create_token(args: argparse.Namespace) -> None:
                 return None
             return await create_api_token(account_id, args.label)
 
-    token = run_async(work)
+    from db.accounts.queries import AccountError
+
+    try:
+        token = run_async(work)
+    except AccountError as exc:
+        if exc.key != "account.password_change_pending":
+            raise
+        sys.exit(f"vrs: {exc.key}: {args.login} still has a temporary password; its owner signs in"
+                 " and changes it first (an account for tokens only: vrs create-user --machine)")  # fmt: skip
     if token is None:
         sys.exit(f"vrs: no account {args.login}")
     print(token)
@@ -304,8 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--prefecture", help="2-digit code, for prefecture viewers")
     user.add_argument("--venue", help="venue code, for venue operators")
     user.add_argument("--display-name")
-    user.add_argument("--password-env", help="read the password from this environment variable")
-    user.add_argument("--generate-password", action="store_true", help="generate and print one")
+    password = user.add_mutually_exclusive_group()
+    password.add_argument("--password-env", help="read the password from this environment variable")
+    password.add_argument(
+        "--generate-password",
+        action="store_true",
+        help="generate and print a temporary one, changed at the first sign-in",
+    )
+    password.add_argument("--machine", action="store_true",
+                          help="an account for bearer tokens only (vrs create-token): no password")  # fmt: skip
     user.set_defaults(func=cmd_create_user)
 
     token = sub.add_parser("create-token", help=cmd_create_token.__doc__)

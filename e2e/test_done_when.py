@@ -4,7 +4,8 @@ Only the operator's commands run outside the browser (``vrs migrate``, ``vrs
 create-user`` for the first national admin, ``vrs keys init``); everything else
 is done in Chromium, by the people who would do it:
 
-1. the national admin registers 千代田区 and creates its admin (one-time password);
+1. the national admin replaces the password ``vrs create-user`` generated (a temporary
+   one) at the first sign-in, registers 千代田区 and creates its admin (one-time password);
 2. that admin signs in, must replace the password first, then adds a venue, a clerk, a
    venue account, registers a tablet, and sets the certificate contact and kiosk hours;
 3. the tablet enrols with the code; the clerk imports residents from a CSV file;
@@ -50,6 +51,7 @@ from tests.server_process import vrs_server
 
 AREA = "131016"
 CONTACT = "千代田区 保健所 予防接種係 03-1234-5678"
+NATIONAL_PASSWORD = "fuji-kaede-2026-kuni-kanri"  # noqa: S105 - test accounts only
 ADMIN_PASSWORD = "sakura-tsubaki-2026-kanri"  # noqa: S105 - test accounts only
 CLERK_PASSWORD = "hinoki-kusunoki-2026-madoguchi"  # noqa: S105 - test accounts only
 VENUE_PASSWORD = "momiji-ichou-2026-kaijou"  # noqa: S105 - test accounts only
@@ -118,10 +120,12 @@ async def create_area(chromium, site: Installation, login: str) -> object:
     Returns the admin's page, signed in.
     """
     national = await new_page(chromium, site.base)
-    home = await (await SignInPage(national).open()).sign_in(
-        site.national_login, site.national_password
+    changed = await sign_in_with_temporary_password(
+        national, site.national_login, site.national_password, NATIONAL_PASSWORD
     )
-    assert "千代田区" not in await home.title()
+    assert "パスワードを変更しました" in changed, changed
+    await national.goto("/")
+    assert "千代田区" not in await HomePage(national).title()
     municipalities = await NationalMunicipalitiesPage(national).open()
     assert await national.get_by_test_id("municipality-none").is_visible()
     notice = await municipalities.register(AREA, "13", "千代田区", "Chiyoda City", "千代田区長")

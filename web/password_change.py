@@ -1,8 +1,8 @@
 """A reset's temporary password must be replaced before anything else (issue 14).
 
-After an admin's reset (or the national admin's new municipal admin), the
-account signs in with a one-time password and ``must_change_password`` is set
-(:mod:`db.accounts.management`). Until it sets its own password, every request
+After an admin's reset (or the national admin's new municipal admin, or ``vrs
+create-user --generate-password``), the account signs in with a one-time password
+and ``must_change_password`` is set (:mod:`db.accounts.management`). Until it sets its own password, every request
 of its session reaches only the password page, sign-out and what those pages
 need: a page (GET, not the API, not an htmx fragment) is sent to ``/account``,
 anything else answers 403 with a message saying to change the password first.

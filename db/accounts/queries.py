@@ -313,7 +313,8 @@ async def create_account(
     """Create an account (in the current transaction's area, under RLS).
 
     ``must_change_password``: the password is a one-time one its owner must
-    replace at the first sign-in (a national admin's new municipal admin).
+    replace at the first sign-in (a national admin's new municipal admin, the password
+    ``vrs create-user --generate-password`` prints).
     """
     login = login.strip()
     if not login or len(login) > 64 or not login.isascii() or " " in login:

@@ -173,3 +173,48 @@ async def test_a_bearer_token_cannot_change_a_password(make_client) -> None:
             await connection.fetchval("SELECT vrs_set_own_password($1, 'x')", uuid.uuid4()) is None
         )
         assert await connection.fetchrow("SELECT * FROM vrs_own_account($1)", uuid.uuid4()) is None
+
+
+# --- vrs create-user: a generated password is a temporary one ---------------------------
+
+
+async def test_a_password_vrs_create_user_generates_must_be_changed_first(make_client) -> None:
+    """Shown once on the operator's terminal, like an admin's reset: its owner replaces it
+    at the first sign-in, and no bearer token is issued around that change."""
+    from tests.integration.test_cli import vrs  # the vrs command, on this test's database
+
+    await create_municipality("131016")
+    created = vrs("create-user", "--login", "cli-clerk", "--role", "clerk",
+                  "--municipality", "131016", "--generate-password")  # fmt: skip
+    temporary = re.search(r"vrs: password (\S+)", created.stdout).group(1)
+    assert "changed at the first sign-in" in created.stdout
+    assert (await _row("cli-clerk"))["must_change_password"]
+    refused = vrs("create-token", "--login", "cli-clerk", check=False)
+    assert refused.returncode != 0 and "account.password_change_pending" in refused.stderr
+    assert "Traceback" not in refused.stderr and "--machine" in refused.stderr
+
+    office = await make_client()
+    signed_in = await sign_in(office, "cli-clerk", temporary)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/account"
+    assert (await office.get("/residents")).headers["location"] == "/account"
+    assert (await _change(office, temporary)).status_code == 303
+    assert (await office.get("/residents")).status_code == 200
+    assert vrs("create-token", "--login", "cli-clerk").stdout.startswith("vrs_")
+
+
+async def test_a_machine_account_has_no_password_and_its_token_works(make_client) -> None:
+    """``--machine``: for bearer tokens only. No password is shown (none to change), and
+    its token works at once: the forced change never concerns a bearer token."""
+    from tests.integration.test_cli import vrs
+
+    await create_municipality("131016")
+    created = vrs("create-user", "--login", "cli-feed", "--role", "clerk",
+                  "--municipality", "131016", "--machine")  # fmt: skip
+    assert "vrs: password" not in created.stdout
+    assert not (await _row("cli-feed"))["must_change_password"]
+    token = vrs("create-token", "--login", "cli-feed").stdout.strip()
+    me = await (await make_client()).get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["login"] == "cli-feed"
+    both = vrs("create-user", "--login", "cli-both", "--role", "clerk", "--municipality",
+               "131016", "--machine", "--generate-password", check=False)  # fmt: skip
+    assert both.returncode != 0 and "not allowed with argument" in both.stderr
