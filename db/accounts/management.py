@@ -16,7 +16,7 @@ from uuid import UUID
 
 import anyio
 
-from db.accounts.passwords import MIN_PASSWORD_LENGTH, password_problem
+from db.accounts.passwords import MIN_PASSWORD_LENGTH, contains_password, password_problem
 from db.accounts.principal import Principal
 from db.accounts.queries import (
     AccountError,
@@ -173,6 +173,8 @@ async def change_own_password(actor: Principal, current: str, new: str, repeated
         raise AccountError("account_admin.repeat_differs")
     if new == current:
         raise AccountError("account_admin.same_password")
+    if contains_password(new, current):
+        raise AccountError("account_admin.contains_current")
     problem = password_problem(new, row["login"], row["display_name"])
     if problem is not None:
         raise AccountError(problem, length=MIN_PASSWORD_LENGTH)

@@ -5,6 +5,7 @@ password is refused when, lower-cased and stripped of the digits and symbols
 around it, it is one of them (``Password2024!`` is ``password``). A password
 containing the login or the display name, or made of one short unit repeated
 or a plain run (``aaaaaaaaaaaa``, ``abcabcabcabc``, ``123456789012``), is refused.
+A new password may not contain the one it replaces (:func:`contains_password`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,23 @@ def _plain_run(text: str) -> bool:
             if len(text) <= len(doubled) and text in doubled:
                 return True
     return False
+
+
+def _squeezed(password: str) -> str:
+    """Lower-cased, without spaces and the separators a temporary password is read out with."""
+    return re.sub(r"[\s\-_.]+", "", password.lower())
+
+
+def contains_password(new: str, old: str) -> bool:
+    """Whether ``new`` holds ``old`` (or is part of it), case, spaces and ``-_.`` aside.
+
+    ``temporary + "!"`` is the temporary password to whoever read it out: the admin who
+    reset it, or the terminal ``vrs create-user`` printed it on.
+    """
+    new_core, old_core = _squeezed(new), _squeezed(old)
+    return bool(old_core) and (
+        old_core in new_core or (len(new_core) >= 4 and new_core in old_core)
+    )
 
 
 def password_problem(password: str, login: str = "", display_name: str = "") -> str | None:

@@ -47,6 +47,14 @@ async def _reset(admin_client, login: str) -> str:
     return re.search(r'data-testid="temporary-password-value">([^<]+)<', reset.text).group(1)
 
 
+async def _signed_in_after_reset(admin_client, make_client, login: str):
+    """A new browser of ``login``, signed in with the temporary password of an admin's reset."""
+    temporary = await _reset(admin_client, login)
+    office = await make_client()
+    await sign_in(office, login, temporary)
+    return office, temporary
+
+
 async def _change(client, current: str, new: str = NEW):
     csrf = await csrf_token(client, "/account")
     return await client.post(
@@ -108,9 +116,7 @@ async def test_a_reset_account_reaches_only_the_password_page_until_it_changes_i
 
 async def test_sign_out_is_open_during_a_pending_change(client, make_client, admin) -> None:
     clerk = await create_account("clerk-leaves", Role.CLERK, "131016")
-    temporary = await _reset(client, clerk)
-    office = await make_client()
-    await sign_in(office, clerk, temporary)
+    office, _ = await _signed_in_after_reset(client, make_client, clerk)
     csrf = await csrf_token(office, "/account")
     out = await office.post("/sign-out", data={"_csrf_token": csrf})
     assert out.status_code == 303 and out.headers["location"] == "/sign-in"
@@ -218,3 +224,35 @@ async def test_a_machine_account_has_no_password_and_its_token_works(make_client
     both = vrs("create-user", "--login", "cli-both", "--role", "clerk", "--municipality",
                "131016", "--machine", "--generate-password", check=False)  # fmt: skip
     assert both.returncode != 0 and "not allowed with argument" in both.stderr
+
+
+# --- The new password is not the temporary (or current) one with something added ---------
+
+
+async def test_a_new_password_containing_the_temporary_one_is_refused(
+    client, make_client, admin
+) -> None:
+    clerk = await create_account("clerk-contains", Role.CLERK, "131016")
+    office, temporary = await _signed_in_after_reset(client, make_client, clerk)
+    for new in (temporary + "!", "my " + temporary.upper(), temporary.lower() + "2027"):
+        refused = await _change(office, temporary, new)
+        assert refused.status_code == 422, new
+        assert "現在の（一時）パスワードを含めることはできません" in refused.text, new
+    english = await office.post(
+        "/account", params={"lang": "en"},
+        data={"current": temporary, "new": temporary + "!", "repeated": temporary + "!",
+              "_csrf_token": await csrf_token(office, "/account")},
+    )  # fmt: skip
+    assert "must not contain the current (temporary) password" in english.text
+    assert (await _row(clerk))["must_change_password"]
+    assert (await _change(office, temporary)).status_code == 303  # an unrelated one is fine
+
+
+async def test_a_new_password_containing_the_current_one_is_refused(make_client) -> None:
+    await create_municipality("131016")
+    login = await create_account("clerk-own-contains", Role.CLERK, "131016")
+    browser = await make_client()
+    await sign_in(browser, login)
+    refused = await _change(browser, PASSWORD, PASSWORD.upper() + " again")
+    assert refused.status_code == 422 and "パスワードを含めることはできません" in refused.text
+    assert (await _change(browser, PASSWORD)).status_code == 303
