@@ -22,6 +22,7 @@ import cProfile
 import datetime as dt
 import logging
 import os
+import random
 import sys
 import tempfile
 import time
@@ -31,7 +32,6 @@ from uuid import uuid4
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import figure  # noqa: E402
 
-HEADER = "個別宛名番号,マイナンバー,氏名,カナ氏名,生年月日,性別,接種券番号\n"
 SERVER = os.environ.get("VRS_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -48,20 +48,88 @@ async def recreate_database(name: str) -> str:
     return f"{SERVER}/{name}"
 
 
-def write_file(path: Path, rows: int, name: str = "試験 太郎", step: int = 1) -> None:
-    """N residents with a My Number and a ticket each, as a municipal system exports them.
+#: The columns a municipal resident system exports (the import template's, every one).
+HEADER = ("個別宛名番号,マイナンバー,氏名,カナ氏名,旧姓,生年月日,性別,接種券番号,券種,接種回数,発行日,"
+          "転出フラグ,転出日,死亡フラグ,死亡日,先行接種対象者,要配慮者\n")  # fmt: skip
+#: Name parts with their readings: 40 x 30 family names and 30 x 30 given names, so that the
+#: name and kana search indexes see the variety of a real register (not one repeated name).
+FAMILY_HEADS = [("山", "ヤマ"), ("田", "タ"), ("中", "ナカ"), ("佐", "サ"), ("高", "タカ"),
+                ("小", "コ"), ("大", "オオ"), ("石", "イシ"), ("松", "マツ"), ("井", "イ"),
+                ("木", "キ"), ("林", "ハヤシ"), ("森", "モリ"), ("池", "イケ"), ("藤", "フジ"),
+                ("吉", "ヨシ"), ("岡", "オカ"), ("前", "マエ"), ("坂", "サカ"), ("長", "ナガ"),
+                ("西", "ニシ"), ("東", "ヒガシ"), ("北", "キタ"), ("南", "ミナミ"),
+                ("清", "キヨ"), ("福", "フク"), ("原", "ハラ"), ("竹", "タケ"), ("村", "ムラ"),
+                ("野", "ノ"), ("菊", "キク"), ("桜", "サクラ"), ("宮", "ミヤ"), ("今", "イマ"),
+                ("金", "カネ"), ("川", "カワ"), ("上", "ウエ"), ("内", "ウチ"), ("増", "マス"),
+                ("新", "ニイ")]  # fmt: skip
+FAMILY_TAILS = [("田", "ダ"), ("本", "モト"), ("川", "カワ"), ("野", "ノ"), ("村", "ムラ"),
+                ("藤", "フジ"), ("島", "シマ"), ("口", "グチ"), ("木", "キ"), ("原", "ハラ"),
+                ("崎", "サキ"), ("岡", "オカ"), ("沢", "サワ"), ("谷", "タニ"), ("橋", "ハシ"),
+                ("井", "イ"), ("部", "ベ"), ("尾", "オ"), ("浦", "ウラ"), ("山", "ヤマ"),
+                ("内", "ウチ"), ("林", "バヤシ"), ("塚", "ヅカ"), ("瀬", "セ"), ("池", "イケ"),
+                ("地", "チ"), ("宮", "ミヤ"), ("堀", "ホリ"), ("森", "モリ"), ("松", "マツ")]  # fmt: skip
+GIVEN_HEADS = [("健", "ケン"), ("大", "ダイ"), ("翔", "ショウ"), ("美", "ミ"), ("陽", "ヨウ"),
+               ("由", "ユ"), ("恵", "ケイ"), ("真", "マ"), ("和", "カズ"), ("直", "ナオ"),
+               ("浩", "ヒロ"), ("幸", "ユキ"), ("智", "トモ"), ("春", "ハル"), ("秀", "ヒデ"),
+               ("正", "マサ"), ("信", "ノブ"), ("裕", "ユウ"), ("明", "アキ"), ("千", "チ"),
+               ("優", "ユウ"), ("光", "ミツ"), ("達", "タツ"), ("綾", "アヤ"), ("久", "ヒサ"),
+               ("紀", "ノリ"), ("雅", "マサ"), ("琴", "コト"), ("早", "サ"), ("博", "ヒロ")]  # fmt: skip
+GIVEN_TAILS = [("太", "タ"), ("子", "コ"), ("介", "スケ"), ("樹", "キ"), ("奈", "ナ"),
+               ("人", "ト"), ("郎", "ロウ"), ("美", "ミ"), ("也", "ヤ"), ("香", "カ"),
+               ("彦", "ヒコ"), ("江", "エ"), ("男", "オ"), ("代", "ヨ"), ("平", "ヘイ"),
+               ("菜", "ナ"), ("志", "シ"), ("乃", "ノ"), ("吾", "ゴ"), ("恵", "エ"),
+               ("斗", "ト"), ("里", "リ"), ("輔", "スケ"), ("枝", "エ"), ("弘", "ヒロ"),
+               ("穂", "ホ"), ("治", "ジ"), ("絵", "エ"), ("生", "オ"), ("実", "ミ")]  # fmt: skip
 
-    With ``step`` > 1, every step-th resident of such a file (the same numbers and tickets),
-    under ``name``: an update file.
+
+def family_name(rng: random.Random) -> tuple[str, str]:
+    """A family name and its reading."""
+    (h, hk), (t, tk) = rng.choice(FAMILY_HEADS), rng.choice(FAMILY_TAILS)
+    return h + t, hk + tk
+
+
+def resident_line(i: int, rng: random.Random, family: tuple[str, str] | None = None) -> str:
+    """The i-th resident of a register, as its system exports them.
+
+    Most have a My Number, a ticket, no special status; a few have none, a former family name,
+    have moved out or died, are in a priority group or need care, as in a real register.
+    ``family`` replaces the family name (an update: a marriage), keeping the old one as 旧姓.
     """
     from common.identifiers import my_number_check_digit
 
+    born_family = family_name(rng)
+    (gh, ghk), (gt, gtk) = rng.choice(GIVEN_HEADS), rng.choice(GIVEN_TAILS)
+    current = family or born_family
+    former = born_family[0] if family else (family_name(rng)[0] if rng.random() < 0.02 else "")
+    first = f"{(i + 1) * 7919 % 10**11:011d}"
+    my_number = f"{first}{my_number_check_digit(first)}" if rng.random() < 0.95 else ""
+    birth = dt.date(1925, 1, 1) + dt.timedelta(days=rng.randrange(95 * 365))
+    moved, deceased = rng.random() < 0.01, rng.random() < 0.005
+    cells = [
+        f"{100000000000 + i}", my_number, f"{current[0]} {gh}{gt}", f"{current[1]} {ghk}{gtk}",
+        former, birth.isoformat(), str(rng.choice((1, 2))), f"{i + 1:010d}", "1",
+        str(rng.choice((1, 2, 3))), "2021-04-01", "1" if moved else "0",
+        "2022-03-31" if moved else "", "1" if deceased else "0", "2022-06-30" if deceased else "",
+        "1" if rng.random() < 0.05 else "0", "1" if rng.random() < 0.01 else "0",
+    ]  # fmt: skip
+    return ",".join(cells) + "\n"
+
+
+def write_file(path: Path, rows: int, step: int = 1) -> None:
+    """A register of ``rows`` residents, each with its My Number (most) and a ticket.
+
+    With ``step`` > 1, every step-th resident of such a register (the same people, numbers and
+    tickets) under a new family name, the old one as 旧姓: an update file.
+    """
     with path.open("w", encoding="utf-8") as out:
         out.write(HEADER)
         for i in range(0, rows * step, step):
-            first = f"{(i + 1) * 7919 % 10**11:011d}"
-            out.write(f"{i + 1},{first}{my_number_check_digit(first)},{name},シケン タロウ,"
-                      f"19{i % 90 + 10}-04-01,{i % 2 + 1},{i + 1:010d}\n")  # fmt: skip
+            rng = random.Random(i)  # the same person in the first file and the update
+            if step > 1:
+                rng_new = random.Random(-i - 1)
+                out.write(resident_line(i, rng, family=family_name(rng_new)))
+            else:
+                out.write(resident_line(i, rng))
 
 
 async def main(rows: int, updates: int, database: str, profile: Path | None) -> None:
@@ -114,7 +182,7 @@ async def main(rows: int, updates: int, database: str, profile: Path | None) -> 
     updated_seconds = None
     if updates:
         changed = directory / "changed.csv"
-        write_file(changed, updates, name="試験 次郎", step=max(1, rows // updates))
+        write_file(changed, updates, step=max(1, rows // updates))
         async with tenant_transaction(code):
             update_job_id = await create_job(code, changed.name, None)
         started = time.perf_counter()
@@ -133,7 +201,7 @@ async def main(rows: int, updates: int, database: str, profile: Path | None) -> 
         ids = [uuid4() for _ in lines]
         records = []
         for rid, line in zip(ids, lines, strict=True):
-            number, _, name, kana, birth, sex, _ = line.split(",")
+            number, _, name, kana, _, birth, sex, *_ = line.split(",")
             records.append((rid, "271004", number, name, kana, dt.date.fromisoformat(birth), sex))
         await c.copy_records_to_table(
             "resident", records=records,
@@ -142,7 +210,7 @@ async def main(rows: int, updates: int, database: str, profile: Path | None) -> 
         await c.copy_records_to_table(
             "ticket",
             records=[
-                (uuid4(), "271004", line.split(",")[-1], rid)
+                (uuid4(), "271004", line.split(",")[7], rid)
                 for rid, line in zip(ids, lines, strict=True)
             ],
             columns=["id", "municipality_code", "ticket_number", "resident"],

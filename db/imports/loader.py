@@ -1,91 +1,64 @@
 """Import residents and tickets from a CSV file at scale (F1 事前登録).
 
-The file is stored on disk first (the upload is streamed there), then:
+The file is stored on disk first (the upload is streamed there), then, in one
+transaction as ``vrs_app`` in the municipality's area (a failure changes nothing):
 
 1. its encoding is detected (UTF-8 with or without BOM, else CP932/Shift_JIS);
-2. rows are read (a thread of this process) and checked one by one
-   (:mod:`db.imports.format`), My Numbers sealed and hashed, batch by batch, in
-   one worker process per core for a large file (:data:`PARALLEL_FROM_BYTES`);
-3. good rows are COPY'd into a TEMP staging table (COPY into tables under RLS
-   is refused; the staging table is the session's own);
-4. cross-row checks run as set-based SQL: duplicates within the file, and
-   conflicts with what is recorded (ticket of another resident, My Number of
-   another resident or different from the registered one, erased residents);
-5. good rows are upserted (INSERT … SELECT … ON CONFLICT), changing only what
-   changed, and the previous values of each changed resident go to its history
+2. rows are read and checked one by one, My Numbers sealed and hashed, and the
+   rows of one file checked against each other (duplicates), in file order
+   (:mod:`db.imports.rows`);
+3. in an area with no rows yet (its first import), the good rows are COPY'd
+   straight into new tables of the area's own, which are then indexed and
+   attached as the area's partitions of ``resident`` and ``ticket``
+   (``vrs_import_open_fresh_area`` / ``vrs_import_attach_fresh_area``, issue 16);
+4. otherwise they are COPY'd into a TEMP staging table (COPY into tables under
+   RLS is refused; the staging table is the session's own), checked as
+   set-based SQL against what is recorded (ticket of another resident, My
+   Number of another resident or different from the registered one, erased
+   residents), and upserted (INSERT … SELECT … ON CONFLICT), changing only what
+   changed; the previous values of each changed resident go to its history
    (``resident_version``, in the same statement); tickets replaced by a new
-   number become ``reissued``. In an area with no rows yet (its first import),
-   the good rows go instead into new tables of the area's own, which are then
-   indexed and attached as the area's partitions of ``resident`` and ``ticket``
-   (``vrs_import_open_fresh_area`` / ``vrs_import_attach_fresh_area``, issue 16).
+   number become ``reissued``.
 
-Everything from step 3 runs in one transaction as ``vrs_app`` in the
-municipality's area, so a failure changes nothing. Progress is written to the
-job row on another connection, which the page polls.
+Progress is written to the job row on another connection, which the page polls.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
-import csv
 import datetime as dt
-import io
 import json
 import logging
-import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from db.engine import job_transaction
-from db.imports.format import COLUMNS, RowChecker, first_undecodable_line, map_header
+from db.imports.format import COLUMNS
+from db.imports.rows import (
+    RESIDENT_COLUMNS,
+    STAGING_COLUMNS,
+    TICKET_COLUMNS,
+    BatchCheck,
+    CheckedBatch,
+    ImportFailed,
+    InFileDuplicates,
+    RowReader,
+    Target,
+    check_in_worker,
+    detect_encoding,
+    worker_pool,
+)
 from db.job_rows import update_job_row
 from db.residents.my_number import MyNumberVault
 
 log = logging.getLogger("vrs.imports")
-
-#: The longest cell read; a longer one stops the import at its line as malformed CSV.
-FIELD_LIMIT = 16 * 1024 * 1024
-BATCH_ROWS = 5000
-_STAGING_COLUMNS = (
-    "line", "resident_number", "my_number_ciphertext", "my_number_hmac", "name", "name_kana",
-    "former_name", "birth_date", "sex", "ticket_number", "ticket_type", "ticket_dose_number",
-    "ticket_issued_on", "moved_out_on", "deceased_on", "priority_group", "needs_care",
-)  # fmt: skip
-
-
-class ImportFailed(Exception):
-    """The whole file cannot be imported; ``key`` names the message."""
-
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
-
-
-def detect_encoding(path: Path) -> str:
-    """utf-8-sig (BOM), utf-8, or cp932 (Shift_JIS as Windows writes it)."""
-    with path.open("rb") as raw:
-        head = raw.read(3)
-        if head == codecs.BOM_UTF8:
-            return "utf-8-sig"
-        raw.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            while chunk := raw.read(1 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp932"
-    return "utf-8"
-
 
 #: The import job's columns stored as jsonb.
 _JSON_COLUMNS = frozenset({"ignored_columns", "error_params"})
@@ -96,217 +69,8 @@ async def update_job(municipality_code: str, job_id: UUID, **values: Any) -> Non
     await update_job_row("import_job", municipality_code, job_id, values, _JSON_COLUMNS)
 
 
-#: One row read from the file: its physical line and its cells.
-Cells = tuple[int, list[str]]
-#: Why a line is refused: (line, column, message key, JSON parameters).
-Rejection = tuple[int, str, str, str]
-
-
-class _RowReader:
-    """Reads the file in batches of cells (:meth:`cells`); :meth:`batch` also checks them.
-
-    The CSV parsing stays in one place (a thread of the importing process) so that
-    line numbers and malformed-file errors are those of one ``csv.reader``; the checks
-    and the sealing (:func:`check_cells`) may run in other processes.
-    """
-
-    def __init__(self, path: Path, encoding: str, vault: MyNumberVault, code: str) -> None:
-        self.raw = path.open("rb")
-        self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
-        # A cell longer than Python's default limit (128 kB) would fail the whole file as
-        # "not valid CSV"; read it, and let the row's checks refuse it as too long.
-        csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-        self.reader = csv.reader(self.text)
-        self.vault = vault
-        self.code = code
-        self.today = dt.date.today()
-        self.positions: dict[str, int] = {}
-        self.rows_read = 0
-        self.rejections: list[Rejection] = []
-        self.rejected_lines = 0
-
-    def header(self) -> list[str]:
-        try:
-            cells = next(self.reader)
-        except StopIteration:
-            raise ImportFailed("import.empty_file") from None
-        except UnicodeDecodeError:
-            raise ImportFailed("import.encoding_unreadable", line=1) from None
-        positions, missing, ignored, repeated = map_header(cells)
-        if missing:
-            raise ImportFailed("import.missing_columns", columns="、".join(missing))
-        if repeated:
-            raise ImportFailed("import.repeated_columns", columns="、".join(repeated))
-        self.positions = positions
-        self.checker = RowChecker(positions, self.today)
-        return ignored
-
-    def cells(self, rows: int = BATCH_ROWS) -> list[Cells]:
-        """The next non-blank rows (at most ``rows``), unchecked; [] at the end."""
-        batch: list[Cells] = []
-        try:
-            for cells in self.reader:
-                if not cells or all(not c.strip() for c in cells):
-                    continue
-                self.rows_read += 1
-                batch.append((self.reader.line_num, cells))
-                if len(batch) >= rows:
-                    break
-        except UnicodeDecodeError:
-            line = first_undecodable_line(Path(self.raw.name), self.text.encoding)
-            raise ImportFailed("import.encoding_unreadable", line=line) from None
-        except csv.Error:
-            raise ImportFailed("import.csv_malformed", line=self.reader.line_num) from None
-        return batch
-
-    def batch(self) -> list[tuple[Any, ...]]:
-        """The next checked rows (at most :data:`BATCH_ROWS`), My Numbers sealed; [] at the end."""
-        while cells := self.cells():
-            records, rejections, rejected = check_cells(cells, self.checker, self.vault, self.code)
-            self.take(rejections, rejected)
-            if records:
-                return [tuple(r) for r in records]
-        return []
-
-    def take(self, rejections: list[Rejection], rejected_lines: int) -> None:
-        """Count the rejections of a checked batch."""
-        self.rejections.extend(rejections)
-        self.rejected_lines += rejected_lines
-
-    def close(self) -> None:
-        self.text.close()
-
-
-def check_cells(
-    batch: list[Cells], checker: RowChecker, vault: MyNumberVault, code: str
-) -> tuple[list[list[Any]], list[Rejection], int]:
-    """Check rows one by one and seal their My Numbers: (records, rejections, rejected lines).
-
-    A record has the staging table's columns (:data:`_STAGING_COLUMNS`).
-    """
-    records: list[list[Any]] = []
-    rejections: list[Rejection] = []
-    rejected = 0
-    width = max(checker.positions.values()) + 1
-    values = checker.values
-    for line, cells in batch:
-        if len(cells) < width:
-            rejected += 1
-            rejections.append((line, "", "import.too_few_fields", json.dumps({"expected": width})))
-            continue
-        row, problems = values(cells)
-        if row is None:
-            rejected += 1
-            for p in problems:
-                rejections.append(
-                    (line, p.column, p.reason, json.dumps(p.params, ensure_ascii=False))
-                )
-            continue
-        # CheckedRow's fields in order, with the line first and the hash after the My Number.
-        records.append([line, row[0], row[1], None, *row[2:]])
-    _seal(records, vault, code)
-    return records, rejections, rejected
-
-
-def _seal(records: list[list[Any]], vault: MyNumberVault, code: str) -> None:
-    """Replace each My Number (position 2) by its sealed form and fill its hash (3)."""
-    numbered = [r for r in records if r[2]]
-    numbers = [r[2] for r in numbered]
-    sealed = vault.seal_many(numbers, code)
-    hashes = vault.lookup_hashes(numbers)
-    for record, ciphertext, digest in zip(numbered, sealed, hashes, strict=True):
-        record[2] = ciphertext
-        record[3] = digest
-    for record in records:
-        if not record[2]:
-            record[2] = None
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _text(value: str) -> str:
-    """Free text in COPY's text format."""
-    return value.translate(_COPY_ESCAPES)
-
-
-_NULL = "\\N"
-_BYTEA = "\\\\x"
-
-
-def _optional(value: Any) -> str:
-    """A value that may be NULL (digits, a number or a date) in COPY's text format."""
-    return _NULL if value is None else str(value)
-
-
-def copy_text(records: list[list[Any]]) -> bytes:
-    """Records (:data:`_STAGING_COLUMNS`) as COPY's text format, for the staging COPY.
-
-    Identifiers, hashes, dates and codes are digits, hex or ASCII words by the time a row
-    is a record; only the names are free text.
-    """
-    lines = []
-    for (line, resident, sealed, digest, name, kana, former, birth, sex, ticket, ticket_type,
-         dose, issued, moved, deceased, priority, care) in records:  # fmt: skip
-        sealed_text = _BYTEA + sealed.hex() if sealed else _NULL
-        lines.append(
-            f"{line}\t{resident}\t{sealed_text}\t{digest or _NULL}\t{_text(name)}\t{_text(kana)}\t"
-            f"{_text(former)}\t{birth}\t{sex}\t{ticket or _NULL}\t{ticket_type}\t"
-            f"{_optional(dose)}\t{_optional(issued)}\t{_optional(moved)}\t"
-            f"{_optional(deceased)}\t{priority}\t{'t' if care else 'f'}\n"
-        )
-    return "".join(lines).encode()
-
-
-# --- checking in worker processes --------------------------------------------------------
-# A large file is checked and sealed by one process per core (the GIL would keep threads on
-# one core): each gets its batch of cells and gives back COPY text and the rejections.
-
-#: Files from this size on are checked in worker processes; smaller ones in a thread.
-PARALLEL_FROM_BYTES = 4 << 20
-_worker: dict[str, Any] = {}
-
-
-def _start_worker(
-    positions: dict[str, int], today: dt.date, vault: MyNumberVault, code: str
-) -> None:
-    _worker.update(checker=RowChecker(positions, today), vault=vault, code=code)
-
-
-def _check_in_worker(batch: list[Cells]) -> tuple[bytes, list[Rejection], int]:
-    w = _worker
-    records, rejections, rejected = check_cells(batch, w["checker"], w["vault"], w["code"])
-    return copy_text(records), rejections, rejected
-
-
-def _check_here(reader: _RowReader, batch: list[Cells]) -> tuple[bytes, list[Rejection], int]:
-    records, rejections, rejected = check_cells(batch, reader.checker, reader.vault, reader.code)
-    return copy_text(records), rejections, rejected
-
-
-def _duplicates(column: str, key: str) -> str:
-    """Rows whose ``key`` an earlier row of the file has: every occurrence after the first.
-
-    Only keys seen more than once are sorted (a hashed count finds them), so a file with
-    no duplicate costs two scans and no sort.
-    """
-    return f"""INSERT INTO import_rejects SELECT line, '{column}', 'import.duplicate_in_file',
-           json_build_object('first_line', first)::text
-       FROM (SELECT line, min(line) OVER (PARTITION BY {key}) AS first
-             FROM import_staging
-             WHERE {key} IN (SELECT {key} FROM import_staging WHERE {key} IS NOT NULL
-                             GROUP BY {key} HAVING count(*) > 1)) x
-       WHERE line <> first"""
-
-
-#: Duplicates within the file.
-_IN_FILE_CHECKS = [
-    _duplicates("resident_number", "resident_number"),
-    _duplicates("ticket_number", "ticket_number"),
-    _duplicates("my_number", "my_number_hmac"),
-]
+#: Conflicts with what is recorded (the checks within the file ran while reading it).
 _RECORDED_CHECKS = [
-    # Conflicts with what is recorded.
     """INSERT INTO import_rejects SELECT s.line, 'ticket_number', 'import.ticket_taken',
            json_build_object('resident_number', r.resident_number)::text
        FROM import_staging s
@@ -423,25 +187,6 @@ FROM ticket t
 WHERE t.municipality_code = $1 AND t.ticket_number = s.ticket_number
 """
 
-#: A first import into an area with no rows: the good rows go straight into the area's own
-#: new tables (no index yet; see ``vrs_import_open_fresh_area``), which are then indexed and
-#: attached as the area's partitions. ``{code}`` is a checked six-digit area code.
-_FRESH_RESIDENTS = """
-INSERT INTO "resident_{code}" (id, municipality_code, resident_number, my_number_ciphertext,
-    my_number_hmac, name, name_kana, former_name, birth_date, sex, moved_out_on, deceased_on,
-    priority_group, needs_care)
-SELECT resident_id, $1, resident_number, my_number_ciphertext, my_number_hmac, name, name_kana,
-    former_name, birth_date, sex, moved_out_on, deceased_on, priority_group, needs_care
-FROM import_staging WHERE NOT rejected
-"""
-
-_FRESH_TICKETS = """
-INSERT INTO "ticket_{code}" (municipality_code, ticket_number, resident, ticket_type,
-    dose_number, issued_on)
-SELECT $1, ticket_number, resident_id, ticket_type, ticket_dose_number, ticket_issued_on
-FROM import_staging WHERE NOT rejected AND ticket_number IS NOT NULL
-"""
-
 _REISSUE = """
 UPDATE ticket t SET status = 'reissued', updated_at = now()
 FROM import_staging s
@@ -520,30 +265,22 @@ class _Timings:
         return ", ".join(f"{step} {seconds:.2f} s" for step, seconds in self.steps)
 
 
-def _worker_pool(reader: _RowReader, size: int) -> ProcessPoolExecutor | None:
-    """Worker processes for a file of ``size`` bytes (None: check in a thread of this one)."""
-    workers = os.cpu_count() or 1
-    if size < PARALLEL_FROM_BYTES or workers < 2:
-        return None
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),  # never fork a running server
-        initializer=_start_worker,
-        initargs=(reader.positions, reader.today, reader.vault, reader.code),
-    )
+async def _checked_batches(
+    reader: RowReader,
+    check: BatchCheck,
+    duplicates: InFileDuplicates,
+    pool: ProcessPoolExecutor | None,
+    report: Callable[[], Awaitable[None]],
+) -> AsyncIterator[tuple[CheckedBatch, set[int]]]:
+    """The file's good rows in file order, batch by batch, with the positions of the rows
+    :class:`InFileDuplicates` refuses.
 
-
-async def _staged_copy(
-    reader: _RowReader, code: str, job_id: UUID, pool: ProcessPoolExecutor | None
-) -> AsyncIterator[bytes]:
-    """The checked rows as COPY text, in file order, batch by batch.
-
-    A thread reads the cells; the checks and sealing run in ``pool`` (or in threads),
-    a few batches ahead of the one COPY is sending.
+    A thread reads the cells; the checks and sealing run in ``pool`` (or in threads), a few
+    batches ahead of the one being sent.
     """
     loop = asyncio.get_running_loop()
     ahead = 2 * (os.cpu_count() or 1) if pool else 2
-    pending: deque[asyncio.Future[tuple[bytes, list[Rejection], int]]] = deque()
+    pending: deque[asyncio.Future[CheckedBatch]] = deque()
     reading = True
     reported = time.monotonic()
     try:
@@ -553,29 +290,87 @@ async def _staged_copy(
                 if not cells:
                     reading = False
                 elif pool is not None:
-                    pending.append(loop.run_in_executor(pool, _check_in_worker, cells))
+                    pending.append(loop.run_in_executor(pool, check_in_worker, cells))
                 else:
-                    pending.append(
-                        asyncio.ensure_future(asyncio.to_thread(_check_here, reader, cells))
-                    )
+                    pending.append(asyncio.ensure_future(asyncio.to_thread(check, cells)))
             if not pending:
                 return
-            payload, rejections, rejected = await pending.popleft()
-            reader.take(rejections, rejected)
-            if payload:
-                yield payload
+            batch = await pending.popleft()
+            reader.take(batch.rejections, batch.rejected_lines)
+            yield batch, duplicates.refused(batch.keys)
             if time.monotonic() - reported >= 0.5 or not pending:
                 reported = time.monotonic()
-                await update_job(
-                    code, job_id, processed_bytes=reader.raw.tell(),
-                    rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
-                )  # fmt: skip
+                await report()
     finally:
         for future in pending:
             future.cancel()
         for future in pending:
             with contextlib.suppress(BaseException):
                 await future
+
+
+async def _staging_text(
+    batches: AsyncIterator[tuple[CheckedBatch, set[int]]],
+) -> AsyncIterator[bytes]:
+    """COPY text for the staging table; a duplicate is staged, marked rejected, so that the
+    checks against what is recorded still report on its line."""
+    async for batch, refused in batches:
+        lines = batch.lines
+        if refused:
+            lines = [f"{line[:-2]}t\n" if at in refused else line for at, line in enumerate(lines)]
+        if lines:
+            yield "".join(lines).encode()
+
+
+class _FreshArea:
+    """An area's first import: the good rows go straight into its new tables.
+
+    The residents are sent while the file is read; their tickets wait in memory (a few
+    dozen bytes each) and follow in a second COPY on the same connection.
+    """
+
+    def __init__(self, code: str) -> None:
+        self.residents_table = f"resident_{code}"
+        self.tickets_table = f"ticket_{code}"
+        self.tickets: list[str] = []
+        self.residents_inserted = 0
+        self.tickets_inserted = 0
+
+    async def resident_text(
+        self, batches: AsyncIterator[tuple[CheckedBatch, set[int]]]
+    ) -> AsyncIterator[bytes]:
+        async for batch, refused in batches:
+            residents, tickets = batch.lines, batch.tickets
+            if refused:
+                residents = [r for at, r in enumerate(residents) if at not in refused]
+                tickets = [t for at, t in enumerate(tickets) if at not in refused]
+            self.residents_inserted += len(residents)
+            self.tickets_inserted += sum(1 for t in tickets if t)
+            self.tickets.append("".join(tickets))
+            if residents:
+                yield "".join(residents).encode()
+
+    async def ticket_text(self) -> AsyncIterator[bytes]:
+        while self.tickets:
+            text = self.tickets.pop(0)
+            if text:
+                yield text.encode()
+
+    async def load(
+        self, connection: Any, batches: AsyncIterator[tuple[CheckedBatch, set[int]]]
+    ) -> None:
+        # FREEZE: the tables were made in this transaction, so their rows need no later
+        # visibility work (nobody can see them before it commits).
+        await connection.copy_to_table(
+            self.residents_table, source=self.resident_text(batches),
+            columns=RESIDENT_COLUMNS, format="text", freeze=True,
+        )  # fmt: skip
+        self.tickets.reverse()
+        self.tickets.reverse()
+        await connection.copy_to_table(
+            self.tickets_table, source=self.ticket_text(), columns=TICKET_COLUMNS,
+            format="text", freeze=True,
+        )  # fmt: skip
 
 
 async def _load(
@@ -587,7 +382,7 @@ async def _load(
     actor_role: str,
 ) -> dict[str, Any]:
     timings = _Timings()
-    # A connection of its own, without the requests' statement limit: staging a million
+    # A connection of its own, without the requests' statement limit: loading a million
     # rows is one COPY, building their indexes one statement, each longer than a request.
     async with job_transaction(code) as connection:
         # Held until this transaction ends, released by PostgreSQL if the process dies.
@@ -603,90 +398,63 @@ async def _load(
         # An area with no rows yet is loaded into tables of its own (issue 16).
         fresh = bool(await connection.fetchval("SELECT vrs_import_open_fresh_area($1)", code))
         encoding = await asyncio.to_thread(detect_encoding, path)
-        reader = _RowReader(path, encoding, vault, code)
+        reader = RowReader(path, encoding, vault, code)
+        duplicates = InFileDuplicates()
+        fresh_area = _FreshArea(code) if fresh else None
         try:
             ignored = await asyncio.to_thread(reader.header)
             await update_job(code, job_id, encoding=encoding, ignored_columns=ignored)
             await connection.execute(
-                """CREATE TEMP TABLE import_staging (
-                    line integer, resident_number text, my_number_ciphertext bytea,
-                    my_number_hmac text, name text, name_kana text, former_name text,
-                    birth_date date, sex text, ticket_number text, ticket_type text,
-                    ticket_dose_number integer, ticket_issued_on date, moved_out_on date,
-                    deceased_on date, priority_group text, needs_care boolean,
-                    rejected boolean NOT NULL DEFAULT false,
-                    resident_id uuid NOT NULL DEFAULT gen_random_uuid(),
-                    existed boolean NOT NULL DEFAULT false,
-                    ticket_existed boolean NOT NULL DEFAULT false
-                ) ON COMMIT DROP;
-                CREATE TEMP TABLE import_rejects (
-                    line integer, column_name text, reason text, params text
-                ) ON COMMIT DROP"""
+                "CREATE TEMP TABLE import_rejects ("
+                " line integer, column_name text, reason text, params text) ON COMMIT DROP"
             )
+            if not fresh:
+                await connection.execute(_CREATE_STAGING)
             timings.mark("open")
-            pool = await asyncio.to_thread(_worker_pool, reader, path.stat().st_size)
+            target = Target.FRESH_AREA if fresh else Target.STAGING
+            check = BatchCheck(reader.checker, vault, code, target)
+            pool = await asyncio.to_thread(worker_pool, check, path.stat().st_size)
+
+            async def report() -> None:
+                await update_job(
+                    code, job_id, processed_bytes=reader.raw.tell(), rows_read=reader.rows_read,
+                    rows_rejected=reader.rejected_lines + duplicates.rejected_lines,
+                )  # fmt: skip
+
+            batches = _checked_batches(reader, check, duplicates, pool, report)
             try:
-                await connection.copy_to_table(
-                    "import_staging",
-                    source=_staged_copy(reader, code, job_id, pool),
-                    columns=_STAGING_COLUMNS,
-                    format="text",
-                )
+                if fresh_area is not None:
+                    await fresh_area.load(connection, batches)
+                else:
+                    await connection.copy_to_table(
+                        "import_staging", source=_staging_text(batches),
+                        columns=STAGING_COLUMNS, format="text",
+                    )  # fmt: skip
             finally:
                 if pool is not None:
                     pool.shutdown(wait=False, cancel_futures=True)
-            if reader.rejections:
-                await connection.copy_records_to_table("import_rejects", records=reader.rejections)
-            timings.mark("read, check and stage")
+            rejections = reader.rejections + duplicates.rejections
+            if rejections:
+                await connection.copy_records_to_table("import_rejects", records=rejections)
+            timings.mark("read, check and load" if fresh else "read, check and stage")
         finally:
             reader.close()
         await update_job(
             code, job_id, phase="apply", processed_bytes=path.stat().st_size,
-            rows_read=reader.rows_read, rows_rejected=reader.rejected_lines,
+            rows_read=reader.rows_read,
+            rows_rejected=reader.rejected_lines + duplicates.rejected_lines,
         )  # fmt: skip
-        # The checks hash a million keys at a time: in memory, not in batches on disk.
-        await connection.execute("SET LOCAL work_mem = '256MB'")
-        await connection.execute("ANALYZE import_staging")
-        if not fresh:
-            await connection.execute(
-                "CREATE INDEX ON import_staging (resident_number);"
-                "CREATE INDEX ON import_staging (ticket_number)"
-            )
-        # In an area with no rows (checked under the area's lock) nothing recorded can conflict.
-        for check in _IN_FILE_CHECKS if fresh else _IN_FILE_CHECKS + _RECORDED_CHECKS:
-            arguments = (code,) if "$1" in check else ()
-            await connection.execute(check, *arguments)
-        await connection.execute(
-            "UPDATE import_staging s SET rejected = true"
-            " WHERE s.line IN (SELECT line FROM import_rejects)"
-        )
-        timings.mark("cross-row checks")
-        if fresh:
-            assert code.isdigit() and len(code) == 6  # vrs_import_open_fresh_area checked it
-            inserted = int(
-                (await connection.execute(_FRESH_RESIDENTS.format(code=code), code)).split()[-1]
-            )
-            residents = {"inserted": inserted, "updated": 0}
-            timings.mark("residents")
-            tickets_inserted = int(
-                (await connection.execute(_FRESH_TICKETS.format(code=code), code)).split()[-1]
-            )
-            reissued = 0
-            timings.mark("tickets")
+        if fresh_area is not None:
+            # Nothing recorded can conflict in an area with no rows (checked under its lock).
             await connection.execute("SELECT vrs_import_attach_fresh_area($1)", code)
             timings.mark("indexes and attach")
+            residents = {"inserted": fresh_area.residents_inserted, "updated": 0}
+            tickets_inserted, reissued = fresh_area.tickets_inserted, 0
+            good = fresh_area.residents_inserted
         else:
-            await connection.execute(_KNOWN_RESIDENTS, code)
-            await connection.execute(_KNOWN_TICKETS, code)
-            # Before the new tickets exist: a resident's other valid tickets become reissued.
-            reissued = int((await connection.execute(_REISSUE, code)).split()[-1])
-            timings.mark("reissue")
-            residents = await connection.fetchrow(
-                _UPSERT_RESIDENTS, code, actor_id, actor_role, str(job_id)
+            residents, tickets_inserted, reissued, good = await _apply_update(
+                connection, code, job_id, actor_id, actor_role, timings
             )
-            timings.mark("residents")
-            tickets_inserted = await connection.fetchval(_UPSERT_TICKETS, code)
-            timings.mark("tickets")
         await connection.execute(
             "INSERT INTO import_rejection (municipality_code, job, line_number, column_name,"
             " reason, params) SELECT $1, $2, line, column_name, reason, params::jsonb"
@@ -695,7 +463,6 @@ async def _load(
             job_id,
         )
         rejected = await connection.fetchval("SELECT count(DISTINCT line) FROM import_rejects")
-        good = await connection.fetchval("SELECT count(*) FROM import_staging WHERE NOT rejected")
         outcome = {
             "rows_read": reader.rows_read,
             "rows_rejected": int(rejected),
@@ -718,6 +485,59 @@ async def _load(
         timings.mark("report")
     log.info("import job %s: %s rows; %s", job_id, reader.rows_read, timings)
     return outcome
+
+
+_CREATE_STAGING = """
+CREATE TEMP TABLE import_staging (
+    line integer, resident_number text, my_number_ciphertext bytea, my_number_hmac text,
+    name text, name_kana text, former_name text, birth_date date, sex text,
+    ticket_number text, ticket_type text, ticket_dose_number integer, ticket_issued_on date,
+    moved_out_on date, deceased_on date, priority_group text, needs_care boolean,
+    rejected boolean NOT NULL DEFAULT false,
+    resident_id uuid NOT NULL DEFAULT gen_random_uuid(),
+    existed boolean NOT NULL DEFAULT false,
+    ticket_existed boolean NOT NULL DEFAULT false
+) ON COMMIT DROP
+"""
+
+
+async def _apply_update(
+    connection: Any,
+    code: str,
+    job_id: UUID,
+    actor_id: UUID | None,
+    actor_role: str,
+    timings: _Timings,
+) -> tuple[Any, int, int, int]:
+    """The staged rows checked against what is recorded, then upserted with their history:
+    (residents inserted and updated, tickets inserted, tickets reissued, good rows)."""
+    # The checks hash a million keys at a time: in memory, not in batches on disk.
+    await connection.execute("SET LOCAL work_mem = '256MB'")
+    await connection.execute("ANALYZE import_staging")
+    await connection.execute(
+        "CREATE INDEX ON import_staging (resident_number);"
+        "CREATE INDEX ON import_staging (ticket_number)"
+    )
+    for check in _RECORDED_CHECKS:
+        await connection.execute(check, code)
+    await connection.execute(
+        "UPDATE import_staging s SET rejected = true"
+        " WHERE NOT s.rejected AND s.line IN (SELECT line FROM import_rejects)"
+    )
+    timings.mark("checks against the area")
+    await connection.execute(_KNOWN_RESIDENTS, code)
+    await connection.execute(_KNOWN_TICKETS, code)
+    # Before the new tickets exist: a resident's other valid tickets become reissued.
+    reissued = int((await connection.execute(_REISSUE, code)).split()[-1])
+    timings.mark("reissue")
+    residents = await connection.fetchrow(
+        _UPSERT_RESIDENTS, code, actor_id, actor_role, str(job_id)
+    )
+    timings.mark("residents")
+    tickets_inserted = await connection.fetchval(_UPSERT_TICKETS, code)
+    timings.mark("tickets")
+    good = await connection.fetchval("SELECT count(*) FROM import_staging WHERE NOT rejected")
+    return residents, int(tickets_inserted), reissued, int(good)
 
 
 __all__ = ["COLUMNS", "ImportFailed", "run_import"]

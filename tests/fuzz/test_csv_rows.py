@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from db.imports.format import COLUMNS as RESIDENT_COLUMNS
 from db.imports.format import RowChecker, check_row, map_header
-from db.imports.loader import ImportFailed, _RowReader, detect_encoding
+from db.imports.rows import ImportFailed, RowReader, detect_encoding
 from db.residents.my_number import MyNumberVault
 from db.vaccinations.bulk import COLUMNS as UPLOAD_COLUMNS
 from db.vaccinations.bulk import UnreadableFile, decode, rows
@@ -90,11 +90,11 @@ def read_all(content: bytes) -> tuple[int, list[tuple], list[tuple]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "residents.csv"
         path.write_bytes(content)
-        reader = _RowReader(path, detect_encoding(path), MyNumberVault(b"k" * 32), "131016")
+        reader = RowReader(path, detect_encoding(path), MyNumberVault(b"k" * 32), "131016")
         try:
             reader.header()
             records: list[tuple] = []
-            while batch := reader.batch():
+            while batch := reader.records():
                 records.extend(batch)
             return reader.rows_read, records, reader.rejections
         finally:

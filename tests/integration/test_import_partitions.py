@@ -173,7 +173,7 @@ async def test_the_fresh_area_functions_work_only_inside_their_area(app) -> None
 async def test_checks_in_worker_processes_give_what_checks_in_a_thread_give(
     app, tmp_path, monkeypatch
 ) -> None:
-    from db.imports import loader
+    from db.imports import rows
 
     lines = [row(n) for n in range(1, 40)] + [
         row(40, sex="x"),
@@ -195,7 +195,7 @@ async def test_checks_in_worker_processes_give_what_checks_in_a_thread_give(
         return code, [job[k] for k in keys], [tuple(r) for r in rejected]
 
     _, here, here_rejected = await outcome("01204")
-    monkeypatch.setattr(loader, "PARALLEL_FROM_BYTES", 0)
+    monkeypatch.setattr(rows, "PARALLEL_FROM_BYTES", 0)
     parallel_code, there, there_rejected = await outcome("01205")
     assert (here, here_rejected) == (there, there_rejected)
     assert there == ["done", 43, 3, 40, 40]
@@ -209,6 +209,71 @@ async def test_checks_in_worker_processes_give_what_checks_in_a_thread_give(
             "SELECT name FROM resident WHERE resident_number = '1043'"
         )
     assert name == "改行\tと\\記号"
+
+
+async def test_the_checks_between_rows_answer_alike_on_a_first_import_and_an_update(
+    app, tmp_path
+) -> None:
+    """A first import checks the file's rows against each other as it reads them; an update
+    stages every row and checks against what is recorded too. Both say the same of a file."""
+    from tests.factories import valid_my_number
+
+    lines = [
+        row(1),  # line 2: good
+        row(2, resident_number="1001"),  # 3: resident of line 2
+        row(3, ticket_number=f"{9000000000 + 2}"),  # 4: ticket of line 3, itself refused
+        row(4, my_number=valid_my_number(501)),  # 5: My Number of line 2
+        row(5, sex="x"),  # 6: refused alone, so its numbers do not count ...
+        row(6, resident_number="1005", ticket_number=f"{9000000000 + 5}"),  # 7: ... good
+        row(7, resident_number="1001", ticket_number=f"{9000000000 + 1}",
+            my_number=valid_my_number(501)),  # 8: all three of line 2
+        row(8, my_number=""),  # 9: good, no My Number
+        row(9, my_number=""),  # 10: good: no My Number is no duplicate
+    ]  # fmt: skip
+
+    async def rejected(code: str, job: dict) -> list[tuple]:
+        async with tenant_transaction(code):
+            found = await current_connection().fetch(
+                "SELECT line_number, column_name, reason, params FROM import_rejection"
+                " WHERE job = $1 ORDER BY 1, 2",
+                job["id"],
+            )
+        return [(r[0], r[1], r[2], json.loads(r[3])) for r in found]
+
+    first = await fresh_area("01206")
+    first_job = await run(tmp_path, first, lines)
+    updated = await fresh_area("01207")
+    await run(tmp_path, updated, [row(90)])  # the area has a resident: the next is an update
+    update_job = await run(tmp_path, updated, lines)
+
+    expected = [
+        (3, "resident_number", "import.duplicate_in_file", {"first_line": 2}),
+        (4, "ticket_number", "import.duplicate_in_file", {"first_line": 3}),
+        (5, "my_number", "import.duplicate_in_file", {"first_line": 2}),
+        (6, "sex", "import.sex_invalid", {}),
+        (8, "my_number", "import.duplicate_in_file", {"first_line": 2}),
+        (8, "resident_number", "import.duplicate_in_file", {"first_line": 2}),
+        (8, "ticket_number", "import.duplicate_in_file", {"first_line": 2}),
+    ]
+    assert [r[:3] for r in await rejected(first, first_job)] == [r[:3] for r in expected]
+    assert await rejected(first, first_job) == await rejected(updated, update_job)
+    assert [r[3] for r in await rejected(first, first_job) if r[2] != "import.sex_invalid"] == [
+        r[3] for r in expected if r[2] != "import.sex_invalid"
+    ]
+    for job in (first_job, update_job):
+        assert (job["rows_read"], job["rows_rejected"], job["residents_inserted"]) == (9, 5, 4)
+    async with owner_transaction():
+        c = current_connection()
+        stored = {
+            code: sorted(
+                r[0] for r in await c.fetch(
+                    "SELECT resident_number FROM resident WHERE municipality_code = $1", code
+                )
+            )
+            for code in (first, updated)
+        }  # fmt: skip
+    assert stored[first] == ["1001", "1005", "1008", "1009"]
+    assert stored[updated] == ["1001", "1005", "1008", "1009", "1090"]
 
 
 MIGRATION = "2026-12-06T09:30:00:000000"

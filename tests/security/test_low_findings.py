@@ -9,7 +9,7 @@ import pytest
 
 from db.accounts.roles import Role
 from db.imports.format import first_undecodable_line, template_csv
-from db.imports.loader import ImportFailed, _RowReader, detect_encoding
+from db.imports.rows import ImportFailed, RowReader, detect_encoding
 from tests.factories import create_account, create_municipality, csrf_token, sign_in, vault
 
 
@@ -46,11 +46,11 @@ def test_a_bad_byte_is_reported_on_its_own_line(tmp_path: Path) -> None:
     path = bad_byte_file(tmp_path, 1001)
     encoding = detect_encoding(path)
     assert first_undecodable_line(path, encoding) == 1001
-    reader = _RowReader(path, encoding, vault(), "131016")
+    reader = RowReader(path, encoding, vault(), "131016")
     try:
         reader.header()
         with pytest.raises(ImportFailed) as failed:
-            while reader.batch():
+            while reader.records():
                 pass
     finally:
         reader.close()
