@@ -99,8 +99,9 @@ def resident_line(i: int, rng: random.Random, family: tuple[str, str] | None = N
 
     born_family = family_name(rng)
     (gh, ghk), (gt, gtk) = rng.choice(GIVEN_HEADS), rng.choice(GIVEN_TAILS)
+    married_before = family_name(rng)[0] if rng.random() < 0.02 else ""
     current = family or born_family
-    former = born_family[0] if family else (family_name(rng)[0] if rng.random() < 0.02 else "")
+    former = born_family[0] if family else married_before
     first = f"{(i + 1) * 7919 % 10**11:011d}"
     my_number = f"{first}{my_number_check_digit(first)}" if rng.random() < 0.95 else ""
     birth = dt.date(1925, 1, 1) + dt.timedelta(days=rng.randrange(95 * 365))

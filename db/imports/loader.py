@@ -69,14 +69,28 @@ async def update_job(municipality_code: str, job_id: UUID, **values: Any) -> Non
     await update_job_row("import_job", municipality_code, job_id, values, _JSON_COLUMNS)
 
 
-#: Conflicts with what is recorded (the checks within the file ran while reading it).
+#: What is recorded of each staged row's resident and ticket, read once: the checks below
+#: and the upsert use it instead of joining the area's tables again.
+_KNOWN_RESIDENTS = """
+UPDATE import_staging s SET resident_id = r.id, existed = true,
+    recorded_my_number_hmac = r.my_number_hmac, recorded_status = r.status
+FROM resident r
+WHERE r.municipality_code = $1 AND r.resident_number = s.resident_number
+"""
+_KNOWN_TICKETS = """
+UPDATE import_staging s SET ticket_existed = true, ticket_holder = t.resident
+FROM ticket t
+WHERE t.municipality_code = $1 AND t.ticket_number = s.ticket_number
+"""
+
+#: Conflicts with what is recorded (the checks within the file ran while reading it). A new
+#: resident's staged id is drawn at COPY, so it is no ticket's holder.
 _RECORDED_CHECKS = [
     """INSERT INTO import_rejects SELECT s.line, 'ticket_number', 'import.ticket_taken',
            json_build_object('resident_number', r.resident_number)::text
        FROM import_staging s
-       JOIN ticket t ON t.municipality_code = $1 AND t.ticket_number = s.ticket_number
-       JOIN resident r ON r.id = t.resident AND r.municipality_code = $1
-       WHERE r.resident_number <> s.resident_number""",
+       JOIN resident r ON r.municipality_code = $1 AND r.id = s.ticket_holder
+       WHERE s.ticket_existed AND s.ticket_holder <> s.resident_id""",
     """INSERT INTO import_rejects SELECT s.line, 'my_number', 'import.my_number_taken',
            json_build_object('resident_number', r.resident_number)::text
        FROM import_staging s
@@ -84,13 +98,11 @@ _RECORDED_CHECKS = [
        WHERE r.resident_number <> s.resident_number""",
     """INSERT INTO import_rejects SELECT s.line, 'my_number', 'import.my_number_differs', '{}'
        FROM import_staging s
-       JOIN resident r ON r.municipality_code = $1 AND r.resident_number = s.resident_number
-       WHERE r.my_number_hmac IS NOT NULL AND s.my_number_hmac IS NOT NULL
-         AND r.my_number_hmac <> s.my_number_hmac""",
+       WHERE s.recorded_my_number_hmac IS NOT NULL AND s.my_number_hmac IS NOT NULL
+         AND s.recorded_my_number_hmac <> s.my_number_hmac""",
     """INSERT INTO import_rejects SELECT s.line, 'resident_number', 'import.resident_erased', '{}'
        FROM import_staging s
-       JOIN resident r ON r.municipality_code = $1 AND r.resident_number = s.resident_number
-       WHERE r.status <> 'active'""",
+       WHERE s.existed AND s.recorded_status <> 'active'""",
 ]
 
 _UPSERT_RESIDENTS = """
@@ -171,20 +183,6 @@ WITH tk AS (
 )
 SELECT count(*) FROM tk JOIN import_staging s ON s.ticket_number = tk.ticket_number
 WHERE NOT s.rejected AND NOT s.ticket_existed
-"""
-
-#: Staged rows of known residents carry their id; new ones keep the id drawn at COPY.
-_KNOWN_RESIDENTS = """
-UPDATE import_staging s SET resident_id = r.id, existed = true
-FROM resident r
-WHERE r.municipality_code = $1 AND r.resident_number = s.resident_number
-"""
-
-#: Staged tickets already recorded (to count the new ones).
-_KNOWN_TICKETS = """
-UPDATE import_staging s SET ticket_existed = true
-FROM ticket t
-WHERE t.municipality_code = $1 AND t.ticket_number = s.ticket_number
 """
 
 _REISSUE = """
@@ -496,7 +494,8 @@ CREATE TEMP TABLE import_staging (
     rejected boolean NOT NULL DEFAULT false,
     resident_id uuid NOT NULL DEFAULT gen_random_uuid(),
     existed boolean NOT NULL DEFAULT false,
-    ticket_existed boolean NOT NULL DEFAULT false
+    recorded_my_number_hmac text, recorded_status text,
+    ticket_existed boolean NOT NULL DEFAULT false, ticket_holder uuid
 ) ON COMMIT DROP
 """
 
@@ -518,15 +517,15 @@ async def _apply_update(
         "CREATE INDEX ON import_staging (resident_number);"
         "CREATE INDEX ON import_staging (ticket_number)"
     )
+    await connection.execute(_KNOWN_RESIDENTS, code)
+    await connection.execute(_KNOWN_TICKETS, code)
     for check in _RECORDED_CHECKS:
-        await connection.execute(check, code)
+        await connection.execute(check, *((code,) if "$1" in check else ()))
     await connection.execute(
         "UPDATE import_staging s SET rejected = true"
         " WHERE NOT s.rejected AND s.line IN (SELECT line FROM import_rejects)"
     )
     timings.mark("checks against the area")
-    await connection.execute(_KNOWN_RESIDENTS, code)
-    await connection.execute(_KNOWN_TICKETS, code)
     # Before the new tickets exist: a resident's other valid tickets become reissued.
     reissued = int((await connection.execute(_REISSUE, code)).split()[-1])
     timings.mark("reissue")

@@ -21,10 +21,10 @@ import io
 import json
 import multiprocessing
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any, NamedTuple, cast
 
 from db.imports.format import RowChecker, first_undecodable_line, map_header

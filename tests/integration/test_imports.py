@@ -187,17 +187,35 @@ async def test_conflicts_with_existing_records_are_rejected(clerk_client) -> Non
     from tests.factories import create_resident
 
     existing = await create_resident("131016", resident_number="77", ticket_number="9000000001")
+    erased = await create_resident("131016", resident_number="78", ticket_number="9000000078")
+    await create_resident("131016", resident_number="79", ticket_number="9000000079")
+    async with owner_transaction():
+        await current_connection().execute(
+            "UPDATE resident SET status = 'erased' WHERE resident_number = '78'"
+        )
     lines = [
         HEADER,
-        row(1),  # ticket 9000000001 belongs to resident 77
+        row(1, ticket_number="9000000079"),  # the ticket of resident 79
         row(2, my_number=existing["my_number"]),  # My Number of resident 77
+        # Resident 77 with its own ticket (no conflict) and another My Number.
         row(3, resident_number="77", ticket_number="9000000001", my_number=valid_my_number(999)),
+        row(4, resident_number="78", ticket_number="9000000078", my_number=erased["my_number"]),
+        row(5),  # good
     ]
     path = await upload(clerk_client, "\n".join(lines).encode())
     found = await rejections(path, clerk_client)
-    assert (2, "ticket_number", "import.ticket_taken") in found
-    assert (3, "my_number", "import.my_number_taken") in found
-    assert (4, "my_number", "import.my_number_differs") in found
+    assert found == [
+        (2, "ticket_number", "import.ticket_taken"),
+        (3, "my_number", "import.my_number_taken"),
+        (4, "my_number", "import.my_number_differs"),
+        (5, "resident_number", "import.resident_erased"),
+    ]
+    async with owner_transaction():
+        taken = await current_connection().fetchval(
+            "SELECT params->>'resident_number' FROM import_rejection"
+            " WHERE reason = 'import.ticket_taken'"
+        )
+    assert taken == "79"
 
 
 async def test_a_file_without_required_columns_fails_with_a_reason(clerk_client) -> None:
