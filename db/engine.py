@@ -403,19 +403,24 @@ async def tenantless_statement() -> AsyncIterator[Any]:
 
 
 @asynccontextmanager
-async def job_transaction(municipality_code: str, **options: Any) -> AsyncIterator[Any]:
-    """A transaction of one area, as ``vrs_app``, on a connection of the job's own.
+async def job_connection(municipality_code: str) -> AsyncIterator[Any]:
+    """A connection of one area, as ``vrs_app``, of the job's own (closed at the end).
 
     For the long background jobs of a server process (an import, a backup's
     export): not taken from the serving pool, which it would hold for minutes,
     and not bound by the pool's per-statement limit
     (:attr:`DatabaseLimits.statement_timeout`), which is there so that a request
     answers 503 rather than hang, while a million-row COPY or index build
-    legitimately takes longer. ``options`` go to the transaction (isolation,
-    read-only). The connection is closed at the end.
+    legitimately takes longer. The area is the session's, so a job may run
+    several transactions on it; advisory locks taken for the session are
+    released when the connection closes, whatever stops the job.
     """
     engine = get_engine()
-    settings = {**(engine.config.get("server_settings") or {}), "role": SERVING_ROLE}
+    settings = {
+        **(engine.config.get("server_settings") or {}),
+        "role": SERVING_ROLE,
+        "app.municipality_code": municipality_code,
+    }
     config = {key: value for key, value in engine.config.items() if key != "server_settings"}
     try:
         connection = await asyncpg.connect(
@@ -424,16 +429,21 @@ async def job_transaction(municipality_code: str, **options: Any) -> AsyncIterat
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(f"cannot open a connection for a job: {exc!r}") from exc
     try:
-        async with connection.transaction(**options):
-            await connection.execute(
-                "SELECT set_config('app.municipality_code', $1, true)", municipality_code
-            )
-            yield connection
+        yield connection
     finally:
         try:
             await connection.close(timeout=_limits.close_timeout)
         except Exception:  # a connection the failure broke, or a server that stopped answering
             connection.terminate()
+
+
+@asynccontextmanager
+async def job_transaction(municipality_code: str, **options: Any) -> AsyncIterator[Any]:
+    """One transaction on a :func:`job_connection`; ``options`` go to the transaction
+    (isolation, read-only)."""
+    async with job_connection(municipality_code) as connection:
+        async with connection.transaction(**options):
+            yield connection
 
 
 def current_connection() -> Any:

@@ -36,10 +36,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from db.engine import job_transaction
+from db.engine import job_connection
 from db.imports.format import COLUMNS
 from db.imports.rows import (
     RESIDENT_COLUMNS,
@@ -49,6 +49,7 @@ from db.imports.rows import (
     CheckedBatch,
     ImportFailed,
     InFileDuplicates,
+    Rejection,
     RowReader,
     Target,
     check_in_worker,
@@ -382,106 +383,211 @@ async def _load(
     timings = _Timings()
     # A connection of its own, without the requests' statement limit: loading a million
     # rows is one COPY, building their indexes one statement, each longer than a request.
-    async with job_transaction(code) as connection:
-        # Held until this transaction ends, released by PostgreSQL if the process dies.
-        await connection.execute("SELECT pg_advisory_xact_lock(vrs_job_lock_key($1))", job_id)
+    async with job_connection(code) as connection:
+        # Held until the connection closes, released by PostgreSQL if the process dies.
+        await connection.execute("SELECT pg_advisory_lock(vrs_job_lock_key($1))", job_id)
         await update_job(
             code, job_id, status="running", phase="read", total_bytes=path.stat().st_size,
             error_key="", error_params={}, finished_at=None,
         )  # fmt: skip
         # One import at a time per area: the ids staged below stay right until commit.
         await connection.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('vrs-import-area:' || $1, 0))", code
+            "SELECT pg_advisory_lock(hashtextextended('vrs-import-area:' || $1, 0))", code
         )
-        # An area with no rows yet is loaded into tables of its own (issue 16).
-        fresh = bool(await connection.fetchval("SELECT vrs_import_open_fresh_area($1)", code))
-        encoding = await asyncio.to_thread(detect_encoding, path)
-        reader = RowReader(path, encoding, vault, code)
-        duplicates = InFileDuplicates()
-        fresh_area = _FreshArea(code) if fresh else None
-        try:
-            ignored = await asyncio.to_thread(reader.header)
-            await update_job(code, job_id, encoding=encoding, ignored_columns=ignored)
-            await connection.execute(
-                "CREATE TEMP TABLE import_rejects ("
-                " line integer, column_name text, reason text, params text) ON COMMIT DROP"
-            )
-            if not fresh:
-                await connection.execute(_CREATE_STAGING)
-            timings.mark("open")
-            target = Target.FRESH_AREA if fresh else Target.STAGING
-            check = BatchCheck(reader.checker, vault, code, target)
-            pool = await asyncio.to_thread(worker_pool, check, path.stat().st_size)
-
-            async def report() -> None:
-                await update_job(
-                    code, job_id, processed_bytes=reader.raw.tell(), rows_read=reader.rows_read,
-                    rows_rejected=reader.rejected_lines + duplicates.rejected_lines,
-                )  # fmt: skip
-
-            batches = _checked_batches(reader, check, duplicates, pool, report)
+        async with connection.transaction():
+            # An area with no rows yet is loaded into tables of its own (issue 16).
+            fresh = bool(await connection.fetchval("SELECT vrs_import_open_fresh_area($1)", code))
+            read = await _read(connection, job_id, path, code, vault, fresh, timings)
+            if fresh:
+                # Committed with this transaction, out of everyone's reach, so that their
+                # indexes can be built on several connections.
+                await connection.execute("SELECT vrs_import_close_fresh_area($1)", code)
+            else:
+                applied = await _apply_update(
+                    connection, code, job_id, actor_id, actor_role, timings
+                )
+                outcome = await _report(
+                    connection, job_id, code, read, applied, actor_id, actor_role
+                )
+        if fresh:
             try:
-                if fresh_area is not None:
-                    await fresh_area.load(connection, batches)
-                else:
-                    await connection.copy_to_table(
-                        "import_staging", source=_staging_text(batches),
-                        columns=STAGING_COLUMNS, format="text",
+                await _build_indexes(code)
+                timings.mark("indexes")
+                async with connection.transaction():
+                    # Nothing recorded can conflict in an area with no rows (checked under
+                    # its lock); ATTACH finds the indexes built and checks the tickets' residents.
+                    await connection.execute("SELECT vrs_import_attach_fresh_area($1)", code)
+                    timings.mark("attach")
+                    outcome = await _report(
+                        connection, job_id, code, read, read.fresh_area_applied(), actor_id,
+                        actor_role,
                     )  # fmt: skip
-            finally:
-                if pool is not None:
-                    pool.shutdown(wait=False, cancel_futures=True)
-            rejections = reader.rejections + duplicates.rejections
-            if rejections:
-                await connection.copy_records_to_table("import_rejects", records=rejections)
-            timings.mark("read, check and load" if fresh else "read, check and stage")
-        finally:
-            reader.close()
-        await update_job(
-            code, job_id, phase="apply", processed_bytes=path.stat().st_size,
-            rows_read=reader.rows_read,
-            rows_rejected=reader.rejected_lines + duplicates.rejected_lines,
-        )  # fmt: skip
-        if fresh_area is not None:
-            # Nothing recorded can conflict in an area with no rows (checked under its lock).
-            await connection.execute("SELECT vrs_import_attach_fresh_area($1)", code)
-            timings.mark("indexes and attach")
-            residents = {"inserted": fresh_area.residents_inserted, "updated": 0}
-            tickets_inserted, reissued = fresh_area.tickets_inserted, 0
-            good = fresh_area.residents_inserted
-        else:
-            residents, tickets_inserted, reissued, good = await _apply_update(
-                connection, code, job_id, actor_id, actor_role, timings
-            )
-        await connection.execute(
-            "INSERT INTO import_rejection (municipality_code, job, line_number, column_name,"
-            " reason, params) SELECT $1, $2, line, column_name, reason, params::jsonb"
-            " FROM import_rejects ORDER BY line, column_name",
-            code,
-            job_id,
-        )
-        rejected = await connection.fetchval("SELECT count(DISTINCT line) FROM import_rejects")
-        outcome = {
-            "rows_read": reader.rows_read,
-            "rows_rejected": int(rejected),
-            "residents_inserted": residents["inserted"],
-            "residents_updated": residents["updated"],
-            "residents_unchanged": good - residents["inserted"] - residents["updated"],
-            "tickets_inserted": tickets_inserted,
-            "tickets_reissued": reissued,
-        }
-        await connection.execute(
-            "INSERT INTO audit_event (municipality_code, occurred_at, actor, actor_role,"
-            " action, object_type, object_id, details)"
-            " VALUES ($1, now(), $2, $3, 'resident.import', 'import_job', $4, $5::jsonb)",
-            code,
-            actor_id,
-            actor_role,
-            str(job_id),
-            json.dumps(outcome),
-        )
+            except BaseException:
+                await asyncio.shield(_discard_fresh_area(connection, code))
+                raise
         timings.mark("report")
-    log.info("import job %s: %s rows; %s", job_id, reader.rows_read, timings)
+    log.info("import job %s: %s rows; %s", job_id, read.rows_read, timings)
+    return outcome
+
+
+class _Applied(NamedTuple):
+    """What the import changed in the area."""
+
+    residents_inserted: int
+    residents_updated: int
+    tickets_inserted: int
+    tickets_reissued: int
+    good_rows: int
+
+
+class _Read(NamedTuple):
+    """The file as read: counts, the rows refused, and a first import's loaded rows."""
+
+    rows_read: int
+    rejections: list[Rejection]
+    fresh_area: _FreshArea | None
+
+    def fresh_area_applied(self) -> _Applied:
+        assert self.fresh_area is not None
+        inserted = self.fresh_area.residents_inserted
+        return _Applied(inserted, 0, self.fresh_area.tickets_inserted, 0, inserted)
+
+
+async def _read(
+    connection: Any,
+    job_id: UUID,
+    path: Path,
+    code: str,
+    vault: MyNumberVault,
+    fresh: bool,
+    timings: _Timings,
+) -> _Read:
+    """Read, check and load the file: into the area's fresh tables, or the staging table."""
+    encoding = await asyncio.to_thread(detect_encoding, path)
+    reader = RowReader(path, encoding, vault, code)
+    duplicates = InFileDuplicates()
+    fresh_area = _FreshArea(code) if fresh else None
+    try:
+        ignored = await asyncio.to_thread(reader.header)
+        await update_job(code, job_id, encoding=encoding, ignored_columns=ignored)
+        if not fresh:
+            await connection.execute(_CREATE_STAGING)
+        timings.mark("open")
+        target = Target.FRESH_AREA if fresh else Target.STAGING
+        check = BatchCheck(reader.checker, vault, code, target)
+        pool = await asyncio.to_thread(worker_pool, check, path.stat().st_size)
+
+        async def report() -> None:
+            await update_job(
+                code, job_id, processed_bytes=reader.raw.tell(), rows_read=reader.rows_read,
+                rows_rejected=reader.rejected_lines + duplicates.rejected_lines,
+            )  # fmt: skip
+
+        batches = _checked_batches(reader, check, duplicates, pool, report)
+        try:
+            if fresh_area is not None:
+                await fresh_area.load(connection, batches)
+            else:
+                await connection.copy_to_table(
+                    "import_staging", source=_staging_text(batches),
+                    columns=STAGING_COLUMNS, format="text",
+                )  # fmt: skip
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        timings.mark("read, check and load" if fresh else "read, check and stage")
+    finally:
+        reader.close()
+    await update_job(
+        code, job_id, phase="apply", processed_bytes=path.stat().st_size,
+        rows_read=reader.rows_read, rows_rejected=reader.rejected_lines + duplicates.rejected_lines,
+    )  # fmt: skip
+    read = _Read(reader.rows_read, reader.rejections + duplicates.rejections, fresh_area)
+    if not fresh:  # the checks against what is recorded add theirs
+        await _stash_rejections(connection, read.rejections)
+    return read
+
+
+async def _stash_rejections(connection: Any, rejections: list[Rejection]) -> None:
+    """The rows refused so far, in a TEMP table of this transaction."""
+    await connection.execute(
+        "CREATE TEMP TABLE import_rejects ("
+        " line integer, column_name text, reason text, params text) ON COMMIT DROP"
+    )
+    if rejections:
+        await connection.copy_records_to_table("import_rejects", records=rejections)
+
+
+async def _build_indexes(code: str) -> None:
+    """The parents' indexes on a first import's committed, unattached tables, built on one
+    connection per core (a trigram index on one while btrees go on the other)."""
+    async with job_connection(code) as connection:
+        pending = deque(
+            await connection.fetchval("SELECT array_agg(i) FROM vrs_import_fresh_area_indexes() i")
+        )
+
+    async def builder() -> None:
+        async with job_connection(code) as connection:
+            while pending:
+                await connection.execute(
+                    "SELECT vrs_import_index_fresh_area($1, $2)", code, pending.popleft()
+                )
+
+    # A failed build stops the others (the import then drops the tables).
+    async with asyncio.TaskGroup() as builders:
+        for _ in range(min(len(pending), os.cpu_count() or 1)):
+            builders.create_task(builder())
+
+
+async def _discard_fresh_area(connection: Any, code: str) -> None:
+    """Drop a failed first import's tables (logged, never raising over the first failure)."""
+    try:
+        await connection.execute("SELECT vrs_import_discard_fresh_area($1)", code)
+    except Exception:
+        log.exception("could not drop the fresh tables of area %s", code)
+
+
+async def _report(
+    connection: Any,
+    job_id: UUID,
+    code: str,
+    read: _Read,
+    applied: _Applied,
+    actor_id: UUID | None,
+    actor_role: str,
+) -> dict[str, Any]:
+    """Store the refused rows and audit the import (in its last transaction); the outcome."""
+    if read.fresh_area is not None:
+        await _stash_rejections(connection, read.rejections)
+    await connection.execute(
+        "INSERT INTO import_rejection (municipality_code, job, line_number, column_name,"
+        " reason, params) SELECT $1, $2, line, column_name, reason, params::jsonb"
+        " FROM import_rejects ORDER BY line, column_name",
+        code,
+        job_id,
+    )
+    rejected = await connection.fetchval("SELECT count(DISTINCT line) FROM import_rejects")
+    outcome = {
+        "rows_read": read.rows_read,
+        "rows_rejected": int(rejected),
+        "residents_inserted": applied.residents_inserted,
+        "residents_updated": applied.residents_updated,
+        "residents_unchanged": (
+            applied.good_rows - applied.residents_inserted - applied.residents_updated
+        ),
+        "tickets_inserted": applied.tickets_inserted,
+        "tickets_reissued": applied.tickets_reissued,
+    }
+    await connection.execute(
+        "INSERT INTO audit_event (municipality_code, occurred_at, actor, actor_role,"
+        " action, object_type, object_id, details)"
+        " VALUES ($1, now(), $2, $3, 'resident.import', 'import_job', $4, $5::jsonb)",
+        code,
+        actor_id,
+        actor_role,
+        str(job_id),
+        json.dumps(outcome),
+    )
     return outcome
 
 
@@ -507,9 +613,8 @@ async def _apply_update(
     actor_id: UUID | None,
     actor_role: str,
     timings: _Timings,
-) -> tuple[Any, int, int, int]:
-    """The staged rows checked against what is recorded, then upserted with their history:
-    (residents inserted and updated, tickets inserted, tickets reissued, good rows)."""
+) -> _Applied:
+    """The staged rows checked against what is recorded, then upserted with their history."""
     # The checks hash a million keys at a time: in memory, not in batches on disk.
     await connection.execute("SET LOCAL work_mem = '256MB'")
     await connection.execute("ANALYZE import_staging")
@@ -536,7 +641,9 @@ async def _apply_update(
     tickets_inserted = await connection.fetchval(_UPSERT_TICKETS, code)
     timings.mark("tickets")
     good = await connection.fetchval("SELECT count(*) FROM import_staging WHERE NOT rejected")
-    return residents, int(tickets_inserted), reissued, int(good)
+    return _Applied(
+        residents["inserted"], residents["updated"], int(tickets_inserted), reissued, int(good)
+    )
 
 
 __all__ = ["COLUMNS", "ImportFailed", "run_import"]

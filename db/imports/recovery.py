@@ -66,6 +66,20 @@ async def recover_interrupted_jobs() -> None:
             continue
         if marked:
             log.warning("%d %s job(s) left by a stopped process marked interrupted", marked, kind)
+    try:
+        dropped = await discard_abandoned_fresh_areas()
+    except Exception:
+        log.exception("could not drop the tables of first imports that stopped")
+        return
+    if dropped:
+        log.warning("%d table(s) a stopped first import left unattached dropped", dropped)
+
+
+async def discard_abandoned_fresh_areas() -> int:
+    """Drop the tables a first import committed but never attached, in every area no import
+    works on now (they hold residents' data nobody can reach); how many were dropped."""
+    async with tenantless_statement() as connection:
+        return int(await connection.fetchval("SELECT vrs_discard_abandoned_fresh_areas()"))
 
 
 def kept_upload(data_dir: Path, job_id: Any) -> Path:
