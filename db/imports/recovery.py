@@ -1,11 +1,14 @@
 """Jobs a stopped process left behind: marked ``interrupted`` instead of ``running`` forever.
 
-A job works inside one transaction that holds the job's advisory lock
-(``vrs_job_lock_key``); PostgreSQL drops the lock when that process's
-connection goes, whatever killed it. The SQL functions (SECURITY DEFINER,
+A job holds the job's advisory lock (``vrs_job_lock_key``) on its own
+connection while it works (a backup for its one transaction, an import for its
+connection's life); PostgreSQL drops the lock when that connection goes,
+whatever killed it. The SQL functions (SECURITY DEFINER,
 since start-up has no tenant) mark every running job whose lock is free, and
 queued jobs older than :data:`QUEUED_GRACE` (a queued job has not taken its
-lock yet). A job is all-or-nothing, so an interrupted one changed nothing:
+lock yet). A job is all-or-nothing, so an interrupted one changed nothing (a first
+import's tables, committed before their indexes are built, are dropped too:
+:func:`discard_abandoned_fresh_areas`):
 it can be resumed from its stored file or the file uploaded again, and
 re-importing duplicates nothing.
 
