@@ -53,6 +53,7 @@ from db.imports.rows import (
     RowReader,
     Target,
     check_in_worker,
+    check_work,
     detect_encoding,
     worker_pool,
 )
@@ -285,17 +286,19 @@ async def _checked_batches(
     try:
         while True:
             while reading and len(pending) < ahead:
-                cells = await asyncio.to_thread(reader.cells)
-                if not cells:
+                work = await asyncio.to_thread(reader.work)
+                if not work:
                     reading = False
                 elif pool is not None:
-                    pending.append(loop.run_in_executor(pool, check_in_worker, cells))
+                    pending.append(loop.run_in_executor(pool, check_in_worker, work))
                 else:
-                    pending.append(asyncio.ensure_future(asyncio.to_thread(check, cells)))
+                    pending.append(
+                        asyncio.ensure_future(asyncio.to_thread(check_work, check, work))
+                    )
             if not pending:
                 return
             batch = await pending.popleft()
-            reader.take(batch.rejections, batch.rejected_lines)
+            reader.take_checked(batch)
             yield batch, duplicates.refused(batch.keys)
             if time.monotonic() - reported >= 0.5 or not pending:
                 reported = time.monotonic()
@@ -474,7 +477,7 @@ async def _read(
             await connection.execute(_CREATE_STAGING)
         timings.mark("open")
         target = Target.FRESH_AREA if fresh else Target.STAGING
-        check = BatchCheck(reader.checker, vault, code, target)
+        check = BatchCheck(reader.checker, vault, code, target, encoding)
         pool = await asyncio.to_thread(worker_pool, check, path.stat().st_size)
 
         async def report() -> None:

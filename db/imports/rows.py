@@ -35,6 +35,8 @@ FIELD_LIMIT = 16 * 1024 * 1024
 BATCH_ROWS = 5000
 #: Files from this size on are checked in worker processes; smaller ones in a thread.
 PARALLEL_FROM_BYTES = 4 << 20
+#: Plain lines go to the workers in blocks of at most this many bytes (see :class:`Block`).
+BLOCK_BYTES = 1 << 19
 
 #: One row read from the file: its physical line and its cells.
 Cells = tuple[int, list[str]]
@@ -107,12 +109,65 @@ class CheckedBatch(NamedTuple):
     tickets: list[str]
     rejections: list[Rejection]
     rejected_lines: int
+    #: Rows read from a :class:`Block` (a batch of cells was counted when it was read).
+    rows_read: int = 0
+    #: A :class:`Block` that is not text in the file's encoding.
+    undecodable: bool = False
+
+
+class Block(NamedTuple):
+    """Whole lines of the file, as bytes, for a worker to split: lines with no quote, no NUL
+    and no lone carriage return, which ``csv.reader`` splits at each comma."""
+
+    first_line: int
+    data: bytes
+
+
+def _plain(data: bytes) -> bool:
+    """Whether ``csv.reader`` would read ``data`` line by line, splitting at each comma.
+
+    (A quote, NUL or carriage return byte is never part of a multi-byte character in
+    UTF-8 or CP932.)"""
+    return b'"' not in data and b"\0" not in data and data.count(b"\r") == data.count(b"\r\n")
+
+
+def split_block(block: Block, encoding: str) -> tuple[list[Cells], int] | None:
+    """A :data:`_plain` block's non-blank rows and how many there are; None if undecodable."""
+    try:
+        text = block.data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    rows: list[Cells] = []
+    pieces = text.split("\n")
+    if text.endswith("\n"):
+        pieces.pop()  # the end of the last line, not a line
+    for line, piece in enumerate(pieces, block.first_line):
+        cells = (piece[:-1] if piece.endswith("\r") else piece).split(",")
+        if not any(c.strip() for c in cells):
+            continue
+        rows.append((line, cells))
+    return rows, len(rows)
 
 
 class RowReader:
     """Reads the file in batches of cells (:meth:`cells`); :meth:`records` also checks them."""
 
-    def __init__(self, path: Path, encoding: str, vault: MyNumberVault, code: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        encoding: str,
+        vault: MyNumberVault,
+        code: str,
+        block_bytes: int = BLOCK_BYTES,
+    ) -> None:
+        self.path = path
+        self.encoding = encoding
+        self.block_bytes = block_bytes
+        #: Where the next :class:`Block` starts (None: the csv reader reads the rest).
+        self.offset: int | None = None
+        self.next_line = 0
+        #: Added to the csv reader's line numbers (when it reads from the middle of the file).
+        self.line_offset = 0
         self.raw = path.open("rb")
         self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
         # A cell longer than Python's default limit (128 kB) would fail the whole file as
@@ -141,7 +196,44 @@ class RowReader:
             raise ImportFailed("import.repeated_columns", columns="、".join(repeated))
         self.positions = positions
         self.checker = RowChecker(positions, self.today)
+        self.offset = _after_lines(self.path, self.reader.line_num)
+        self.next_line = self.reader.line_num + 1
         return ignored
+
+    def work(self) -> Block | list[Cells]:
+        """The next part of the file to check: a :class:`Block` of plain lines, else (from
+        the first line that is not plain to the end) batches of cells read by ``csv.reader``;
+        [] at the end."""
+        if self.offset is not None:
+            with self.path.open("rb") as raw:
+                raw.seek(self.offset)
+                data = raw.read(self.block_bytes)
+            if len(data) == self.block_bytes:
+                data = data[: data.rfind(b"\n") + 1]  # whole lines only
+            if not data:
+                if self.offset < self.path.stat().st_size:  # a line longer than a block
+                    self._read_on_with_csv()
+                    return self.cells()
+                return []
+            if _plain(data):
+                block = Block(self.next_line, data)
+                self.offset += len(data)
+                self.next_line += data.count(b"\n")
+                return block
+            self._read_on_with_csv()
+        return self.cells()
+
+    def _read_on_with_csv(self) -> None:
+        """Read the rest of the file with ``csv.reader`` (quotes, line breaks in cells, ...)."""
+        assert self.offset is not None
+        self.text.close()
+        self.raw = self.path.open("rb")
+        self.raw.seek(self.offset)
+        encoding = "utf-8" if self.encoding == "utf-8-sig" else self.encoding  # BOM: line 1
+        self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
+        self.reader = csv.reader(self.text)
+        self.line_offset = self.next_line - 1
+        self.offset = None
 
     def cells(self, rows: int = BATCH_ROWS) -> list[Cells]:
         """The next non-blank rows (at most ``rows``), unchecked; [] at the end."""
@@ -151,15 +243,28 @@ class RowReader:
                 if not cells or all(not c.strip() for c in cells):
                     continue
                 self.rows_read += 1
-                batch.append((self.reader.line_num, cells))
+                batch.append((self.reader.line_num + self.line_offset, cells))
                 if len(batch) >= rows:
                     break
         except UnicodeDecodeError:
-            line = first_undecodable_line(Path(self.raw.name), self.text.encoding)
-            raise ImportFailed("import.encoding_unreadable", line=line) from None
+            raise self.undecodable() from None
         except csv.Error:
-            raise ImportFailed("import.csv_malformed", line=self.reader.line_num) from None
+            line = self.reader.line_num + self.line_offset
+            raise ImportFailed("import.csv_malformed", line=line) from None
         return batch
+
+    def undecodable(self) -> ImportFailed:
+        """The file's first line that is not text in its encoding, as a failure."""
+        line = first_undecodable_line(self.path, self.encoding)
+        return ImportFailed("import.encoding_unreadable", line=line)
+
+    def take_checked(self, batch: CheckedBatch) -> None:
+        """Count the rejections of a checked batch, and the rows of a :class:`Block`'s (a
+        batch of cells was counted when it was read)."""
+        if batch.undecodable:
+            raise self.undecodable()
+        self.rows_read += batch.rows_read
+        self.take(batch.rejections, batch.rejected_lines)
 
     def records(self) -> list[tuple[Any, ...]]:
         """The next checked rows (at most :data:`BATCH_ROWS`), My Numbers sealed; [] at the end.
@@ -181,6 +286,22 @@ class RowReader:
 
     def close(self) -> None:
         self.text.close()
+
+
+def _after_lines(path: Path, lines: int, within: int = 1 << 20) -> int | None:
+    """The byte offset after the file's first ``lines`` lines (ended by LF, CRLF or a lone
+    CR, as ``csv.reader`` counts them); None if they are not within the first ``within``
+    bytes."""
+    with path.open("rb") as raw:
+        head = raw.read(within)
+    at = 0
+    for _ in range(lines):
+        ends = [i for i in (head.find(b"\n", at), head.find(b"\r", at)) if i >= 0]
+        if not ends:
+            return None if len(head) == within else len(head)
+        end = min(ends)
+        at = end + (2 if head[end : end + 2] == b"\r\n" else 1)
+    return at
 
 
 def check_cells(
@@ -301,12 +422,22 @@ class BatchCheck:
     vault: MyNumberVault
     code: str
     target: Target
+    encoding: str
 
     def __call__(self, cells: list[Cells]) -> CheckedBatch:
         """The batch checked, sealed and written as COPY lines for the target."""
         records, rejections, rejected = check_cells(cells, self.checker, self.vault, self.code)
         batch = copy_lines(records, self.target, self.code)
         return batch._replace(rejections=rejections, rejected_lines=rejected)
+
+    def block(self, block: Block) -> CheckedBatch:
+        """A block of plain lines split into cells, then checked like a batch of cells."""
+        encoding = "utf-8" if self.encoding == "utf-8-sig" else self.encoding  # BOM: line 1
+        split = split_block(block, encoding)
+        if split is None:
+            return CheckedBatch([], [], [], [], 0, undecodable=True)
+        cells, rows_read = split
+        return self(cells)._replace(rows_read=rows_read)
 
 
 # --- checking in worker processes --------------------------------------------------------
@@ -320,9 +451,14 @@ def _start_worker(check: BatchCheck) -> None:
     _worker.append(check)
 
 
-def check_in_worker(cells: list[Cells]) -> CheckedBatch:
+def check_in_worker(work: Block | list[Cells]) -> CheckedBatch:
     """:class:`BatchCheck` in a worker process started by :func:`worker_pool`."""
-    return _worker[0](cells)
+    return check_work(_worker[0], work)
+
+
+def check_work(check: BatchCheck, work: Block | list[Cells]) -> CheckedBatch:
+    """A block or a batch of cells, checked."""
+    return check.block(work) if isinstance(work, Block) else check(work)
 
 
 def worker_pool(check: BatchCheck, size: int) -> ProcessPoolExecutor | None:

@@ -233,3 +233,78 @@ def test_a_plain_row_takes_the_quick_path() -> None:
     checked, problems = checker.check(cells)
     assert (checked, problems) == check_row(cells, positions, dt.date(2026, 12, 1))
     assert checked is not None and checked.name_kana == "ヤマダ タロウ" and checked.needs_care
+
+
+# --- the import's blocks of plain lines --------------------------------------------------
+# Lines with no quote, NUL or lone carriage return go to the workers as bytes and are split
+# there (db.imports.rows.Block); every other line is read by csv.reader. Both must read a
+# file exactly alike: the same rows with the same line numbers, or the same failure.
+
+
+def rows_by_csv(path: Path, encoding: str) -> tuple[list, int]:
+    reader = RowReader(path, encoding, MyNumberVault(b"k" * 32), "131016")
+    try:
+        reader.header()
+        found: list = []
+        while batch := reader.cells(rows=3):
+            found.extend(batch)
+        return found, reader.rows_read
+    finally:
+        reader.close()
+
+
+def rows_by_blocks(path: Path, encoding: str, block_bytes: int) -> tuple[list, int]:
+    from db.imports.rows import Block, split_block
+
+    reader = RowReader(path, encoding, MyNumberVault(b"k" * 32), "131016", block_bytes)
+    try:
+        reader.header()
+        found: list = []
+        read_in_blocks = 0
+        while work := reader.work():
+            if isinstance(work, Block):
+                split = split_block(work, "utf-8" if encoding == "utf-8-sig" else encoding)
+                if split is None:
+                    raise reader.undecodable()
+                found.extend(split[0])
+                read_in_blocks += split[1]
+            else:
+                found.extend(work)
+        return found, reader.rows_read + read_in_blocks
+    finally:
+        reader.close()
+
+
+def outcome(read, *arguments) -> tuple:
+    try:
+        return ("read", *read(*arguments))
+    except ImportFailed as error:
+        return ("failed", error.key, error.params)
+
+
+PLAIN_LINE = st.text(alphabet=st.sampled_from(list("ab ,アイ漢")), max_size=14)
+ANY_LINE = st.text(alphabet=st.sampled_from(list('ab ,"\r\n\x00アイ漢')), max_size=14)
+#: Mostly plain lines, some with quotes, line breaks or NUL among them.
+LINE_TEXT = st.one_of(PLAIN_LINE, PLAIN_LINE, PLAIN_LINE, ANY_LINE)
+
+
+@EXAMPLES
+@given(
+    st.lists(LINE_TEXT, max_size=10),
+    st.sampled_from(["\n", "\r\n", "\n", "\r\n", "\r"]),
+    st.sampled_from(["utf-8", "utf-8-sig", "cp932"]),
+    st.integers(min_value=1, max_value=60),
+    st.binary(max_size=3),
+)
+def test_blocks_of_plain_lines_read_exactly_as_csv_reader_reads_them(
+    lines: list[str], ending: str, encoding: str, block_bytes: int, tail: bytes
+) -> None:
+    header = (",".join(HEADERS) + ending).encode(encoding)
+    body = ending.join(lines).encode(encoding.removesuffix("-sig"))
+    content = header + body + ending.encode() + tail
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "residents.csv"
+        path.write_bytes(content)
+        by_csv = outcome(rows_by_csv, path, encoding)
+        assert by_csv[0] == "read" or by_csv[1] != "import.missing_columns"
+        assert outcome(rows_by_blocks, path, encoding, block_bytes) == by_csv
