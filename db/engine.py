@@ -420,6 +420,8 @@ async def job_connection(municipality_code: str) -> AsyncIterator[Any]:
         **(engine.config.get("server_settings") or {}),
         "role": SERVING_ROLE,
         "app.municipality_code": municipality_code,
+        # A job's statements may run for minutes: stop them soon after its process is gone.
+        "client_connection_check_interval": "2s",
     }
     config = {key: value for key, value in engine.config.items() if key != "server_settings"}
     try:

@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import asyncpg
+
 from db.engine import job_connection
 from db.imports.format import COLUMNS
 from db.imports.rows import (
@@ -61,6 +63,9 @@ from db.job_rows import update_job_row
 from db.residents.my_number import MyNumberVault
 
 log = logging.getLogger("vrs.imports")
+
+#: Connections building a first import's indexes at once (each may use 256 MB of memory).
+MAX_INDEX_BUILDERS = 4
 
 #: The import job's columns stored as jsonb.
 _JSON_COLUMNS = frozenset({"ignored_columns", "error_params"})
@@ -419,7 +424,10 @@ async def _load(
                 async with connection.transaction():
                     # Nothing recorded can conflict in an area with no rows (checked under
                     # its lock); ATTACH finds the indexes built and checks the tickets' residents.
-                    await connection.execute("SELECT vrs_import_attach_fresh_area($1)", code)
+                    try:
+                        await connection.execute("SELECT vrs_import_attach_fresh_area($1)", code)
+                    except asyncpg.CheckViolationError:  # a row of the area typed in meanwhile
+                        raise ImportFailed("import.area_changed_meanwhile") from None
                     timings.mark("attach")
                     outcome = await _report(
                         connection, job_id, code, read, read.fresh_area_applied(), actor_id,
@@ -538,7 +546,7 @@ async def _build_indexes(code: str) -> None:
 
     # A failed build stops the others (the import then drops the tables).
     async with asyncio.TaskGroup() as builders:
-        for _ in range(min(len(pending), os.cpu_count() or 1)):
+        for _ in range(min(len(pending), os.cpu_count() or 1, MAX_INDEX_BUILDERS)):
             builders.create_task(builder())
 
 

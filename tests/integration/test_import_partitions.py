@@ -220,7 +220,7 @@ async def test_a_first_import_that_fails_after_loading_leaves_no_table(
 
     monkeypatch.setattr(loader, "_build_indexes", a_row_typed_in_meanwhile)
     job = await run(tmp_path, code, [row(1), row(2)])
-    assert (job["status"], job["error_key"]) == ("failed", "import.failed")
+    assert (job["status"], job["error_key"]) == ("failed", "import.area_changed_meanwhile")
     async with owner_transaction():
         c = current_connection()
         for table in (f"resident_{code}", f"ticket_{code}"):
@@ -283,6 +283,47 @@ async def test_tables_a_stopped_first_import_left_are_dropped(app, tmp_path) -> 
     async with tenant_transaction(next_import):
         names = await current_connection().fetch("SELECT name FROM resident")
     assert [n[0] for n in names] == ["山田 太郎1"]
+
+
+async def test_only_the_running_import_touches_its_fresh_tables(app) -> None:
+    """Another session of the serving role cannot drop, attach or index a running first
+    import's tables (it waits for the import, or is refused), and the clean-up never drops a
+    table of the same name that no import made (an operator's detached partition)."""
+    from db.engine import job_connection
+    from db.imports.recovery import discard_abandoned_fresh_areas
+
+    code, operators = await fresh_area("01213"), await fresh_area("01214")
+    async with job_connection(code) as importing:
+        await importing.execute(
+            "SELECT pg_advisory_lock(hashtextextended('vrs-import-area:' || $1, 0))", code
+        )
+        async with importing.transaction():
+            assert await importing.fetchval("SELECT vrs_import_open_fresh_area($1)", code)
+            await importing.execute("SELECT vrs_import_close_fresh_area($1)", code)
+        async with job_connection(code) as other:
+            await other.execute("SET lock_timeout = '300ms'")
+            for function in ("vrs_import_discard_fresh_area", "vrs_import_attach_fresh_area"):
+                with pytest.raises(asyncpg.LockNotAvailableError):
+                    await other.execute(f"SELECT {function}($1)", code)
+        async with owner_transaction():
+            c = current_connection()
+            assert (
+                await c.fetchval("SELECT count(*) FROM vrs_unattached_fresh_tables($1)", code) == 2
+            )
+    # With no import of the area running, nobody may build its indexes.
+    async with job_connection(code) as other:
+        with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError):
+            await other.execute("SELECT vrs_import_index_fresh_area($1, 'resident_pkey')", code)
+    async with owner_transaction():
+        await current_connection().execute(f"CREATE TABLE resident_{operators} (LIKE resident)")
+    await discard_abandoned_fresh_areas()
+    async with owner_transaction():
+        c = current_connection()
+        assert await c.fetchval("SELECT to_regclass($1)::text", f"resident_{code}") is None
+        assert await c.fetchval("SELECT to_regclass($1)::text", f"resident_{operators}") == (
+            f"resident_{operators}"
+        )
+        await c.execute(f"DROP TABLE resident_{operators}")
 
 
 async def test_the_fresh_area_functions_work_only_inside_their_area(app) -> None:

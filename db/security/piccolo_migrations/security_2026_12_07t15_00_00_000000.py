@@ -26,13 +26,22 @@ VERSION = "1.38.0"
 DESCRIPTION = "first imports build their indexes in parallel"
 
 SQL = r"""
--- The area's fresh tables, when they exist and are not attached yet.
+-- The area's fresh tables, made by a first import and not attached yet: marked by their
+-- comment (an operator's detached partition of the same name is never one of them).
 CREATE OR REPLACE FUNCTION vrs_unattached_fresh_tables(p_code text) RETURNS SETOF regclass
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
     SELECT c.oid::regclass FROM pg_class c
     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
       AND c.relname IN ('resident_' || p_code, 'ticket_' || p_code)
+      AND obj_description(c.oid, 'pg_class') = 'vrs: a first import''s table, not attached'
       AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
+$fn$;
+
+-- The area's import lock for this transaction (the import holds it for its session): waits
+-- while another session's import of the area runs.
+CREATE OR REPLACE FUNCTION vrs_import_lock_area(p_code text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+    SELECT pg_advisory_xact_lock(hashtextextended('vrs-import-area:' || p_code, 0))
 $fn$;
 
 CREATE OR REPLACE FUNCTION vrs_import_inside_area(p_code text) RETURNS void
@@ -57,7 +66,7 @@ DECLARE
     left_behind regclass;
 BEGIN
     PERFORM vrs_import_inside_area(p_code);
-    PERFORM pg_advisory_xact_lock(hashtextextended('vrs-import-area:' || p_code, 0));
+    PERFORM vrs_import_lock_area(p_code);
     FOR left_behind IN SELECT * FROM vrs_unattached_fresh_tables(p_code) LOOP
         EXECUTE format('DROP TABLE %s', left_behind);
     END LOOP;
@@ -70,6 +79,8 @@ BEGIN
                    ' CONSTRAINT %I CHECK (municipality_code = %L))', r, r || '_area', p_code);
     EXECUTE format('CREATE TABLE %I (LIKE ticket INCLUDING DEFAULTS INCLUDING STORAGE,'
                    ' CONSTRAINT %I CHECK (municipality_code = %L))', t, t || '_area', p_code);
+    EXECUTE format('COMMENT ON TABLE %I IS %L', r, 'vrs: a first import''s table, not attached');
+    EXECUTE format('COMMENT ON TABLE %I IS %L', t, 'vrs: a first import''s table, not attached');
     EXECUTE format('GRANT INSERT ON %I, %I TO vrs_app', r, t);
     RETURN true;
 END
@@ -82,6 +93,7 @@ DECLARE
     fresh regclass;
 BEGIN
     PERFORM vrs_import_inside_area(p_code);
+    PERFORM vrs_import_lock_area(p_code);
     FOR fresh IN SELECT * FROM vrs_unattached_fresh_tables(p_code) LOOP
         EXECUTE format('REVOKE ALL ON %s FROM vrs_app', fresh);
     END LOOP;
@@ -116,6 +128,11 @@ DECLARE
     name text;
 BEGIN
     PERFORM vrs_import_inside_area(p_code);
+    -- Only for the import of the area that holds its lock (a builder may not wait for it).
+    IF pg_try_advisory_xact_lock(hashtextextended('vrs-import-area:' || p_code, 0)) THEN
+        RAISE EXCEPTION 'no import of area % is building its indexes', p_code
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
     SELECT x.indrelid::regclass, pg_get_indexdef(x.indexrelid) INTO parent, definition
     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
     WHERE i.relname = p_parent_index AND i.relnamespace = 'public'::regnamespace
@@ -147,11 +164,14 @@ DECLARE
     name text;
 BEGIN
     PERFORM vrs_import_inside_area(p_code);
+    PERFORM vrs_import_lock_area(p_code);
     IF (SELECT count(*) FROM vrs_unattached_fresh_tables(p_code)) <> 2 THEN
         RAISE EXCEPTION 'no fresh tables to attach for area %', p_code
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     EXECUTE format('REVOKE ALL ON %I, %I FROM vrs_app', r, t);
+    EXECUTE format('COMMENT ON TABLE %I IS NULL', r);
+    EXECUTE format('COMMENT ON TABLE %I IS NULL', t);
     FOR c IN
         SELECT k.contype, k.conrelid::regclass AS parent, i.relname AS parent_index
         FROM pg_constraint k JOIN pg_class i ON i.oid = k.conindid
@@ -187,6 +207,7 @@ DECLARE
     fresh regclass;
 BEGIN
     PERFORM vrs_import_inside_area(p_code);
+    PERFORM vrs_import_lock_area(p_code);
     FOR fresh IN SELECT * FROM vrs_unattached_fresh_tables(p_code) LOOP
         EXECUTE format('DROP TABLE %s', fresh);
     END LOOP;
@@ -205,6 +226,7 @@ BEGIN
         SELECT DISTINCT substring(c.relname FROM '_([0-9]{6})$') FROM pg_class c
         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
           AND c.relname ~ '^(resident|ticket)_[0-9]{6}$'
+          AND obj_description(c.oid, 'pg_class') = 'vrs: a first import''s table, not attached'
           AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
     LOOP
         -- A live import holds its area's lock for as long as its tables are unattached.
@@ -221,6 +243,8 @@ $fn$;
 
 REVOKE ALL ON FUNCTION vrs_unattached_fresh_tables(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vrs_import_inside_area(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vrs_import_lock_area(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vrs_fresh_index_name(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vrs_import_close_fresh_area(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vrs_import_fresh_area_indexes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vrs_import_index_fresh_area(text, text) FROM PUBLIC;
@@ -255,6 +279,7 @@ BACKWARD_SQL = (
     _earlier_functions()
     + "".join(f"DROP FUNCTION IF EXISTS {f};\n" for f in _FUNCTIONS)
     + "DROP FUNCTION IF EXISTS vrs_import_inside_area(text);\n"
+    + "DROP FUNCTION IF EXISTS vrs_import_lock_area(text);\n"
     + "DROP FUNCTION IF EXISTS vrs_unattached_fresh_tables(text);\n"
 )
 
