@@ -74,19 +74,33 @@ async def new_primary(cluster: PatroniCluster, old: Node, seconds: float = 60) -
 
 
 async def wait_for_records(url: str, ids: set[str], seconds: float) -> None:
-    """Wait until the node at ``url`` holds every record in ``ids`` (a replica catching up)."""
+    """Wait until the node at ``url`` holds every record in ``ids`` (a replica catching up).
+
+    A node Patroni has just reported running may still restart once (after its rewind) and
+    refuse connections for a moment: that is waited for too, within the same deadline.
+    """
     deadline = time.monotonic() + seconds
+    missing = ids
     while True:
-        connection = await asyncpg.connect(url)
         try:
-            held = {str(r["id"]) for r in await connection.fetch("SELECT id FROM vaccination")}
-        finally:
-            await connection.close()
-        missing = ids - held
-        if not missing:
-            return
+            connection = await asyncpg.connect(url)
+        except (OSError, asyncpg.CannotConnectNowError):
+            held = None
+        else:
+            try:
+                held = {str(r["id"]) for r in await connection.fetch("SELECT id FROM vaccination")}
+            finally:
+                await connection.close()
+        if held is not None:
+            missing = ids - held
+            if not missing:
+                return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{len(missing)} acknowledged records missing on {url}")
+            raise AssertionError(
+                f"{len(missing)} acknowledged records missing on {url}"
+                if held is not None
+                else f"{url} refused connections for {seconds:.0f} s"
+            )
         await asyncio.sleep(0.2)
 
 

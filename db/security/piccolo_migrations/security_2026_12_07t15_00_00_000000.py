@@ -26,10 +26,12 @@ VERSION = "1.38.0"
 DESCRIPTION = "first imports build their indexes in parallel"
 
 SQL = r"""
+-- The helpers below run with the rights of the SECURITY DEFINER functions that call them
+-- (nobody else may execute them).
 -- The area's fresh tables, made by a first import and not attached yet: marked by their
 -- comment (an operator's detached partition of the same name is never one of them).
 CREATE OR REPLACE FUNCTION vrs_unattached_fresh_tables(p_code text) RETURNS SETOF regclass
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+LANGUAGE sql STABLE SET search_path = public, pg_temp AS $fn$
     SELECT c.oid::regclass FROM pg_class c
     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
       AND c.relname IN ('resident_' || p_code, 'ticket_' || p_code)
@@ -40,12 +42,12 @@ $fn$;
 -- The area's import lock for this transaction (the import holds it for its session): waits
 -- while another session's import of the area runs.
 CREATE OR REPLACE FUNCTION vrs_import_lock_area(p_code text) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+LANGUAGE sql SET search_path = public, pg_temp AS $fn$
     SELECT pg_advisory_xact_lock(hashtextextended('vrs-import-area:' || p_code, 0))
 $fn$;
 
 CREATE OR REPLACE FUNCTION vrs_import_inside_area(p_code text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $fn$
 BEGIN
     IF p_code IS DISTINCT FROM nullif(current_setting('app.municipality_code', true), '')
        OR p_code !~ '^[0-9]{6}$' THEN
