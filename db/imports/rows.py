@@ -1,9 +1,12 @@
 """An import file's rows: read, checked one by one, sealed, and written as COPY text.
 
-The CSV parsing stays in one place (a thread of the importing process), so that line
-numbers and malformed-file errors are those of one ``csv.reader``; the per-row checks
-(:mod:`db.imports.format`) and the sealing of My Numbers run in one worker process per
-core for a large file (:data:`PARALLEL_FROM_BYTES`), which give back COPY text.
+The file is read by one ``csv.reader`` as far as line numbers and malformed-file errors
+go: blocks of plain lines (no quote, NUL or lone carriage return, :class:`Block`) are
+split at their commas by the workers, which ``csv.reader`` would do alike (property-tested);
+from the first line that is not plain, ``csv.reader`` reads the rest in a thread of the
+importing process. The per-row checks (:mod:`db.imports.format`) and the sealing of My
+Numbers run in one worker process per core for a large file (:data:`PARALLEL_FROM_BYTES`),
+which give back COPY text.
 
 Two shapes of COPY text (:class:`Target`): rows for the TEMP staging table of an
 update import, or the rows of an area's first import, written straight into its new
