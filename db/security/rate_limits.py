@@ -76,6 +76,10 @@ class PostgresStore(Store):
     def _key(self, key: str) -> str:
         return f"{self._namespace}:{key}" if self._namespace else key
 
+    def row_key(self, key: str) -> str:
+        """The ``rate_limit_entry.key`` a counter is stored under (the namespace prefixed)."""
+        return self._key(key)
+
     async def _maybe_sweep(self, connection: Any) -> None:
         if next(self._writes) % SWEEP_EVERY == 0:
             await connection.execute(
@@ -189,6 +193,13 @@ class Budget:
     key: str
     allowed: int
     window_seconds: int
+
+    @property
+    def row_key(self) -> str:
+        """Its row's key in ``rate_limit_entry``, for SQL that reads the counter itself
+        (the venue save's read, ``vrs_save_contexts``: spent when ``hits >= allowed`` in a
+        window that has not expired)."""
+        return self.store.row_key(self.key)
 
     async def check(self) -> None:
         """In a transaction: :class:`BudgetSpent` when nothing is left, else hold the counter."""

@@ -25,7 +25,8 @@ doses and the key; Python judges; one writes the record, its audit event
 and the venue-log line and commits, provided the person's doses are still
 the ones judged. Saves in flight at the same moment share those statements
 (:mod:`db.batches`). Everything else (another area, a mismatch, an unknown
-ticket, a replay, a race lost to another tablet) goes through
+ticket, a replay, a race lost to another tablet, an account whose look-up
+budget is spent) goes through
 :func:`record_dose`, which runs inside the caller's
 :func:`db.engine.tenant_transaction` with the person locked.
 """
@@ -45,6 +46,7 @@ from db.accounts.principal import Principal
 from db.audit.queries import record as audit
 from db.batches import SharedStatement, SharedStatementRefused
 from db.engine import current_connection, tenantless_statement
+from db.security.rate_limits import Budget
 from db.vaccinations.dose_input import DoseRequest
 from db.vaccinations.rules import (
     DoseInput,
@@ -407,8 +409,9 @@ def _recorded_again(row: dict[str, Any]) -> Recorded:
 
 
 async def save_in_two_statements(
-    request: DoseRequest, *, actor: Principal, today: dt.date, venue_name: str = ""
-) -> tuple[Recorded, Identity] | None:
+    request: DoseRequest, *, actor: Principal, today: dt.date, venue_name: str = "",
+    budget: Budget | None = None,
+) -> tuple[Recorded, Identity] | None:  # fmt: skip
     """The usual save in two statements; None when :func:`record_dose` must decide.
 
     For a ticket of the operator's own area whose holder's birth date is the
@@ -428,6 +431,12 @@ async def save_in_two_statements(
     tell that the stated birth date matched). The caller then runs
     :func:`record_dose` in a tenant transaction, which decides those with the
     person locked. Raises :class:`VenueClosed` (nothing written).
+
+    ``budget`` is the account's look-up budget (``identify``), which the locked path
+    counts in; the read says whether it is spent (``identify_spent``), and a spent one
+    returns None whatever the birth date, so the locked path refuses the save as it
+    refuses a wrong guess beyond the budget. A right guess would otherwise be stored
+    where a wrong one is refused. The usual save does not spend the budget.
     """
     municipality = actor.municipality_code
     if municipality is None or request.ticket.municipality_code != municipality:
@@ -436,11 +445,15 @@ async def save_in_two_statements(
         row = await _read_context({
             "municipality": municipality, "venue": _text(actor.venue_id),
             "ticket": request.ticket.ticket_number, "key": request.idempotency_key,
+            "budget_key": budget.row_key if budget else None,
+            "budget_allowed": budget.allowed if budget else None,
         })  # fmt: skip
     except SharedStatementRefused:
         return None  # the locked path reads again
     if not row["venue_open"]:
         raise VenueClosed(actor.venue_id)
+    if row["identify_spent"]:
+        return None  # the locked path counts it and refuses it, as any save beyond the budget
     if row["resident_id"] is None or row["key_used"] or row["birth_date"] != request.birth_date:
         return None
     identity = _own_identity(row, row["resident_id"], municipality, row["doses"])

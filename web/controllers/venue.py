@@ -68,7 +68,7 @@ from web.errors import BadInput, NotAllowed, NotFound
 from web.forms import Form, LookupForm, VenueDoseForm
 from web.htmx import page_or_partial, partial
 from web.i18n import language_of, translate
-from web.rate_limit import RateLimited, count_against, rate_limited
+from web.rate_limit import RateLimited, budget_of, count_against, rate_limited
 
 RECORDING_ROLES = (Role.VENUE_OPERATOR, Role.CLERK)
 
@@ -254,12 +254,15 @@ async def _record(
     Every save the usual case did not store answers according to who the ticket's person
     is (a birth date that differs, an unknown ticket, another area's person, a refused
     dose): it counts against the look-ups' limit (``identify``), or the save would be
-    an unlimited way to guess a person's birth date. The usual save is not counted.
+    an unlimited way to guess a person's birth date. The usual save is not counted,
+    but once the budget is spent it is not stored either: its read sees the budget
+    spent and sends it here, so a right guess is refused as a wrong one is.
     A save refused by that limit is audited (``venue.identify_limit``), as the CSV
     upload's refusal is.
     """
     principal = request.user
-    saved = await save_in_two_statements(dose, actor=principal, today=today, venue_name=venue_name)
+    saved = await save_in_two_statements(dose, actor=principal, today=today, venue_name=venue_name,
+                                         budget=budget_of(request, "identify"))  # fmt: skip
     if saved is not None:
         return saved
     try:
