@@ -419,7 +419,7 @@ async def _load(
                 )
         if fresh:
             try:
-                await _build_indexes(code)
+                await _build_indexes(connection, code)
                 timings.mark("indexes")
                 async with connection.transaction():
                     # Nothing recorded can conflict in an area with no rows (checked under
@@ -529,13 +529,13 @@ async def _stash_rejections(connection: Any, rejections: list[Rejection]) -> Non
         await connection.copy_records_to_table("import_rejects", records=rejections)
 
 
-async def _build_indexes(code: str) -> None:
+async def _build_indexes(connection: Any, code: str) -> None:
     """The parents' indexes on a first import's committed, unattached tables, built on one
-    connection per core (a trigram index on one while btrees go on the other)."""
-    async with job_connection(code) as connection:
-        pending = deque(
-            await connection.fetchval("SELECT array_agg(i) FROM vrs_import_fresh_area_indexes() i")
-        )
+    connection per core (a trigram index on one while btrees go on the other); ``connection``
+    is the import's own, which holds the area's lock."""
+    pending = deque(
+        await connection.fetchval("SELECT array_agg(i) FROM vrs_import_fresh_area_indexes() i")
+    )
 
     async def builder() -> None:
         async with job_connection(code) as connection:

@@ -134,10 +134,15 @@ def _plain(data: bytes) -> bool:
     return b'"' not in data and b"\0" not in data and data.count(b"\r") == data.count(b"\r\n")
 
 
-def split_block(block: Block, encoding: str) -> tuple[list[Cells], int] | None:
-    """A :data:`_plain` block's non-blank rows and how many there are; None if undecodable."""
+def after_the_first_line(encoding: str) -> str:
+    """The encoding of the file's text after its first line (a BOM only starts the file)."""
+    return "utf-8" if encoding == "utf-8-sig" else encoding
+
+
+def split_block(block: Block, encoding: str) -> list[Cells] | None:
+    """A :data:`_plain` block's non-blank rows; None if it is not text in ``encoding``."""
     try:
-        text = block.data.decode(encoding)
+        text = block.data.decode(after_the_first_line(encoding))
     except UnicodeDecodeError:
         return None
     rows: list[Cells] = []
@@ -149,7 +154,7 @@ def split_block(block: Block, encoding: str) -> tuple[list[Cells], int] | None:
         if not any(c.strip() for c in cells):
             continue
         rows.append((line, cells))
-    return rows, len(rows)
+    return rows
 
 
 class RowReader:
@@ -232,8 +237,9 @@ class RowReader:
         self.text.close()
         self.raw = self.path.open("rb")
         self.raw.seek(self.offset)
-        encoding = "utf-8" if self.encoding == "utf-8-sig" else self.encoding  # BOM: line 1
-        self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
+        self.text = io.TextIOWrapper(
+            self.raw, encoding=after_the_first_line(self.encoding), newline=""
+        )
         self.reader = csv.reader(self.text)
         self.line_offset = self.next_line - 1
         self.offset = None
@@ -435,12 +441,10 @@ class BatchCheck:
 
     def block(self, block: Block) -> CheckedBatch:
         """A block of plain lines split into cells, then checked like a batch of cells."""
-        encoding = "utf-8" if self.encoding == "utf-8-sig" else self.encoding  # BOM: line 1
-        split = split_block(block, encoding)
-        if split is None:
+        cells = split_block(block, self.encoding)
+        if cells is None:
             return CheckedBatch([], [], [], [], 0, undecodable=True)
-        cells, rows_read = split
-        return self(cells)._replace(rows_read=rows_read)
+        return self(cells)._replace(rows_read=len(cells))
 
 
 # --- checking in worker processes --------------------------------------------------------

@@ -263,11 +263,11 @@ def rows_by_blocks(path: Path, encoding: str, block_bytes: int) -> tuple[list, i
         read_in_blocks = 0
         while work := reader.work():
             if isinstance(work, Block):
-                split = split_block(work, "utf-8" if encoding == "utf-8-sig" else encoding)
+                split = split_block(work, encoding)
                 if split is None:
                     raise reader.undecodable()
-                found.extend(split[0])
-                read_in_blocks += split[1]
+                found.extend(split)
+                read_in_blocks += len(split)
             else:
                 found.extend(work)
         return found, reader.rows_read + read_in_blocks

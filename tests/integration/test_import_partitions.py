@@ -208,7 +208,7 @@ async def test_a_first_import_that_fails_after_loading_leaves_no_table(
     code = await fresh_area("01209")
     build = loader._build_indexes
 
-    async def a_row_typed_in_meanwhile(area: str) -> None:
+    async def a_row_typed_in_meanwhile(connection, area: str) -> None:
         async with owner_transaction():
             await current_connection().execute(
                 "INSERT INTO resident (municipality_code, resident_number, name, name_kana,"
@@ -216,7 +216,7 @@ async def test_a_first_import_that_fails_after_loading_leaves_no_table(
                 " '1980-01-01', '2')",
                 area,
             )
-        await build(area)
+        await build(connection, area)
 
     monkeypatch.setattr(loader, "_build_indexes", a_row_typed_in_meanwhile)
     job = await run(tmp_path, code, [row(1), row(2)])
