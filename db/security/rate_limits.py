@@ -73,12 +73,9 @@ class PostgresStore(Store):
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         return self._pool.acquire() if self._pool is not None else tenantless_statement()
 
-    def _key(self, key: str) -> str:
-        return f"{self._namespace}:{key}" if self._namespace else key
-
     def row_key(self, key: str) -> str:
         """The ``rate_limit_entry.key`` a counter is stored under (the namespace prefixed)."""
-        return self._key(key)
+        return f"{self._namespace}:{key}" if self._namespace else key
 
     async def _maybe_sweep(self, connection: Any) -> None:
         if next(self._writes) % SWEEP_EVERY == 0:
@@ -95,9 +92,9 @@ class PostgresStore(Store):
         commits or rolls back with it, and the counter's row stays locked until then).
         """
         if connection is not None:
-            return await hit(connection, self._key(key), window_seconds, amount)
+            return await hit(connection, self.row_key(key), window_seconds, amount)
         async with self._connection() as own:
-            result = await hit(own, self._key(key), window_seconds, amount)
+            result = await hit(own, self.row_key(key), window_seconds, amount)
             await self._maybe_sweep(own)
         return result
 
@@ -112,7 +109,7 @@ class PostgresStore(Store):
                 " CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $3) END)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
                 " expires_at = excluded.expires_at",
-                self._key(key),
+                self.row_key(key),
                 data,
                 seconds,
             )
@@ -124,7 +121,7 @@ class PostgresStore(Store):
                 value = await connection.fetchval(
                     "UPDATE rate_limit_entry SET expires_at = now() + make_interval(secs => $2)"
                     " WHERE key = $1 AND expires_at > now() RETURNING value",
-                    self._key(key),
+                    self.row_key(key),
                     _seconds(renew_for),
                 )
                 if value is not None:
@@ -132,13 +129,13 @@ class PostgresStore(Store):
             value = await connection.fetchval(
                 "SELECT value FROM rate_limit_entry WHERE key = $1"
                 " AND (expires_at IS NULL OR expires_at > now())",
-                self._key(key),
+                self.row_key(key),
             )
         return bytes(value) if value is not None else None
 
     async def delete(self, key: str) -> None:
         async with self._connection() as connection:
-            await forget(connection, self._key(key))
+            await forget(connection, self.row_key(key))
 
     async def delete_all(self) -> None:
         async with self._connection() as connection:
@@ -155,7 +152,7 @@ class PostgresStore(Store):
                 await connection.fetchval(
                     "SELECT 1 FROM rate_limit_entry WHERE key = $1"
                     " AND (expires_at IS NULL OR expires_at > now())",
-                    self._key(key),
+                    self.row_key(key),
                 )
             )
 
@@ -164,7 +161,7 @@ class PostgresStore(Store):
             seconds = await connection.fetchval(
                 "SELECT ceil(extract(epoch FROM expires_at - now()))::integer"
                 " FROM rate_limit_entry WHERE key = $1 AND expires_at > now()",
-                self._key(key),
+                self.row_key(key),
             )
         return int(seconds) if seconds is not None else None
 
